@@ -1,0 +1,207 @@
+#include "daemon/config/config.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "daemon/common/ids.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+
+namespace kontor {
+namespace {
+
+class ErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, int column, const std::string& message) override {
+    if (first.empty()) {
+      first = absl::StrCat("line ", line + 1, ":", column + 1, ": ", message);
+    }
+  }
+  void AddWarning(int, int, const std::string&) override {}
+  std::string first;
+};
+
+std::string Resolve(const std::string& base, const std::string& path) {
+  if (path.empty() || path[0] == '/' || base.empty()) return path;
+  return base + "/" + path;
+}
+
+absl::Status FieldError(absl::string_view field, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
+}
+
+bool ValidHostPort(const std::string& address) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 ||
+      colon + 1 == address.size()) {
+    return false;
+  }
+  for (char c : address.substr(colon + 1)) {
+    if (c < '0' || c > '9') return false;
+  }
+  int port = std::stoi(address.substr(colon + 1));
+  return port >= 0 && port <= 65535;
+}
+
+absl::Status CheckKeyPair(const v1::KeyPairFiles& kp, absl::string_view name) {
+  if (kp.cert().empty()) return FieldError(absl::StrCat(name, ".cert"), "required");
+  if (kp.key().empty()) return FieldError(absl::StrCat(name, ".key"), "required");
+  return absl::OkStatus();
+}
+
+void ResolveKeyPair(const std::string& base, v1::KeyPairFiles* kp) {
+  kp->set_cert(Resolve(base, kp->cert()));
+  kp->set_key(Resolve(base, kp->key()));
+}
+
+}  // namespace
+
+absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
+                                           const std::string& base_dir) {
+  v1::NodeConfig c;
+  google::protobuf::TextFormat::Parser parser;
+  ErrorCollector errors;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(text, &c)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config does not parse: ", errors.first));
+  }
+
+  if (c.node_id().empty()) return FieldError("node_id", "required");
+  if (!IsValidNodeId(c.node_id())) {
+    return FieldError("node_id",
+                      absl::StrCat("'", c.node_id(),
+                                   "' is not a node id (e.g. \"ee\" or "
+                                   "\"ee.border\")"));
+  }
+  if (c.data_dir().empty()) return FieldError("data_dir", "required");
+  c.set_data_dir(Resolve(base_dir, c.data_dir()));
+  if (c.listen_address().empty()) return FieldError("listen_address", "required");
+  if (!ValidHostPort(c.listen_address())) {
+    return FieldError("listen_address",
+                      absl::StrCat("'", c.listen_address(),
+                                   "' is not host:port"));
+  }
+  if (c.local_socket().empty()) return FieldError("local_socket", "required");
+  c.set_local_socket(Resolve(base_dir, c.local_socket()));
+  if (c.local_socket().size() > kMaxUnixSocketPath) {
+    return FieldError("local_socket",
+                      absl::StrCat("path is ", c.local_socket().size(),
+                                   " bytes; unix socket paths are limited to ",
+                                   kMaxUnixSocketPath));
+  }
+  for (auto [kp, name] :
+       {std::pair{c.mutable_tls(), "tls"},
+        std::pair{c.mutable_signing(), "signing"},
+        std::pair{c.mutable_encryption(), "encryption"}}) {
+    if (auto s = CheckKeyPair(*kp, name); !s.ok()) return s;
+    ResolveKeyPair(base_dir, kp);
+  }
+  for (int i = 0; i < c.old_encryption_size(); ++i) {
+    const std::string name = absl::StrCat("old_encryption[", i, "]");
+    if (auto s = CheckKeyPair(c.old_encryption(i), name); !s.ok()) return s;
+    ResolveKeyPair(base_dir, c.mutable_old_encryption(i));
+  }
+  if (c.trusted_cas_size() == 0) {
+    return FieldError("trusted_cas", "at least one trusted CA is required");
+  }
+  for (int i = 0; i < c.trusted_cas_size(); ++i) {
+    auto* ca = c.mutable_trusted_cas(i);
+    const std::string name = absl::StrCat("trusted_cas[", i, "]");
+    if (ca->cert().empty()) return FieldError(name + ".cert", "required");
+    ca->set_cert(Resolve(base_dir, ca->cert()));
+    ca->set_crl(Resolve(base_dir, ca->crl()));
+    if (ca->allowed_node_ids_size() == 0) {
+      return FieldError(name + ".allowed_node_ids",
+                        "list the node ids this CA may certify (or \"*\")");
+    }
+    for (const std::string& id : ca->allowed_node_ids()) {
+      if (id != "*" && !IsValidNodeId(id)) {
+        return FieldError(name + ".allowed_node_ids",
+                          absl::StrCat("'", id, "' is not a node id"));
+      }
+    }
+  }
+  std::set<std::string> seen;
+  for (int i = 0; i < c.peers_size(); ++i) {
+    auto* p = c.mutable_peers(i);
+    const std::string name = absl::StrCat("peers[", i, "]");
+    if (!IsValidNodeId(p->id())) {
+      return FieldError(name + ".id",
+                        absl::StrCat("'", p->id(), "' is not a node id"));
+    }
+    if (p->id() == c.node_id()) {
+      return FieldError(name + ".id", "a node is not its own peer");
+    }
+    if (!seen.insert(p->id()).second) {
+      return FieldError(name + ".id",
+                        absl::StrCat("peer '", p->id(), "' is listed twice"));
+    }
+    if (!ValidHostPort(p->address())) {
+      return FieldError(name + ".address",
+                        absl::StrCat("'", p->address(), "' is not host:port"));
+    }
+    if (p->signing_certs_size() == 0) {
+      return FieldError(name + ".signing_certs", "at least one is required");
+    }
+    for (auto& f : *p->mutable_signing_certs()) f = Resolve(base_dir, f);
+    if (p->encryption_cert().empty()) {
+      return FieldError(name + ".encryption_cert", "required");
+    }
+    p->set_encryption_cert(Resolve(base_dir, p->encryption_cert()));
+  }
+
+  auto* l = c.mutable_limits();
+  if (l->max_message_bytes() == 0) l->set_max_message_bytes(4u << 20);
+  if (l->max_message_bytes() > (64u << 20)) {
+    return FieldError("limits.max_message_bytes",
+                      "at most 67108864 (64 MiB); larger content goes in "
+                      "attachments");
+  }
+  if (l->max_clock_skew_seconds() == 0) l->set_max_clock_skew_seconds(300);
+  if (l->default_expiry_seconds() == 0) {
+    l->set_default_expiry_seconds(7 * 24 * 3600);
+  }
+  if (l->max_batch() == 0) l->set_max_batch(64);
+  if (l->max_batch() > 1024) {
+    return FieldError("limits.max_batch", "at most 1024");
+  }
+  auto* b = c.mutable_backoff();
+  if (b->initial_ms() == 0) b->set_initial_ms(500);
+  if (b->max_ms() == 0) b->set_max_ms(3600 * 1000);
+  if (b->max_ms() < b->initial_ms()) {
+    return FieldError("backoff.max_ms", "must be >= backoff.initial_ms");
+  }
+  return c;
+}
+
+absl::StatusOr<v1::NodeConfig> LoadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot read config ", path));
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  std::string base;
+  auto slash = path.rfind('/');
+  if (slash != std::string::npos) base = path.substr(0, slash);
+  if (base.empty() || base[0] != '/') {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd) != nullptr) {
+      base = base.empty() ? std::string(cwd) : absl::StrCat(cwd, "/", base);
+    }
+  }
+  auto c = ParseConfig(ss.str(), base);
+  if (!c.ok()) {
+    return absl::Status(c.status().code(),
+                        absl::StrCat(path, ": ", c.status().message()));
+  }
+  return c;
+}
+
+}  // namespace kontor

@@ -1,0 +1,34 @@
+#ifndef KONTOR_DAEMON_ENVELOPE_RECEIPT_H_
+#define KONTOR_DAEMON_ENVELOPE_RECEIPT_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "daemon/crypto/primitives.h"
+#include "daemon/envelope/envelope.h"
+#include "kontor/v1/envelope.pb.h"
+
+namespace kontor {
+
+inline constexpr absl::string_view kReceiptVersion = "kontor-rcpt-v1";
+inline constexpr absl::string_view kReceiptBatchLabel = "kontor-rcpt-batch-v1";
+
+// Signs receipt bodies in one batch (one signature over a Merkle root of
+// SHA-256 of each body's exact bytes).
+absl::StatusOr<std::vector<v1::Receipt>> SignReceipts(
+    const EcdsaSigner& signer, const std::vector<v1::ReceiptBody>& bodies);
+
+// Checks a receipt for an envelope this node sent: signed by a trusted
+// signing key of `recipient` valid at the receipt's time, for exactly this
+// message id, origin and outer digest. kUnauthenticated otherwise.
+absl::StatusOr<v1::ReceiptBody> VerifyReceipt(const v1::Receipt& receipt,
+                                              const KeyDirectory& directory,
+                                              absl::string_view recipient,
+                                              absl::string_view origin,
+                                              absl::string_view message_id,
+                                              absl::string_view outer_digest);
+
+}  // namespace kontor
+
+#endif  // KONTOR_DAEMON_ENVELOPE_RECEIPT_H_

@@ -1,0 +1,717 @@
+#include "daemon/store/store.h"
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "daemon/common/log.h"
+
+namespace kontor {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS messages(
+  id TEXT PRIMARY KEY,
+  priority INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  envelope BLOB NOT NULL,
+  outer_digest BLOB NOT NULL,
+  submitter TEXT NOT NULL,
+  client_key TEXT,
+  request_hash BLOB);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_client_key
+  ON messages(submitter, client_key) WHERE client_key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS deliveries(
+  message_id TEXT NOT NULL REFERENCES messages(id),
+  peer TEXT NOT NULL,
+  state TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  reason TEXT NOT NULL DEFAULT '',
+  receipt BLOB,
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY(message_id, peer));
+CREATE INDEX IF NOT EXISTS deliveries_queue
+  ON deliveries(peer, state, priority DESC, created_ms);
+CREATE TABLE IF NOT EXISTS peers(
+  peer TEXT PRIMARY KEY,
+  failures INTEGER NOT NULL,
+  next_attempt_ms INTEGER NOT NULL,
+  last_error TEXT NOT NULL,
+  last_success_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS inbox(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  origin TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  outer_digest BLOB NOT NULL,
+  accepted INTEGER NOT NULL,
+  header BLOB,
+  inner_signed BLOB,
+  payload BLOB,
+  kind TEXT NOT NULL DEFAULT '',
+  subject TEXT NOT NULL DEFAULT '',
+  case_ref TEXT NOT NULL DEFAULT '',
+  priority INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL DEFAULT 0,
+  expires_ms INTEGER NOT NULL DEFAULT 0,
+  received_ms INTEGER NOT NULL,
+  acked INTEGER NOT NULL DEFAULT 0,
+  receipt BLOB NOT NULL,
+  UNIQUE(origin, message_id));
+CREATE INDEX IF NOT EXISTS inbox_id ON inbox(message_id);
+)sql";
+
+absl::Status SqlError(sqlite3* db, int rc, absl::string_view what) {
+  const std::string msg =
+      absl::StrCat(what, ": ", sqlite3_errstr(rc), " (",
+                   db ? sqlite3_errmsg(db) : "", ")");
+  switch (rc & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_NOMEM:
+      return absl::ResourceExhaustedError(msg);
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+      return absl::UnavailableError(msg);
+    case SQLITE_CONSTRAINT:
+      return absl::AlreadyExistsError(msg);
+    default:
+      return absl::InternalError(msg);
+  }
+}
+
+// A prepared statement, finalized on scope exit.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  absl::Status status() const {
+    return rc_ == SQLITE_OK ? absl::OkStatus() : SqlError(db_, rc_, "prepare");
+  }
+  Stmt& Bind(int i, absl::string_view text) {
+    sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()),
+                      SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& BindBlob(int i, absl::string_view blob) {
+    sqlite3_bind_blob(stmt_, i, blob.data(), static_cast<int>(blob.size()),
+                      SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Stmt& BindNull(int i) {
+    sqlite3_bind_null(stmt_, i);
+    return *this;
+  }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int Step() { return sqlite3_step(stmt_); }
+  absl::Status Run(absl::string_view what) {
+    if (rc_ != SQLITE_OK) return status();
+    int rc = Step();
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqlError(db_, rc, what);
+    return absl::OkStatus();
+  }
+  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+  std::string Text(int col) {
+    const void* p = sqlite3_column_blob(stmt_, col);
+    int n = sqlite3_column_bytes(stmt_, col);
+    return p ? std::string(static_cast<const char*>(p), n) : std::string();
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+absl::Status Exec(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string msg = err ? err : "";
+    sqlite3_free(err);
+    return SqlError(db, rc, absl::StrCat("exec: ", msg));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<sqlite3*> OpenDb(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      nullptr);
+  if (rc != SQLITE_OK) {
+    absl::Status s = SqlError(db, rc, absl::StrCat("open ", path));
+    sqlite3_close(db);
+    return s;
+  }
+  sqlite3_busy_timeout(db, 10000);
+  return db;
+}
+
+DeliveryRow ReadDelivery(Stmt& s) {
+  DeliveryRow r;
+  r.message_id = s.Text(0);
+  r.peer = s.Text(1);
+  r.state = s.Text(2);
+  r.priority = static_cast<int>(s.Int(3));
+  r.created_ms = s.Int(4);
+  r.expires_ms = s.Int(5);
+  r.attempts = static_cast<uint32_t>(s.Int(6));
+  r.last_error = s.Text(7);
+  r.reason = s.Text(8);
+  r.receipt = s.Text(9);
+  r.updated_ms = s.Int(10);
+  return r;
+}
+constexpr const char* kDeliveryCols =
+    "message_id, peer, state, priority, created_ms, expires_ms, attempts, "
+    "last_error, reason, receipt, updated_ms";
+
+InboxRecord ReadInbox(Stmt& s) {
+  InboxRecord r;
+  r.seq = static_cast<uint64_t>(s.Int(0));
+  r.origin = s.Text(1);
+  r.message_id = s.Text(2);
+  r.outer_digest = s.Text(3);
+  r.accepted = s.Int(4) != 0;
+  r.header = s.Text(5);
+  r.inner_signed = s.Text(6);
+  r.payload = s.Text(7);
+  r.kind = s.Text(8);
+  r.subject = s.Text(9);
+  r.case_ref = s.Text(10);
+  r.priority = static_cast<int>(s.Int(11));
+  r.created_ms = s.Int(12);
+  r.expires_ms = s.Int(13);
+  r.received_ms = s.Int(14);
+  r.acked = s.Int(15) != 0;
+  r.receipt = s.Text(16);
+  return r;
+}
+constexpr const char* kInboxCols =
+    "seq, origin, message_id, outer_digest, accepted, header, inner_signed, "
+    "payload, kind, subject, case_ref, priority, created_ms, expires_ms, "
+    "received_ms, acked, receipt";
+
+class SqliteStore : public Store {
+ public:
+  SqliteStore(sqlite3* writer, sqlite3* reader)
+      : writer_(writer), reader_(reader) {
+    max_seq_ = QueryMaxSeq();
+    thread_ = std::thread([this] { WriterLoop(); });
+  }
+
+  ~SqliteStore() override {
+    {
+      std::lock_guard<std::mutex> l(queue_mu_);
+      stopping_ = true;
+    }
+    queue_cv_.notify_all();
+    thread_.join();
+    sqlite3_close(writer_);
+    sqlite3_close(reader_);
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  absl::StatusOr<SubmitOutcome> InsertOutgoing(
+      const OutgoingMessage& m) override {
+    SubmitOutcome outcome;
+    absl::Status s = Write([&](sqlite3* db) -> absl::Status {
+      if (!m.client_key.empty()) {
+        auto found = FindClientKey(db, m.submitter, m.client_key,
+                                   m.request_hash);
+        if (!found.ok()) return found.status();
+        if (found->has_value()) {
+          outcome = **found;
+          return absl::OkStatus();
+        }
+      }
+      Stmt ins(db,
+               "INSERT INTO messages(id, priority, created_ms, expires_ms, "
+               "kind, envelope, outer_digest, submitter, client_key, "
+               "request_hash) VALUES(?,?,?,?,?,?,?,?,?,?)");
+      ins.Bind(1, m.id).Bind(2, m.priority).Bind(3, m.created_ms);
+      ins.Bind(4, m.expires_ms).Bind(5, m.kind).BindBlob(6, m.envelope);
+      ins.BindBlob(7, m.outer_digest).Bind(8, m.submitter);
+      if (m.client_key.empty()) {
+        ins.BindNull(9);
+      } else {
+        ins.Bind(9, m.client_key);
+      }
+      ins.BindBlob(10, m.request_hash);
+      if (auto st = ins.Run("insert message"); !st.ok()) return st;
+      for (const std::string& peer : m.recipients) {
+        Stmt d(db,
+               "INSERT INTO deliveries(message_id, peer, state, priority, "
+               "created_ms, expires_ms, updated_ms) VALUES(?,?,?,?,?,?,?)");
+        d.Bind(1, m.id).Bind(2, peer).Bind(3, kStateQueued).Bind(4, m.priority);
+        d.Bind(5, m.created_ms).Bind(6, m.expires_ms).Bind(7, m.created_ms);
+        if (auto st = d.Run("insert delivery"); !st.ok()) return st;
+      }
+      outcome.message_id = m.id;
+      outcome.duplicate = false;
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    return outcome;
+  }
+
+  absl::Status MarkAttempted(const std::string& peer,
+                             const std::vector<std::string>& ids,
+                             const std::string& error,
+                             int64_t now_ms) override {
+    return Write([&](sqlite3* db) -> absl::Status {
+      for (const std::string& id : ids) {
+        Stmt s(db,
+               "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, "
+               "updated_ms = ? WHERE message_id = ? AND peer = ? AND state = ?");
+        s.Bind(1, error).Bind(2, now_ms).Bind(3, id).Bind(4, peer);
+        s.Bind(5, kStateQueued);
+        if (auto st = s.Run("mark attempted"); !st.ok()) return st;
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status Settle(const std::vector<Settlement>& settlements) override {
+    return Write([&](sqlite3* db) -> absl::Status {
+      for (const Settlement& x : settlements) {
+        // A late receipt wins over expired and cancelled (the message was
+        // stored by the recipient after all); nothing else overwrites a
+        // settled state.
+        Stmt s(db,
+               "UPDATE deliveries SET state = ?, reason = ?, receipt = ?, "
+               "updated_ms = ?, last_error = '', attempts = attempts + 1 "
+               "WHERE message_id = ? AND "
+               "peer = ? AND (state = 'queued' OR (state IN ('expired', "
+               "'cancelled') AND ? = 'delivered'))");
+        s.Bind(1, x.state).Bind(2, x.reason);
+        if (x.receipt.empty()) {
+          s.BindNull(3);
+        } else {
+          s.BindBlob(3, x.receipt);
+        }
+        s.Bind(4, x.time_ms).Bind(5, x.message_id).Bind(6, x.peer);
+        s.Bind(7, x.state);
+        if (auto st = s.Run("settle"); !st.ok()) return st;
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  absl::StatusOr<uint32_t> Cancel(const std::string& message_id,
+                                  int64_t now_ms) override {
+    uint32_t changed = 0;
+    absl::Status s = Write([&](sqlite3* db) -> absl::Status {
+      Stmt u(db,
+             "UPDATE deliveries SET state = 'cancelled', updated_ms = ? WHERE "
+             "message_id = ? AND state = 'queued'");
+      u.Bind(1, now_ms).Bind(2, message_id);
+      if (auto st = u.Run("cancel"); !st.ok()) return st;
+      changed = static_cast<uint32_t>(sqlite3_changes(db));
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    return changed;
+  }
+
+  absl::Status PutPeerState(const PeerState& p) override {
+    return Write([&](sqlite3* db) -> absl::Status {
+      Stmt s(db,
+             "INSERT INTO peers(peer, failures, next_attempt_ms, last_error, "
+             "last_success_ms) VALUES(?,?,?,?,?) ON CONFLICT(peer) DO UPDATE "
+             "SET failures = excluded.failures, next_attempt_ms = "
+             "excluded.next_attempt_ms, last_error = excluded.last_error, "
+             "last_success_ms = excluded.last_success_ms");
+      s.Bind(1, p.peer).Bind(2, static_cast<int64_t>(p.failures));
+      s.Bind(3, p.next_attempt_ms).Bind(4, p.last_error);
+      s.Bind(5, p.last_success_ms);
+      return s.Run("put peer state");
+    });
+  }
+
+  absl::Status InsertInbox(
+      const std::vector<InboxRecord>& records,
+      std::vector<std::optional<DedupEntry>>* existing) override {
+    existing->assign(records.size(), std::nullopt);
+    uint64_t new_max = 0;
+    absl::Status s = Write([&](sqlite3* db) -> absl::Status {
+      for (size_t i = 0; i < records.size(); ++i) {
+        const InboxRecord& r = records[i];
+        auto found = FindInboxOn(db, r.origin, r.message_id);
+        if (!found.ok()) return found.status();
+        if (found->has_value()) {
+          (*existing)[i] = **found;
+          continue;
+        }
+        Stmt ins(db,
+                 "INSERT INTO inbox(origin, message_id, outer_digest, "
+                 "accepted, header, inner_signed, payload, kind, subject, "
+                 "case_ref, priority, created_ms, expires_ms, received_ms, "
+                 "receipt) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        ins.Bind(1, r.origin).Bind(2, r.message_id).BindBlob(3, r.outer_digest);
+        ins.Bind(4, r.accepted ? 1 : 0).BindBlob(5, r.header);
+        ins.BindBlob(6, r.inner_signed).BindBlob(7, r.payload);
+        ins.Bind(8, r.kind).Bind(9, r.subject).Bind(10, r.case_ref);
+        ins.Bind(11, r.priority).Bind(12, r.created_ms).Bind(13, r.expires_ms);
+        ins.Bind(14, r.received_ms).BindBlob(15, r.receipt);
+        if (auto st = ins.Run("insert inbox"); !st.ok()) return st;
+        if (r.accepted) {
+          new_max = static_cast<uint64_t>(sqlite3_last_insert_rowid(db));
+        }
+      }
+      return absl::OkStatus();
+    });
+    if (s.ok() && new_max > 0) {
+      {
+        absl::MutexLock l(&seq_mu_);
+        if (new_max > max_seq_) max_seq_ = new_max;
+      }
+    }
+    return s;
+  }
+
+  absl::StatusOr<bool> Ack(const std::string& message_id) override {
+    bool already = false;
+    bool found = false;
+    absl::Status s = Write([&](sqlite3* db) -> absl::Status {
+      Stmt q(db, "SELECT acked FROM inbox WHERE message_id = ? AND accepted = 1");
+      q.Bind(1, message_id);
+      if (q.Step() != SQLITE_ROW) return absl::OkStatus();
+      found = true;
+      already = q.Int(0) != 0;
+      Stmt u(db, "UPDATE inbox SET acked = 1 WHERE message_id = ?");
+      u.Bind(1, message_id);
+      return u.Run("ack");
+    });
+    if (!s.ok()) return s;
+    if (!found) return absl::NotFoundError("no such message in the inbox");
+    return already;
+  }
+
+  // ----------------------------------------------------------------- reads
+
+  absl::StatusOr<std::optional<SubmitOutcome>> FindByClientKey(
+      const std::string& submitter, const std::string& client_key,
+      const std::string& request_hash) override {
+    absl::MutexLock l(&read_mu_);
+    return FindClientKey(reader_, submitter, client_key, request_hash);
+  }
+
+  absl::StatusOr<std::vector<PendingDelivery>> NextDeliveries(
+      const std::string& peer, size_t limit,
+      const std::vector<std::string>& exclude_ids) override {
+    absl::MutexLock l(&read_mu_);
+    // Fetch a little more than asked so excluded (in flight) rows do not
+    // starve the batch.
+    Stmt s(reader_,
+           "SELECT d.message_id, d.priority, d.created_ms, d.expires_ms, "
+           "m.envelope, m.outer_digest, d.attempts FROM deliveries d JOIN "
+           "messages m ON m.id = d.message_id WHERE d.peer = ? AND d.state = "
+           "'queued' ORDER BY d.priority DESC, d.created_ms LIMIT ?");
+    if (auto st = s.status(); !st.ok()) return st;
+    s.Bind(1, peer).Bind(2, static_cast<int64_t>(limit + exclude_ids.size()));
+    std::vector<PendingDelivery> out;
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW && out.size() < limit) {
+      PendingDelivery d;
+      d.message_id = s.Text(0);
+      bool excluded = false;
+      for (const auto& x : exclude_ids) {
+        if (x == d.message_id) {
+          excluded = true;
+          break;
+        }
+      }
+      if (excluded) continue;
+      d.peer = peer;
+      d.priority = static_cast<int>(s.Int(1));
+      d.created_ms = s.Int(2);
+      d.expires_ms = s.Int(3);
+      d.envelope = s.Text(4);
+      d.outer_digest = s.Text(5);
+      d.attempts = static_cast<uint32_t>(s.Int(6));
+      out.push_back(std::move(d));
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+      return SqlError(reader_, rc, "next deliveries");
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::vector<DeliveryRow>> Deliveries(
+      const std::string& message_id) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_, absl::StrCat("SELECT ", kDeliveryCols,
+                                 " FROM deliveries WHERE message_id = ? "
+                                 "ORDER BY peer")
+                        .c_str());
+    s.Bind(1, message_id);
+    std::vector<DeliveryRow> out;
+    while (s.Step() == SQLITE_ROW) out.push_back(ReadDelivery(s));
+    return out;
+  }
+
+  absl::StatusOr<std::vector<DeliveryRow>> ListDeliveries(
+      const std::string& state, size_t limit) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_,
+           absl::StrCat("SELECT ", kDeliveryCols,
+                        " FROM deliveries WHERE (? = '' AND state = 'queued') "
+                        "OR state = ? ORDER BY priority DESC, created_ms LIMIT ?")
+               .c_str());
+    s.Bind(1, state).Bind(2, state).Bind(3, static_cast<int64_t>(limit));
+    std::vector<DeliveryRow> out;
+    while (s.Step() == SQLITE_ROW) out.push_back(ReadDelivery(s));
+    return out;
+  }
+
+  absl::StatusOr<QueueStats> PeerQueue(const std::string& peer) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_,
+           "SELECT COUNT(*), COALESCE(MIN(created_ms), 0) FROM deliveries "
+           "WHERE peer = ? AND state = 'queued'");
+    s.Bind(1, peer);
+    QueueStats q;
+    if (s.Step() == SQLITE_ROW) {
+      q.depth = static_cast<uint64_t>(s.Int(0));
+      q.oldest_created_ms = s.Int(1);
+    }
+    return q;
+  }
+
+  absl::StatusOr<PeerState> GetPeerState(const std::string& peer) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_,
+           "SELECT failures, next_attempt_ms, last_error, last_success_ms "
+           "FROM peers WHERE peer = ?");
+    s.Bind(1, peer);
+    PeerState p;
+    p.peer = peer;
+    if (s.Step() == SQLITE_ROW) {
+      p.failures = static_cast<uint32_t>(s.Int(0));
+      p.next_attempt_ms = s.Int(1);
+      p.last_error = s.Text(2);
+      p.last_success_ms = s.Int(3);
+    }
+    return p;
+  }
+
+  absl::StatusOr<std::optional<DedupEntry>> FindInbox(
+      const std::string& origin, const std::string& message_id) override {
+    absl::MutexLock l(&read_mu_);
+    return FindInboxOn(reader_, origin, message_id);
+  }
+
+  absl::StatusOr<std::vector<InboxRecord>> ListInbox(bool unread_only,
+                                                     uint64_t after_seq,
+                                                     size_t limit) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_, absl::StrCat("SELECT ", kInboxCols,
+                                 " FROM inbox WHERE accepted = 1 AND seq > ? "
+                                 "AND (? = 0 OR acked = 0) ORDER BY seq LIMIT ?")
+                        .c_str());
+    s.Bind(1, static_cast<int64_t>(after_seq)).Bind(2, unread_only ? 1 : 0);
+    s.Bind(3, static_cast<int64_t>(limit));
+    std::vector<InboxRecord> out;
+    while (s.Step() == SQLITE_ROW) out.push_back(ReadInbox(s));
+    return out;
+  }
+
+  absl::StatusOr<std::optional<InboxRecord>> GetInbox(
+      const std::string& message_id) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_, absl::StrCat("SELECT ", kInboxCols,
+                                 " FROM inbox WHERE message_id = ? AND "
+                                 "accepted = 1 LIMIT 1")
+                        .c_str());
+    s.Bind(1, message_id);
+    if (s.Step() != SQLITE_ROW) return std::optional<InboxRecord>();
+    return std::optional<InboxRecord>(ReadInbox(s));
+  }
+
+  uint64_t MaxInboxSeq() override {
+    absl::MutexLock l(&seq_mu_);
+    return max_seq_;
+  }
+
+  void WaitInbox(uint64_t after_seq, int64_t timeout_ms) override {
+    absl::MutexLock l(&seq_mu_);
+    auto more = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(seq_mu_) {
+      return max_seq_ > after_seq;
+    };
+    seq_mu_.AwaitWithTimeout(absl::Condition(&more),
+                             absl::Milliseconds(timeout_ms));
+  }
+
+  uint64_t commits() const override { return commits_.load(); }
+  uint64_t writes() const override { return writes_.load(); }
+
+ private:
+  using Job = std::function<absl::Status(sqlite3*)>;
+  struct Pending {
+    Job job;
+    std::promise<absl::Status> done;
+  };
+
+  // Queues `job` for the writer thread and waits until its transaction is
+  // committed (or failed).
+  absl::Status Write(Job job) {
+    auto p = std::make_shared<Pending>();
+    p->job = std::move(job);
+    std::future<absl::Status> f = p->done.get_future();
+    {
+      std::lock_guard<std::mutex> l(queue_mu_);
+      queue_.push_back(p);
+    }
+    queue_cv_.notify_one();
+    return f.get();
+  }
+
+  void WriterLoop() {
+    for (;;) {
+      std::deque<std::shared_ptr<Pending>> batch;
+      {
+        std::unique_lock<std::mutex> l(queue_mu_);
+        queue_cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty() && stopping_) return;
+        batch.swap(queue_);
+      }
+      RunBatch(batch);
+    }
+  }
+
+  void RunBatch(std::deque<std::shared_ptr<Pending>>& batch) {
+    absl::Status begin = Exec(writer_, "BEGIN IMMEDIATE");
+    if (!begin.ok()) {
+      for (auto& p : batch) p->done.set_value(begin);
+      return;
+    }
+    std::vector<absl::Status> results;
+    results.reserve(batch.size());
+    for (auto& p : batch) {
+      absl::Status s = Exec(writer_, "SAVEPOINT job");
+      if (s.ok()) s = p->job(writer_);
+      if (s.ok()) {
+        s = Exec(writer_, "RELEASE job");
+      } else {
+        Exec(writer_, "ROLLBACK TO job").IgnoreError();
+        Exec(writer_, "RELEASE job").IgnoreError();
+      }
+      results.push_back(s);
+    }
+    absl::Status commit = Exec(writer_, "COMMIT");
+    if (!commit.ok()) {
+      KLOG(Error, "store") << "commit failed: " << commit.message();
+      Exec(writer_, "ROLLBACK").IgnoreError();
+      for (auto& p : batch) p->done.set_value(commit);
+      return;
+    }
+    commits_.fetch_add(1);
+    writes_.fetch_add(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i]->done.set_value(results[i]);
+    }
+  }
+
+  static absl::StatusOr<std::optional<SubmitOutcome>> FindClientKey(
+      sqlite3* db, const std::string& submitter, const std::string& client_key,
+      const std::string& request_hash) {
+    Stmt s(db,
+           "SELECT id, request_hash FROM messages WHERE submitter = ? AND "
+           "client_key = ?");
+    if (auto st = s.status(); !st.ok()) return st;
+    s.Bind(1, submitter).Bind(2, client_key);
+    if (s.Step() != SQLITE_ROW) return std::optional<SubmitOutcome>();
+    if (s.Text(1) != request_hash) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "client key '", client_key,
+          "' was already used for different content (message ", s.Text(0),
+          ")"));
+    }
+    return std::optional<SubmitOutcome>(SubmitOutcome{s.Text(0), true});
+  }
+
+  static absl::StatusOr<std::optional<DedupEntry>> FindInboxOn(
+      sqlite3* db, const std::string& origin, const std::string& id) {
+    Stmt s(db,
+           "SELECT outer_digest, receipt FROM inbox WHERE origin = ? AND "
+           "message_id = ?");
+    if (auto st = s.status(); !st.ok()) return st;
+    s.Bind(1, origin).Bind(2, id);
+    if (s.Step() != SQLITE_ROW) return std::optional<DedupEntry>();
+    return std::optional<DedupEntry>(DedupEntry{s.Text(0), s.Text(1)});
+  }
+
+  uint64_t QueryMaxSeq() {
+    Stmt s(reader_, "SELECT COALESCE(MAX(seq), 0) FROM inbox WHERE accepted = 1");
+    return s.Step() == SQLITE_ROW ? static_cast<uint64_t>(s.Int(0)) : 0;
+  }
+
+  sqlite3* writer_;
+  absl::Mutex read_mu_;
+  sqlite3* reader_ ABSL_GUARDED_BY(read_mu_);
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<std::shared_ptr<Pending>> queue_;  // guarded by queue_mu_
+  bool stopping_ = false;                       // guarded by queue_mu_
+  std::thread thread_;
+
+  absl::Mutex seq_mu_;
+  uint64_t max_seq_ ABSL_GUARDED_BY(seq_mu_) = 0;
+
+  std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> writes_{0};
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+  auto writer = OpenDb(path);
+  if (!writer.ok()) return writer.status();
+  for (const char* pragma :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+        "PRAGMA foreign_keys=ON"}) {
+    if (auto s = Exec(*writer, pragma); !s.ok()) {
+      sqlite3_close(*writer);
+      return s;
+    }
+  }
+  if (auto s = Exec(*writer, kSchema); !s.ok()) {
+    sqlite3_close(*writer);
+    return s;
+  }
+  auto reader = OpenDb(path);
+  if (!reader.ok()) {
+    sqlite3_close(*writer);
+    return reader.status();
+  }
+  return std::unique_ptr<Store>(new SqliteStore(*writer, *reader));
+}
+
+}  // namespace kontor

@@ -1,0 +1,183 @@
+#ifndef KONTOR_DAEMON_STORE_STORE_H_
+#define KONTOR_DAEMON_STORE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace kontor {
+
+// Delivery states as stored and shown (DESIGN.md §5). in_flight is not
+// stored: it is what the sender is doing right now, so a crash can never
+// leave a message stuck in it.
+inline constexpr absl::string_view kStateQueued = "queued";
+inline constexpr absl::string_view kStateInFlight = "in_flight";
+inline constexpr absl::string_view kStateDelivered = "delivered";
+inline constexpr absl::string_view kStateRejected = "rejected";
+inline constexpr absl::string_view kStateExpired = "expired";
+inline constexpr absl::string_view kStateCancelled = "cancelled";
+
+struct OutgoingMessage {
+  std::string id;
+  std::vector<std::string> recipients;
+  int priority = 0;
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0;
+  std::string kind;
+  std::string envelope;  // serialized, sealed and signed: resent as is
+  std::string outer_digest;
+  std::string submitter;     // local user, scope of client_key
+  std::string client_key;    // may be empty
+  std::string request_hash;  // SHA-256 of the request, for idempotency
+};
+
+struct SubmitOutcome {
+  std::string message_id;
+  bool duplicate = false;
+};
+
+struct PendingDelivery {
+  std::string message_id;
+  std::string peer;
+  int priority = 0;
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0;
+  std::string envelope;
+  std::string outer_digest;
+  uint32_t attempts = 0;
+};
+
+struct Settlement {
+  std::string message_id;
+  std::string peer;
+  absl::string_view state;  // delivered | rejected | expired
+  std::string reason;
+  std::string receipt;  // serialized Receipt, may be empty for expired
+  int64_t time_ms = 0;
+};
+
+struct DeliveryRow {
+  std::string message_id;
+  std::string peer;
+  std::string state;
+  int priority = 0;
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0;
+  uint32_t attempts = 0;
+  std::string last_error;
+  std::string reason;
+  std::string receipt;
+  int64_t updated_ms = 0;
+};
+
+struct PeerState {
+  std::string peer;
+  uint32_t failures = 0;
+  int64_t next_attempt_ms = 0;
+  std::string last_error;
+  int64_t last_success_ms = 0;
+};
+
+struct QueueStats {
+  uint64_t depth = 0;
+  int64_t oldest_created_ms = 0;  // 0 if empty
+};
+
+struct InboxRecord {
+  uint64_t seq = 0;
+  std::string origin;
+  std::string message_id;
+  std::string outer_digest;
+  bool accepted = true;  // false: a signed refusal is stored instead
+  std::string header;
+  std::string inner_signed;  // CMS SignedData (evidence)
+  std::string payload;       // serialized Payload
+  std::string kind;
+  std::string subject;
+  std::string case_ref;
+  int priority = 0;
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0;
+  int64_t received_ms = 0;
+  bool acked = false;
+  std::string receipt;  // serialized signed Receipt, resent on duplicates
+};
+
+struct DedupEntry {
+  std::string outer_digest;
+  std::string receipt;
+};
+
+// The node's durable state in one SQLite file (WAL, synchronous=FULL).
+// Writes go through one writer thread that commits whatever is pending in one
+// transaction (group commit): a write returns only after its transaction is
+// fsync'd. Each write is its own savepoint, so one failing write does not
+// fail the others. Thread-safe.
+class Store {
+ public:
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
+  virtual ~Store() = default;
+
+  // --- sending ---
+  // Inserts the message and one queued delivery per recipient, durably.
+  // With a client key already used by the submitter: same request hash →
+  // the original id (duplicate=true); different → kAlreadyExists.
+  virtual absl::StatusOr<SubmitOutcome> InsertOutgoing(
+      const OutgoingMessage& m) = 0;
+  // Looks up an idempotency key without writing.
+  virtual absl::StatusOr<std::optional<SubmitOutcome>> FindByClientKey(
+      const std::string& submitter, const std::string& client_key,
+      const std::string& request_hash) = 0;
+  // Queued deliveries to `peer`, highest priority first, then oldest.
+  virtual absl::StatusOr<std::vector<PendingDelivery>> NextDeliveries(
+      const std::string& peer, size_t limit,
+      const std::vector<std::string>& exclude_ids) = 0;
+  virtual absl::Status MarkAttempted(const std::string& peer,
+                                     const std::vector<std::string>& ids,
+                                     const std::string& error,
+                                     int64_t now_ms) = 0;
+  virtual absl::Status Settle(const std::vector<Settlement>& settlements) = 0;
+  virtual absl::StatusOr<std::vector<DeliveryRow>> Deliveries(
+      const std::string& message_id) = 0;
+  virtual absl::StatusOr<std::vector<DeliveryRow>> ListDeliveries(
+      const std::string& state, size_t limit) = 0;
+  virtual absl::StatusOr<QueueStats> PeerQueue(const std::string& peer) = 0;
+  // Moves queued deliveries of the message to cancelled; returns how many.
+  virtual absl::StatusOr<uint32_t> Cancel(const std::string& message_id,
+                                          int64_t now_ms) = 0;
+  virtual absl::StatusOr<PeerState> GetPeerState(const std::string& peer) = 0;
+  virtual absl::Status PutPeerState(const PeerState& state) = 0;
+
+  // --- receiving ---
+  virtual absl::StatusOr<std::optional<DedupEntry>> FindInbox(
+      const std::string& origin, const std::string& message_id) = 0;
+  // Inserts all records in one transaction; a record whose (origin, id) is
+  // already there is left as it is (its existing entry is reported back in
+  // `existing` at the same index, else nullopt).
+  virtual absl::Status InsertInbox(
+      const std::vector<InboxRecord>& records,
+      std::vector<std::optional<DedupEntry>>* existing) = 0;
+  virtual absl::StatusOr<std::vector<InboxRecord>> ListInbox(
+      bool unread_only, uint64_t after_seq, size_t limit) = 0;
+  virtual absl::StatusOr<std::optional<InboxRecord>> GetInbox(
+      const std::string& message_id) = 0;
+  // Returns true if it was already acked. kNotFound if no such message.
+  virtual absl::StatusOr<bool> Ack(const std::string& message_id) = 0;
+  virtual uint64_t MaxInboxSeq() = 0;
+  // Blocks until an accepted inbox record with seq > after_seq may exist or
+  // `timeout_ms` passes.
+  virtual void WaitInbox(uint64_t after_seq, int64_t timeout_ms) = 0;
+
+  // Wait-free counters for benchmarks: transactions and writes committed.
+  virtual uint64_t commits() const = 0;
+  virtual uint64_t writes() const = 0;
+};
+
+}  // namespace kontor
+
+#endif  // KONTOR_DAEMON_STORE_STORE_H_
