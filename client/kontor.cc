@@ -1,0 +1,658 @@
+// kontor: the command-line client of a Kontor node (DESIGN.md §10).
+//
+// Exit codes: 0 ok, 1 failed, 2 usage or invalid input, 3 not found,
+// 75 transient (retry later). Errors: one line on stderr.
+
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "client/json.h"
+#include "daemon/common/ids.h"
+#include "google/protobuf/util/json_util.h"
+#include "kontor/v1/local.grpc.pb.h"
+
+namespace {
+
+using kontor::FormatRfc3339Ms;
+namespace v1 = kontor::v1;
+
+constexpr int kOk = 0;
+constexpr int kFailed = 1;
+constexpr int kUsage = 2;
+constexpr int kNotFound = 3;
+constexpr int kTransient = 75;
+constexpr int kCallTimeoutSeconds = 30;
+
+const char kUsageText[] =
+    R"(usage: kontor [--node N] [--json] COMMAND [ARGS]
+
+Commands:
+  send --to ID[,ID] --kind K [--priority routine|urgent|flash] [--case REF]
+       [--subject S] (--body-file F | --payload-json F) [--in-reply-to ID]
+       [--expires-in SECONDS] [--client-key KEY]
+                              submit a message; prints its id once durable
+  status MSGID                delivery state per recipient, with receipts
+  inbox [--unread]            list received messages
+  show MSGID                  a received message, decrypted
+  ack MSGID                   mark a received message as handled
+  watch [--since SEQ]         stream new inbox messages (resumable cursor)
+  peers                       connectivity, backoff, queue and certificates
+  outbox [--state S]          deliveries (default: queued and in flight)
+  cancel MSGID                cancel deliveries not yet made
+
+Options:
+  --node N    the node: a unix socket path (or unix:PATH), or host:port with
+              --cert/--key/--ca; default $KONTOR_NODE
+  --json      machine-readable output: one JSON document (watch: one object
+              per line)
+  --help      this text; COMMAND --help for the command
+
+Exit codes: 0 ok, 1 failed, 2 usage or invalid input, 3 not found,
+75 transient (retry later). Times are UTC, RFC 3339.
+)";
+
+struct Options {
+  std::string node;
+  std::string cert, key, ca;
+  bool json = false;
+  std::string command;
+  std::vector<std::string> args;
+};
+
+int Fail(int code, const std::string& message) {
+  fprintf(stderr, "kontor: %s\n", message.c_str());
+  return code;
+}
+
+int ExitCodeFor(const grpc::Status& s) {
+  switch (s.error_code()) {
+    case grpc::StatusCode::OK:
+      return kOk;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::OUT_OF_RANGE:
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return kUsage;
+    case grpc::StatusCode::NOT_FOUND:
+      return kNotFound;
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case grpc::StatusCode::ABORTED:
+      return kTransient;
+    default:
+      return kFailed;
+  }
+}
+
+int RpcFail(const grpc::Status& s, const Options& o) {
+  std::string message = s.error_message();
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    message = absl::StrCat("node ", o.node, " unavailable: ", message);
+  }
+  return Fail(ExitCodeFor(s), message);
+}
+
+bool IsTransient(const grpc::Status& s) {
+  return ExitCodeFor(s) == kTransient;
+}
+
+void PrintJson(const google::protobuf::Message& m) {
+  printf("%s\n", kontor::ToJson(kontor::ToJsonValue(m), false).c_str());
+}
+
+std::unique_ptr<v1::Local::Stub> Connect(const Options& o, std::string* error) {
+  std::string target;
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  std::string path = o.node;
+  if (path.rfind("unix:", 0) == 0) path = path.substr(5);
+  if (!path.empty() && (path[0] == '/' || path[0] == '.')) {
+    if (path.size() > 107) {
+      *error = absl::StrCat("socket path is ", path.size(),
+                            " bytes; unix socket paths are limited to 107");
+      return nullptr;
+    }
+    target = "unix:" + path;
+    creds = grpc::InsecureChannelCredentials();
+  } else {
+    if (o.cert.empty() || o.key.empty() || o.ca.empty()) {
+      *error = absl::StrCat("node '", o.node,
+                            "' is not a socket path; host:port needs --cert, "
+                            "--key and --ca (operator certificate)");
+      return nullptr;
+    }
+    auto read = [](const std::string& p, std::string* out) {
+      std::ifstream in(p);
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      *out = ss.str();
+      return static_cast<bool>(in);
+    };
+    grpc::SslCredentialsOptions ssl;
+    if (!read(o.ca, &ssl.pem_root_certs) || !read(o.cert, &ssl.pem_cert_chain) ||
+        !read(o.key, &ssl.pem_private_key)) {
+      *error = "cannot read --cert, --key or --ca";
+      return nullptr;
+    }
+    target = o.node;
+    creds = grpc::SslCredentials(ssl);
+  }
+  return v1::Local::NewStub(grpc::CreateChannel(target, creds));
+}
+
+void SetDeadline(grpc::ClientContext* c) {
+  c->set_deadline(std::chrono::system_clock::now() +
+                  std::chrono::seconds(kCallTimeoutSeconds));
+}
+
+// Parses "--flag value" / "--flag=value" / "--switch" arguments.
+class Args {
+ public:
+  Args(std::vector<std::string> args, std::vector<std::string> switches)
+      : switches_(std::move(switches)) {
+    for (size_t i = 0; i < args.size(); ++i) {
+      const std::string& a = args[i];
+      if (a.rfind("--", 0) != 0 || a == "--") {
+        positional_.push_back(a);
+        continue;
+      }
+      auto eq = a.find('=');
+      std::string name = a.substr(2, eq == std::string::npos ? eq : eq - 2);
+      if (eq != std::string::npos) {
+        flags_[name] = a.substr(eq + 1);
+      } else if (IsSwitch(name)) {
+        flags_[name] = "true";
+      } else if (i + 1 < args.size()) {
+        flags_[name] = args[++i];
+      } else {
+        error_ = absl::StrCat("--", name, " needs a value");
+      }
+    }
+  }
+  bool Has(const std::string& name) const { return flags_.count(name) > 0; }
+  std::string Get(const std::string& name) const {
+    auto it = flags_.find(name);
+    return it == flags_.end() ? "" : it->second;
+  }
+  const std::vector<std::string>& positional() const { return positional_; }
+  // Error text if a flag is not among `known`, or a value is missing.
+  std::string Check(const std::vector<std::string>& known) const {
+    if (!error_.empty()) return error_;
+    for (const auto& [name, value] : flags_) {
+      bool ok = false;
+      for (const auto& k : known) ok = ok || k == name;
+      if (!ok) return absl::StrCat("unknown option --", name);
+    }
+    return "";
+  }
+
+ private:
+  bool IsSwitch(const std::string& name) const {
+    for (const auto& s : switches_) {
+      if (s == name) return true;
+    }
+    return false;
+  }
+  std::vector<std::string> switches_;
+  std::map<std::string, std::string> flags_;
+  std::vector<std::string> positional_;
+  std::string error_;
+};
+
+std::string PriorityName(v1::Priority p) {
+  switch (p) {
+    case v1::FLASH:
+      return "flash";
+    case v1::URGENT:
+      return "urgent";
+    default:
+      return "routine";
+  }
+}
+
+std::string Ago(int64_t ms) {
+  if (ms <= 0) return "-";
+  return FormatRfc3339Ms(ms);
+}
+
+bool ReadInput(const std::string& path, std::string* out) {
+  if (path == "-") {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    *out = ss.str();
+    return true;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+std::string NewClientKey() {
+  std::ifstream urandom("/dev/urandom", std::ios::binary);
+  char bytes[16];
+  urandom.read(bytes, sizeof bytes);
+  return "cli-" + kontor::HexEncode(absl::string_view(bytes, sizeof bytes));
+}
+
+// ------------------------------------------------------------------ commands
+
+int Send(const Options& o, v1::Local::Stub* stub) {
+  Args a(o.args, {});
+  if (auto e = a.Check({"to", "kind", "priority", "case", "subject",
+                        "body-file", "payload-json", "in-reply-to",
+                        "expires-in", "client-key"});
+      !e.empty()) {
+    return Fail(kUsage, e);
+  }
+  if (!a.positional().empty()) {
+    return Fail(kUsage, "send takes no positional arguments (see --help)");
+  }
+  v1::SubmitRequest req;
+  if (a.Get("to").empty()) return Fail(kUsage, "send: --to is required");
+  for (absl::string_view to : absl::StrSplit(a.Get("to"), ',')) {
+    if (!to.empty()) req.add_to(std::string(to));
+  }
+  v1::Payload* p = req.mutable_payload();
+  if (a.Has("payload-json")) {
+    if (a.Has("body-file")) {
+      return Fail(kUsage, "send: use --body-file or --payload-json, not both");
+    }
+    std::string json;
+    if (!ReadInput(a.Get("payload-json"), &json)) {
+      return Fail(kUsage, "cannot read " + a.Get("payload-json"));
+    }
+    auto s = google::protobuf::util::JsonStringToMessage(json, p);
+    if (!s.ok()) {
+      return Fail(kUsage, absl::StrCat(a.Get("payload-json"),
+                                       ": not a payload: ", s.message().as_string()));
+    }
+  } else if (a.Has("body-file")) {
+    std::string body;
+    if (!ReadInput(a.Get("body-file"), &body)) {
+      return Fail(kUsage, "cannot read " + a.Get("body-file"));
+    }
+    p->set_body(body);
+    p->set_content_type("text/plain; charset=utf-8");
+  } else {
+    return Fail(kUsage, "send: --body-file F or --payload-json F is required");
+  }
+  if (a.Has("kind")) p->set_kind(a.Get("kind"));
+  if (p->kind().empty()) return Fail(kUsage, "send: --kind is required");
+  if (a.Has("subject")) p->set_subject(a.Get("subject"));
+  if (a.Has("case")) p->set_case_ref(a.Get("case"));
+  if (a.Has("in-reply-to")) p->set_in_reply_to(a.Get("in-reply-to"));
+  const std::string prio = a.Has("priority") ? a.Get("priority") : "routine";
+  if (prio == "routine") {
+    req.set_priority(v1::ROUTINE);
+  } else if (prio == "urgent") {
+    req.set_priority(v1::URGENT);
+  } else if (prio == "flash") {
+    req.set_priority(v1::FLASH);
+  } else {
+    return Fail(kUsage, "--priority: routine, urgent or flash");
+  }
+  if (a.Has("expires-in")) {
+    int64_t s = 0;
+    if (!absl::SimpleAtoi(a.Get("expires-in"), &s) || s <= 0) {
+      return Fail(kUsage, "--expires-in: a number of seconds");
+    }
+    req.set_expires_in_seconds(s);
+  }
+  req.set_client_key(a.Has("client-key") ? a.Get("client-key")
+                                         : NewClientKey());
+
+  // The same client key on every try: a retry can never send twice.
+  v1::SubmitResponse resp;
+  grpc::Status status;
+  int64_t delay_ms = 200;
+  for (int attempt = 1;; ++attempt) {
+    grpc::ClientContext c;
+    SetDeadline(&c);
+    resp.Clear();
+    status = stub->Submit(&c, req, &resp);
+    if (status.ok() || !IsTransient(status) || attempt == 5) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    delay_ms *= 2;
+  }
+  if (!status.ok()) return RpcFail(status, o);
+  if (o.json) {
+    PrintJson(resp);
+  } else {
+    printf("%s\n", resp.message_id().c_str());
+  }
+  return kOk;
+}
+
+int Status(const Options& o, v1::Local::Stub* stub) {
+  Args a(o.args, {});
+  if (auto e = a.Check({}); !e.empty()) return Fail(kUsage, e);
+  if (a.positional().size() != 1) return Fail(kUsage, "usage: kontor status MSGID");
+  v1::StatusRequest req;
+  req.set_message_id(a.positional()[0]);
+  v1::StatusResponse resp;
+  grpc::ClientContext c;
+  SetDeadline(&c);
+  auto s = stub->Status(&c, req, &resp);
+  if (!s.ok()) return RpcFail(s, o);
+  if (o.json) {
+    PrintJson(resp);
+    return kOk;
+  }
+  printf("%s  %s  %s  created %s  expires %s\n", resp.message_id().c_str(),
+         resp.state().c_str(), PriorityName(resp.priority()).c_str(),
+         Ago(resp.created_unix_ms()).c_str(),
+         Ago(resp.expires_unix_ms()).c_str());
+  for (const auto& d : resp.deliveries()) {
+    printf("  %-10s %-10s attempts %u", d.recipient().c_str(),
+           d.state().c_str(), d.attempts());
+    if (!d.receipt().empty()) {
+      printf("  receipt signed by %s at %s", d.receipt_signer().c_str(),
+             Ago(d.receipt_time_unix_ms()).c_str());
+    }
+    if (!d.reason().empty()) printf("  reason: %s", d.reason().c_str());
+    if (!d.last_error().empty()) printf("  last error: %s", d.last_error().c_str());
+    printf("\n");
+  }
+  return kOk;
+}
+
+void PrintEntry(const v1::InboxEntry& e) {
+  printf("%6llu  %s  %-4s %-18s %s%s  %s\n",
+         static_cast<unsigned long long>(e.seq()),
+         FormatRfc3339Ms(e.received_unix_ms()).c_str(), e.origin().c_str(),
+         e.kind().c_str(), e.message_id().c_str(), e.acked() ? " " : "*",
+         e.subject().c_str());
+}
+
+int Inbox(const Options& o, v1::Local::Stub* stub) {
+  Args a(o.args, {"unread"});
+  if (auto e = a.Check({"unread", "limit"}); !e.empty()) return Fail(kUsage, e);
+  v1::InboxRequest req;
+  req.set_unread_only(a.Has("unread"));
+  uint32_t limit = 1000;
+  if (a.Has("limit") && !absl::SimpleAtoi(a.Get("limit"), &limit)) {
+    return Fail(kUsage, "--limit: a number");
+  }
+  req.set_limit(limit);
+  v1::InboxResponse resp;
+  grpc::ClientContext c;
+  SetDeadline(&c);
+  auto s = stub->Inbox(&c, req, &resp);
+  if (!s.ok()) return RpcFail(s, o);
+  if (o.json) {
+    PrintJson(resp);
+    return kOk;
+  }
+  if (resp.entries().empty()) {
+    printf("(inbox empty)\n");
+    return kOk;
+  }
+  printf("%6s  %-24s  %-4s %-18s %-37s %s\n", "SEQ", "RECEIVED", "FROM",
+         "KIND", "ID (* unread)", "SUBJECT");
+  for (const auto& e : resp.entries()) PrintEntry(e);
+  return kOk;
+}
+
+int Show(const Options& o, v1::Local::Stub* stub) {
+  Args a(o.args, {});
+  if (auto e = a.Check({}); !e.empty()) return Fail(kUsage, e);
+  if (a.positional().size() != 1) return Fail(kUsage, "usage: kontor show MSGID");
+  v1::ShowRequest req;
+  req.set_message_id(a.positional()[0]);
+  v1::ShowResponse resp;
+  grpc::ClientContext c;
+  SetDeadline(&c);
+  auto s = stub->Show(&c, req, &resp);
+  if (!s.ok()) return RpcFail(s, o);
+  if (o.json) {
+    PrintJson(resp);
+    return kOk;
+  }
+  const auto& e = resp.entry();
+  const auto& p = resp.payload();
+  std::string to;
+  for (const auto& r : resp.recipients()) to += (to.empty() ? "" : ",") + r;
+  printf("Message:   %s\n", e.message_id().c_str());
+  printf("From:      %s (signature verified)\n", resp.signer().c_str());
+  printf("To:        %s\n", to.c_str());
+  printf("Kind:      %s\n", p.kind().c_str());
+  printf("Priority:  %s\n", PriorityName(e.priority()).c_str());
+  printf("Created:   %s\n", FormatRfc3339Ms(e.created_unix_ms()).c_str());
+  printf("Received:  %s\n", FormatRfc3339Ms(e.received_unix_ms()).c_str());
+  if (!p.case_ref().empty()) printf("Case:      %s\n", p.case_ref().c_str());
+  if (!p.in_reply_to().empty()) printf("In reply:  %s\n", p.in_reply_to().c_str());
+  printf("Subject:   %s\n\n", p.subject().c_str());
+  fwrite(p.body().data(), 1, p.body().size(), stdout);
+  if (!p.body().empty() && p.body().back() != '\n') printf("\n");
+  return kOk;
+}
+
+int Ack(const Options& o, v1::Local::Stub* stub) {
+  Args a(o.args, {});
+  if (auto e = a.Check({}); !e.empty()) return Fail(kUsage, e);
+  if (a.positional().size() != 1) return Fail(kUsage, "usage: kontor ack MSGID");
+  v1::AckRequest req;
+  req.set_message_id(a.positional()[0]);
+  v1::AckResponse resp;
+  grpc::ClientContext c;
+  SetDeadline(&c);
+  auto s = stub->Ack(&c, req, &resp);
+  if (!s.ok()) return RpcFail(s, o);
+  if (o.json) {
+    PrintJson(resp);
+  } else {
+    printf("%s %s\n", req.message_id().c_str(),
+           resp.already() ? "was already acked" : "acked");
+  }
+  return kOk;
+}
+
+int Watch(const Options& o, v1::Local::Stub* stub) {
+  Args a(o.args, {});
+  if (auto e = a.Check({"since"}); !e.empty()) return Fail(kUsage, e);
+  v1::WatchRequest req;
+  if (a.Has("since")) {
+    uint64_t since = 0;
+    if (!absl::SimpleAtoi(a.Get("since"), &since)) {
+      return Fail(kUsage, "--since: an inbox sequence number");
+    }
+    req.set_since_seq(since);
+  }
+  grpc::ClientContext c;
+  auto reader = stub->Watch(&c, req);
+  v1::InboxEntry e;
+  while (reader->Read(&e)) {
+    if (o.json) {
+      PrintJson(e);
+    } else {
+      PrintEntry(e);
+    }
+    fflush(stdout);
+  }
+  auto s = reader->Finish();
+  if (!s.ok()) return RpcFail(s, o);
+  return kOk;
+}
+
+int Peers(const Options& o, v1::Local::Stub* stub) {
+  Args a(o.args, {});
+  if (auto e = a.Check({}); !e.empty()) return Fail(kUsage, e);
+  v1::PeersResponse resp;
+  grpc::ClientContext c;
+  SetDeadline(&c);
+  auto s = stub->Peers(&c, v1::PeersRequest(), &resp);
+  if (!s.ok()) return RpcFail(s, o);
+  if (o.json) {
+    PrintJson(resp);
+    return kOk;
+  }
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  printf("node %s\n", resp.node_id().c_str());
+  for (const auto& p : resp.peers()) {
+    std::string state = p.connected() ? "up" : "down";
+    if (p.consecutive_failures() == 0 && !p.connected()) state = "idle";
+    printf("  %-10s %-21s %-5s queue %llu", p.id().c_str(), p.address().c_str(),
+           state.c_str(), static_cast<unsigned long long>(p.queue_depth()));
+    if (p.oldest_queued_unix_ms() > 0) {
+      printf(" (oldest %llds)",
+             static_cast<long long>((now - p.oldest_queued_unix_ms()) / 1000));
+    }
+    if (p.consecutive_failures() > 0) {
+      printf("  backoff: %u failures, next try %s", p.consecutive_failures(),
+             Ago(p.next_attempt_unix_ms()).c_str());
+    }
+    printf("\n");
+    if (!p.last_error().empty()) {
+      printf("             last error: %s\n", p.last_error().c_str());
+    }
+    for (auto [what, t] : {std::pair{"signing cert", p.signing_cert_not_after_unix_ms()},
+                           std::pair{"encryption cert", p.encryption_cert_not_after_unix_ms()}}) {
+      const int64_t days = (t - now) / (24 * 3600 * 1000LL);
+      printf("             %s expires %s%s\n", what, Ago(t).c_str(),
+             t > 0 && days < 30 ? "  WARNING: renew soon" : "");
+    }
+  }
+  return kOk;
+}
+
+int Outbox(const Options& o, v1::Local::Stub* stub) {
+  Args a(o.args, {});
+  if (auto e = a.Check({"state", "limit"}); !e.empty()) return Fail(kUsage, e);
+  v1::OutboxRequest req;
+  req.set_state(a.Get("state"));
+  uint32_t limit = 1000;
+  if (a.Has("limit") && !absl::SimpleAtoi(a.Get("limit"), &limit)) {
+    return Fail(kUsage, "--limit: a number");
+  }
+  req.set_limit(limit);
+  v1::OutboxResponse resp;
+  grpc::ClientContext c;
+  SetDeadline(&c);
+  auto s = stub->Outbox(&c, req, &resp);
+  if (!s.ok()) return RpcFail(s, o);
+  if (o.json) {
+    PrintJson(resp);
+    return kOk;
+  }
+  if (resp.entries().empty()) {
+    printf("(nothing)\n");
+    return kOk;
+  }
+  for (const auto& e : resp.entries()) {
+    printf("%s  %-6s %-10s %-8s created %s  attempts %u%s%s\n",
+           e.message_id().c_str(), e.recipient().c_str(), e.state().c_str(),
+           PriorityName(e.priority()).c_str(),
+           FormatRfc3339Ms(e.created_unix_ms()).c_str(), e.attempts(),
+           e.last_error().empty() ? "" : "  last error: ",
+           e.last_error().c_str());
+  }
+  return kOk;
+}
+
+int Cancel(const Options& o, v1::Local::Stub* stub) {
+  Args a(o.args, {});
+  if (auto e = a.Check({}); !e.empty()) return Fail(kUsage, e);
+  if (a.positional().size() != 1) return Fail(kUsage, "usage: kontor cancel MSGID");
+  v1::CancelRequest req;
+  req.set_message_id(a.positional()[0]);
+  v1::CancelResponse resp;
+  grpc::ClientContext c;
+  SetDeadline(&c);
+  auto s = stub->Cancel(&c, req, &resp);
+  if (!s.ok()) return RpcFail(s, o);
+  if (o.json) {
+    PrintJson(resp);
+  } else {
+    printf("%u delivery(ies) cancelled\n", resp.cancelled());
+  }
+  return kOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  if (const char* env = getenv("KONTOR_NODE")) o.node = env;
+  int i = 1;
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](std::string* out) {
+      if (i + 1 >= argc) return false;
+      *out = argv[++i];
+      return true;
+    };
+    if (a == "--help" || a == "-h" || a == "help") {
+      fputs(kUsageText, stdout);
+      return kOk;
+    } else if (a == "--json") {
+      o.json = true;
+    } else if (a == "--node") {
+      if (!value(&o.node)) return Fail(kUsage, "--node needs a value");
+    } else if (a == "--cert") {
+      if (!value(&o.cert)) return Fail(kUsage, "--cert needs a value");
+    } else if (a == "--key") {
+      if (!value(&o.key)) return Fail(kUsage, "--key needs a value");
+    } else if (a == "--ca") {
+      if (!value(&o.ca)) return Fail(kUsage, "--ca needs a value");
+    } else if (a.rfind("--", 0) == 0) {
+      return Fail(kUsage, absl::StrCat("unknown option ", a, " (see --help)"));
+    } else {
+      o.command = a;
+      ++i;
+      break;
+    }
+  }
+  // Global options may also follow the command.
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--json") {
+      o.json = true;
+    } else if (a == "--node" && i + 1 < argc) {
+      o.node = argv[++i];
+    } else if (a == "--help" || a == "-h") {
+      fputs(kUsageText, stdout);
+      return kOk;
+    } else {
+      o.args.push_back(a);
+    }
+  }
+  if (o.command.empty()) {
+    fputs(kUsageText, stderr);
+    return kUsage;
+  }
+  static const std::map<std::string,
+                        std::function<int(const Options&, v1::Local::Stub*)>>
+      kCommands = {{"send", Send},   {"status", Status}, {"inbox", Inbox},
+                   {"show", Show},   {"ack", Ack},       {"watch", Watch},
+                   {"peers", Peers}, {"outbox", Outbox}, {"cancel", Cancel}};
+  auto it = kCommands.find(o.command);
+  if (it == kCommands.end()) {
+    return Fail(kUsage,
+                absl::StrCat("unknown command '", o.command, "' (see --help)"));
+  }
+  if (o.node.empty()) {
+    return Fail(kUsage, "no node: set KONTOR_NODE or pass --node");
+  }
+  std::string error;
+  auto stub = Connect(o, &error);
+  if (!stub) return Fail(kUsage, error);
+  return it->second(o, stub.get());
+}

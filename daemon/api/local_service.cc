@@ -1,0 +1,390 @@
+#include "daemon/api/local_service.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/common/crash_point.h"
+#include "daemon/common/ids.h"
+#include "daemon/common/log.h"
+#include "daemon/crypto/primitives.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+
+namespace kontor {
+namespace {
+
+constexpr size_t kMaxClientKey = 128;
+constexpr int64_t kMaxExpirySeconds = 90LL * 24 * 3600;
+
+// The message kinds of DESIGN.md §6.
+const std::set<std::string>& KnownKinds() {
+  static const auto* kinds = new std::set<std::string>{
+      "note",          "referral.consult",   "referral",
+      "referral.response", "case.update",    "consent.update",
+      "intel.report",  "intel.request",      "intel.response",
+      "incident.report", "sitrep",           "alert",
+      "restriction.update", "erase.notice"};
+  return *kinds;
+}
+
+grpc::Status Invalid(const std::string& message) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
+}
+
+grpc::Status FromAbsl(const absl::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
+                      std::string(s.message()));
+}
+
+std::string DeterministicBytes(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::io::StringOutputStream stream(&out);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  m.SerializeToCodedStream(&coded);
+  coded.Trim();
+  return out;
+}
+
+void FillEntry(const InboxRecord& r, v1::InboxEntry* e) {
+  e->set_seq(r.seq);
+  e->set_message_id(r.message_id);
+  e->set_origin(r.origin);
+  e->set_kind(r.kind);
+  e->set_subject(r.subject);
+  e->set_priority(static_cast<v1::Priority>(r.priority));
+  e->set_created_unix_ms(r.created_ms);
+  e->set_received_unix_ms(r.received_ms);
+  e->set_acked(r.acked);
+  e->set_case_ref(r.case_ref);
+}
+
+}  // namespace
+
+LocalService::LocalService(
+    const v1::NodeConfig* config, Store* store, const Sealer* sealer,
+    kontor::Outbox* outbox, const Clock* clock,
+    std::function<PeerCertInfo(const std::string&)> cert_info)
+    : config_(config),
+      store_(store),
+      sealer_(sealer),
+      outbox_(outbox),
+      clock_(clock),
+      cert_info_(std::move(cert_info)) {}
+
+std::string LocalService::Caller(grpc::ServerContext*) { return "local-admin"; }
+
+grpc::Status LocalService::Submit(grpc::ServerContext* context,
+                                  const v1::SubmitRequest* request,
+                                  v1::SubmitResponse* response) {
+  // --- validate: refused here, never retried later.
+  if (request->to().empty()) return Invalid("to: at least one recipient");
+  std::set<std::string> recipients;
+  for (const std::string& to : request->to()) {
+    if (!IsValidNodeId(to)) {
+      return Invalid(absl::StrCat("to: '", to, "' is not a node id"));
+    }
+    if (to == config_->node_id()) {
+      return Invalid(absl::StrCat("to: '", to, "' is this node"));
+    }
+    bool known = false;
+    for (const auto& p : config_->peers()) known = known || p.id() == to;
+    if (!known) {
+      return Invalid(absl::StrCat("to: '", to, "' is not a configured peer"));
+    }
+    if (!recipients.insert(to).second) {
+      return Invalid(absl::StrCat("to: '", to, "' is listed twice"));
+    }
+  }
+  const v1::Payload& payload = request->payload();
+  if (payload.kind().empty()) return Invalid("kind: required");
+  if (KnownKinds().count(payload.kind()) == 0) {
+    return Invalid(absl::StrCat("kind: '", payload.kind(),
+                                "' is not a message kind (e.g. note, "
+                                "referral, intel.report)"));
+  }
+  const size_t size = payload.ByteSizeLong();
+  if (size > config_->limits().max_message_bytes()) {
+    return Invalid(absl::StrCat("message is ", size,
+                                " bytes; this node's limit is ",
+                                config_->limits().max_message_bytes(),
+                                " (limits.max_message_bytes)"));
+  }
+  if (request->client_key().size() > kMaxClientKey) {
+    return Invalid("client_key: at most 128 characters");
+  }
+  if (request->expires_in_seconds() < 0 ||
+      request->expires_in_seconds() > kMaxExpirySeconds) {
+    return Invalid("expires_in_seconds: 0 (default) to 90 days");
+  }
+  v1::Priority priority = request->priority();
+  if (priority == v1::PRIORITY_UNSPECIFIED) priority = v1::ROUTINE;
+
+  const std::string caller = Caller(context);
+  v1::SubmitRequest canonical = *request;
+  canonical.clear_client_key();
+  const std::string request_hash = Sha256(DeterministicBytes(canonical));
+  if (!request->client_key().empty()) {
+    auto found =
+        store_->FindByClientKey(caller, request->client_key(), request_hash);
+    if (!found.ok()) return FromAbsl(found.status());
+    if (found->has_value()) {
+      response->set_message_id((*found)->message_id);
+      response->set_duplicate(true);
+      return grpc::Status::OK;
+    }
+  }
+
+  // --- seal once; retries resend these bytes.
+  const int64_t now = clock_->NowUnixMs();
+  const int64_t expiry_s = request->expires_in_seconds() > 0
+                               ? request->expires_in_seconds()
+                               : config_->limits().default_expiry_seconds();
+  v1::Header header;
+  header.set_message_id(NewMessageId());
+  header.set_origin(config_->node_id());
+  for (const std::string& r : request->to()) header.add_recipients(r);
+  header.set_priority(priority);
+  header.set_created_unix_ms(now);
+  header.set_expires_unix_ms(now + expiry_s * 1000);
+  auto envelope = sealer_->Seal(header, payload);
+  if (!envelope.ok()) {
+    KLOG(Error, "api") << "cannot seal: " << envelope.status().message();
+    return FromAbsl(envelope.status());
+  }
+  if (auto s = sealer_->SignOuter({&*envelope}); !s.ok()) return FromAbsl(s);
+
+  OutgoingMessage m;
+  m.id = header.message_id();
+  m.recipients.assign(request->to().begin(), request->to().end());
+  m.priority = priority;
+  m.created_ms = now;
+  m.expires_ms = header.expires_unix_ms();
+  m.kind = payload.kind();
+  m.outer_digest = OuterDigest(*envelope, kSuiteV1);
+  m.envelope = envelope->SerializeAsString();
+  m.submitter = caller;
+  m.client_key = request->client_key();
+  m.request_hash = request_hash;
+  auto outcome = store_->InsertOutgoing(m);
+  if (!outcome.ok()) {
+    KLOG(Error, "api") << "cannot store message: "
+                       << outcome.status().message();
+    return FromAbsl(outcome.status());
+  }
+  CrashPoint("submit.after_commit");
+  if (!outcome->duplicate) {
+    KLOG(Info, "api") << "accepted message " << m.id << " ("
+                      << v1::Priority_Name(priority) << ") for "
+                      << m.recipients.size() << " recipient(s)";
+    for (const std::string& r : m.recipients) outbox_->Notify(r);
+  }
+  response->set_message_id(outcome->message_id);
+  response->set_duplicate(outcome->duplicate);
+  return grpc::Status::OK;
+}
+
+grpc::Status LocalService::Status(grpc::ServerContext*,
+                                  const v1::StatusRequest* request,
+                                  v1::StatusResponse* response) {
+  if (!IsValidMessageId(request->message_id())) {
+    return Invalid(absl::StrCat("'", request->message_id(),
+                                "' is not a message id"));
+  }
+  auto rows = store_->Deliveries(request->message_id());
+  if (!rows.ok()) return FromAbsl(rows.status());
+  if (rows->empty()) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("no message ", request->message_id(),
+                                     " was sent from this node"));
+  }
+  response->set_message_id(request->message_id());
+  std::set<std::string> states;
+  for (const DeliveryRow& r : *rows) {
+    v1::DeliveryStatus* d = response->add_deliveries();
+    d->set_recipient(r.peer);
+    std::string state = r.state;
+    if (state == kStateQueued && outbox_->InFlight(r.message_id, r.peer)) {
+      state = std::string(kStateInFlight);
+    }
+    d->set_state(state);
+    d->set_attempts(r.attempts);
+    d->set_last_error(r.last_error);
+    d->set_updated_unix_ms(r.updated_ms);
+    d->set_reason(r.reason);
+    if (!r.receipt.empty()) {
+      d->set_receipt(r.receipt);
+      v1::Receipt receipt;
+      v1::ReceiptBody body;
+      if (receipt.ParseFromString(r.receipt) &&
+          body.ParseFromString(receipt.body())) {
+        d->set_receipt_signer(body.recipient());
+        d->set_receipt_time_unix_ms(body.time_unix_ms());
+      }
+    }
+    states.insert(state);
+    response->set_created_unix_ms(r.created_ms);
+    response->set_expires_unix_ms(r.expires_ms);
+    response->set_priority(static_cast<v1::Priority>(r.priority));
+  }
+  response->set_state(states.size() == 1 ? *states.begin() : "partial");
+  return grpc::Status::OK;
+}
+
+grpc::Status LocalService::Inbox(grpc::ServerContext*,
+                                 const v1::InboxRequest* request,
+                                 v1::InboxResponse* response) {
+  const size_t limit = request->limit() == 0 ? 100 : request->limit();
+  auto records =
+      store_->ListInbox(request->unread_only(), request->after_seq(), limit);
+  if (!records.ok()) return FromAbsl(records.status());
+  for (const InboxRecord& r : *records) FillEntry(r, response->add_entries());
+  return grpc::Status::OK;
+}
+
+grpc::Status LocalService::Show(grpc::ServerContext* context,
+                                const v1::ShowRequest* request,
+                                v1::ShowResponse* response) {
+  if (!IsValidMessageId(request->message_id())) {
+    return Invalid(absl::StrCat("'", request->message_id(),
+                                "' is not a message id"));
+  }
+  auto record = store_->GetInbox(request->message_id());
+  if (!record.ok()) return FromAbsl(record.status());
+  if (!record->has_value()) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("no message ", request->message_id(),
+                                     " in this node's inbox"));
+  }
+  FillEntry(**record, response->mutable_entry());
+  if (!response->mutable_payload()->ParseFromString((*record)->payload)) {
+    return grpc::Status(grpc::StatusCode::DATA_LOSS, "stored payload is damaged");
+  }
+  v1::Header header;
+  if (header.ParseFromString((*record)->header)) {
+    for (const auto& r : header.recipients()) response->add_recipients(r);
+  }
+  response->set_signer((*record)->origin);
+  KLOG(Info, "api") << Caller(context) << " read message "
+                    << request->message_id();
+  return grpc::Status::OK;
+}
+
+grpc::Status LocalService::Ack(grpc::ServerContext*,
+                               const v1::AckRequest* request,
+                               v1::AckResponse* response) {
+  if (!IsValidMessageId(request->message_id())) {
+    return Invalid(absl::StrCat("'", request->message_id(),
+                                "' is not a message id"));
+  }
+  auto already = store_->Ack(request->message_id());
+  if (!already.ok()) return FromAbsl(already.status());
+  response->set_already(*already);
+  return grpc::Status::OK;
+}
+
+grpc::Status LocalService::Watch(grpc::ServerContext* context,
+                                 const v1::WatchRequest* request,
+                                 grpc::ServerWriter<v1::InboxEntry>* writer) {
+  uint64_t cursor = request->since_seq();
+  while (!context->IsCancelled()) {
+    auto records = store_->ListInbox(false, cursor, 100);
+    if (!records.ok()) return FromAbsl(records.status());
+    for (const InboxRecord& r : *records) {
+      v1::InboxEntry e;
+      FillEntry(r, &e);
+      if (!writer->Write(e)) return grpc::Status::OK;
+      cursor = r.seq;
+    }
+    if (records->empty()) store_->WaitInbox(cursor, 1000);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status LocalService::Peers(grpc::ServerContext*, const v1::PeersRequest*,
+                                 v1::PeersResponse* response) {
+  response->set_node_id(config_->node_id());
+  for (const auto& p : config_->peers()) {
+    v1::PeerInfo* info = response->add_peers();
+    info->set_id(p.id());
+    info->set_address(p.address());
+    PeerRuntime rt = outbox_->Runtime(p.id());
+    info->set_connected(rt.connected);
+    auto state = store_->GetPeerState(p.id());
+    if (state.ok()) {
+      info->set_consecutive_failures(state->failures);
+      info->set_next_attempt_unix_ms(state->next_attempt_ms);
+      info->set_last_error(state->last_error);
+      info->set_last_success_unix_ms(state->last_success_ms);
+    }
+    auto queue = store_->PeerQueue(p.id());
+    if (queue.ok()) {
+      info->set_queue_depth(queue->depth);
+      info->set_oldest_queued_unix_ms(queue->oldest_created_ms);
+    }
+    PeerCertInfo certs = cert_info_(p.id());
+    info->set_tls_cert_not_after_unix_ms(certs.tls_not_after_ms);
+    info->set_signing_cert_not_after_unix_ms(certs.signing_not_after_ms);
+    info->set_encryption_cert_not_after_unix_ms(certs.encryption_not_after_ms);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status LocalService::Outbox(grpc::ServerContext*,
+                                  const v1::OutboxRequest* request,
+                                  v1::OutboxResponse* response) {
+  static const std::set<std::string> kStates = {
+      "", "queued", "in_flight", "delivered", "rejected", "expired",
+      "cancelled"};
+  if (kStates.count(request->state()) == 0) {
+    return Invalid(absl::StrCat("state: '", request->state(),
+                                "' is not one of queued, in_flight, "
+                                "delivered, rejected, expired, cancelled"));
+  }
+  const bool want_in_flight = request->state() == kStateInFlight;
+  const std::string stored_state =
+      want_in_flight ? std::string(kStateQueued) : request->state();
+  const size_t limit = request->limit() == 0 ? 1000 : request->limit();
+  auto rows = store_->ListDeliveries(stored_state, limit);
+  if (!rows.ok()) return FromAbsl(rows.status());
+  for (const DeliveryRow& r : *rows) {
+    std::string state = r.state;
+    if (state == kStateQueued && outbox_->InFlight(r.message_id, r.peer)) {
+      state = std::string(kStateInFlight);
+    }
+    if (want_in_flight && state != kStateInFlight) continue;
+    v1::OutboxEntry* e = response->add_entries();
+    e->set_message_id(r.message_id);
+    e->set_recipient(r.peer);
+    e->set_state(state);
+    e->set_priority(static_cast<v1::Priority>(r.priority));
+    e->set_created_unix_ms(r.created_ms);
+    e->set_attempts(r.attempts);
+    e->set_last_error(r.last_error);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status LocalService::Cancel(grpc::ServerContext* context,
+                                  const v1::CancelRequest* request,
+                                  v1::CancelResponse* response) {
+  if (!IsValidMessageId(request->message_id())) {
+    return Invalid(absl::StrCat("'", request->message_id(),
+                                "' is not a message id"));
+  }
+  auto rows = store_->Deliveries(request->message_id());
+  if (!rows.ok()) return FromAbsl(rows.status());
+  if (rows->empty()) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("no message ", request->message_id()));
+  }
+  auto n = store_->Cancel(request->message_id(), clock_->NowUnixMs());
+  if (!n.ok()) return FromAbsl(n.status());
+  KLOG(Info, "api") << Caller(context) << " cancelled " << *n
+                    << " delivery(ies) of " << request->message_id();
+  response->set_cancelled(*n);
+  return grpc::Status::OK;
+}
+
+}  // namespace kontor

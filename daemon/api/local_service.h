@@ -1,0 +1,67 @@
+#ifndef KONTOR_DAEMON_API_LOCAL_SERVICE_H_
+#define KONTOR_DAEMON_API_LOCAL_SERVICE_H_
+
+#include <functional>
+#include <string>
+
+#include "daemon/common/clock.h"
+#include "daemon/envelope/envelope.h"
+#include "daemon/outbox/outbox.h"
+#include "daemon/store/store.h"
+#include "kontor/v1/config.pb.h"
+#include "kontor/v1/local.grpc.pb.h"
+
+namespace kontor {
+
+// Facts about peers that only the composition root knows (certificate
+// expiry), for `kontor peers`.
+struct PeerCertInfo {
+  int64_t tls_not_after_ms = 0;  // of our own TLS certificate
+  int64_t signing_not_after_ms = 0;
+  int64_t encryption_not_after_ms = 0;
+};
+
+// The local API (DESIGN.md §10): used by the kontor CLI and by national
+// systems. Submit returns only once the sealed message is durable.
+class LocalService final : public v1::Local::Service {
+ public:
+  LocalService(const v1::NodeConfig* config, Store* store,
+               const Sealer* sealer, kontor::Outbox* outbox,
+               const Clock* clock,
+               std::function<PeerCertInfo(const std::string&)> cert_info);
+
+  grpc::Status Submit(grpc::ServerContext*, const v1::SubmitRequest*,
+                      v1::SubmitResponse*) override;
+  grpc::Status Status(grpc::ServerContext*, const v1::StatusRequest*,
+                      v1::StatusResponse*) override;
+  grpc::Status Inbox(grpc::ServerContext*, const v1::InboxRequest*,
+                     v1::InboxResponse*) override;
+  grpc::Status Show(grpc::ServerContext*, const v1::ShowRequest*,
+                    v1::ShowResponse*) override;
+  grpc::Status Ack(grpc::ServerContext*, const v1::AckRequest*,
+                   v1::AckResponse*) override;
+  grpc::Status Watch(grpc::ServerContext*, const v1::WatchRequest*,
+                     grpc::ServerWriter<v1::InboxEntry>*) override;
+  grpc::Status Peers(grpc::ServerContext*, const v1::PeersRequest*,
+                     v1::PeersResponse*) override;
+  grpc::Status Outbox(grpc::ServerContext*, const v1::OutboxRequest*,
+                      v1::OutboxResponse*) override;
+  grpc::Status Cancel(grpc::ServerContext*, const v1::CancelRequest*,
+                      v1::CancelResponse*) override;
+
+  // Who is calling. The unix socket gives no uid in gRPC 1.51, so every
+  // caller on it is the local administrator.
+  static std::string Caller(grpc::ServerContext* context);
+
+ private:
+  const v1::NodeConfig* config_;
+  Store* store_;
+  const Sealer* sealer_;
+  kontor::Outbox* outbox_;
+  const Clock* clock_;
+  std::function<PeerCertInfo(const std::string&)> cert_info_;
+};
+
+}  // namespace kontor
+
+#endif  // KONTOR_DAEMON_API_LOCAL_SERVICE_H_

@@ -1,0 +1,290 @@
+#include "daemon/outbox/outbox.h"
+
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/common/crash_point.h"
+#include "daemon/common/log.h"
+#include "daemon/envelope/receipt.h"
+#include "daemon/outbox/backoff.h"
+
+namespace kontor {
+namespace {
+
+// Without news, a loop still looks at its queue this often (expiry, and
+// deliveries whose Notify was lost to a crash of the notifier).
+constexpr int64_t kIdleRecheckMs = 5000;
+// last_success_ms is persisted at most this often while all goes well.
+constexpr int64_t kSuccessPersistMs = 10000;
+
+double Jitter() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
+
+}  // namespace
+
+Outbox::Outbox(std::string node_id, std::vector<std::string> peers,
+               Store* store, PeerLink* link, const KeyDirectory* directory,
+               const Clock* clock, OutboxOptions options)
+    : node_id_(std::move(node_id)),
+      store_(store),
+      link_(link),
+      directory_(directory),
+      clock_(clock),
+      options_(options) {
+  for (const std::string& p : peers) {
+    auto loop = std::make_unique<PeerLoop>();
+    loop->peer = p;
+    loops_[p] = std::move(loop);
+  }
+}
+
+Outbox::~Outbox() { Stop(); }
+
+void Outbox::Start() {
+  for (auto& [peer, loop] : loops_) {
+    PeerLoop* l = loop.get();
+    l->thread = std::thread([this, l] { Run(l); });
+  }
+}
+
+void Outbox::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  for (auto& [peer, loop] : loops_) {
+    if (loop->thread.joinable()) loop->thread.join();
+  }
+}
+
+void Outbox::Notify(const std::string& peer) {
+  absl::MutexLock lock(&mu_);
+  auto it = loops_.find(peer);
+  if (it != loops_.end()) it->second->work = true;
+}
+
+void Outbox::PeerContact(const std::string& peer) {
+  absl::MutexLock lock(&mu_);
+  auto it = loops_.find(peer);
+  if (it != loops_.end()) {
+    it->second->work = true;
+    it->second->contact = true;
+  }
+}
+
+bool Outbox::InFlight(const std::string& message_id,
+                      const std::string& peer) const {
+  absl::MutexLock lock(&mu_);
+  auto it = loops_.find(peer);
+  return it != loops_.end() && it->second->in_flight.count(message_id) > 0;
+}
+
+PeerRuntime Outbox::Runtime(const std::string& peer) const {
+  absl::MutexLock lock(&mu_);
+  auto it = loops_.find(peer);
+  if (it == loops_.end()) return PeerRuntime();
+  PeerRuntime r = it->second->runtime;
+  r.in_flight = static_cast<uint32_t>(it->second->in_flight.size());
+  return r;
+}
+
+void Outbox::Run(PeerLoop* loop) {
+  PeerState state;
+  state.peer = loop->peer;
+  if (auto s = store_->GetPeerState(loop->peer); s.ok()) state = *s;
+  if (state.failures > 0) {
+    KLOG(Info, "outbox") << "peer " << loop->peer << ": resuming backoff after "
+                         << state.failures << " failures";
+  }
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || loop->contact ||
+               (loop->work && clock_->NowUnixMs() >= state.next_attempt_ms);
+      };
+      while (!ready()) {
+        const int64_t now = clock_->NowUnixMs();
+        int64_t wait = kIdleRecheckMs;
+        if (loop->work && state.next_attempt_ms > now) {
+          wait = std::min(wait, state.next_attempt_ms - now);
+        }
+        if (mu_.AwaitWithTimeout(absl::Condition(&ready),
+                                 absl::Milliseconds(wait))) {
+          break;
+        }
+        if (!loop->work) {
+          // Periodic recheck without news: look at the queue anyway.
+          loop->work = clock_->NowUnixMs() >= state.next_attempt_ms;
+        }
+      }
+      if (stopping_) return;
+      loop->work = false;
+      loop->contact = false;
+    }
+    if (RunOnce(loop, &state)) {
+      absl::MutexLock lock(&mu_);
+      loop->work = true;  // there may be more
+    }
+  }
+}
+
+void Outbox::Fail(PeerLoop* loop, PeerState* state,
+                  const std::vector<std::string>& ids,
+                  const std::string& error) {
+  const int64_t now = clock_->NowUnixMs();
+  state->failures += 1;
+  const int64_t delay =
+      BackoffDelayMs(state->failures, options_.initial_backoff_ms,
+                     options_.max_backoff_ms, Jitter());
+  state->next_attempt_ms = now + delay;
+  state->last_error = error;
+  KLOG(Warning, "outbox") << "peer " << loop->peer << ": " << error
+                          << "; attempt " << state->failures
+                          << ", next in " << delay << " ms";
+  if (auto s = store_->PutPeerState(*state); !s.ok()) {
+    KLOG(Error, "outbox") << "cannot persist backoff of " << loop->peer << ": "
+                          << s.message();
+  }
+  if (!ids.empty()) {
+    if (auto s = store_->MarkAttempted(loop->peer, ids, error, now); !s.ok()) {
+      KLOG(Error, "outbox") << "cannot record attempt: " << s.message();
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  loop->runtime.connected = false;
+  loop->runtime.last_error = error;
+  loop->work = true;
+  loop->in_flight.clear();
+}
+
+bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
+  const int64_t now = clock_->NowUnixMs();
+  auto pending = store_->NextDeliveries(loop->peer, options_.max_batch, {});
+  if (!pending.ok()) {
+    KLOG(Error, "outbox") << "cannot read queue of " << loop->peer << ": "
+                          << pending.status().message();
+    return false;
+  }
+  if (pending->empty()) return false;
+
+  std::vector<Settlement> settlements;
+  std::vector<const PendingDelivery*> batch;
+  std::vector<std::string> envelopes;
+  size_t bytes = 0;
+  for (const PendingDelivery& d : *pending) {
+    if (now > d.expires_ms) {
+      settlements.push_back(Settlement{d.message_id, loop->peer, kStateExpired,
+                                       "expired before delivery", "", now});
+      continue;
+    }
+    if (!batch.empty() && bytes + d.envelope.size() > options_.max_batch_bytes) {
+      break;
+    }
+    bytes += d.envelope.size();
+    batch.push_back(&d);
+    envelopes.push_back(d.envelope);
+  }
+  if (!settlements.empty()) {
+    KLOG(Info, "outbox") << settlements.size() << " message(s) to "
+                         << loop->peer << " expired undelivered";
+    if (auto s = store_->Settle(settlements); !s.ok()) {
+      KLOG(Error, "outbox") << "cannot settle expired: " << s.message();
+      return false;
+    }
+    settlements.clear();
+  }
+  if (batch.empty()) return true;
+
+  std::vector<std::string> ids;
+  for (const PendingDelivery* d : batch) ids.push_back(d->message_id);
+  {
+    absl::MutexLock lock(&mu_);
+    loop->in_flight.insert(ids.begin(), ids.end());
+  }
+  auto receipts = link_->Exchange(loop->peer, envelopes);
+  CrashPoint("deliver.after_send");
+  if (!receipts.ok()) {
+    Fail(loop, state, ids, std::string(receipts.status().message()));
+    return false;
+  }
+  if (receipts->size() != batch.size()) {
+    Fail(loop, state, ids,
+         absl::StrCat("peer answered ", receipts->size(), " receipts for ",
+                      batch.size(), " envelopes"));
+    return false;
+  }
+
+  std::vector<std::string> bad;
+  const int64_t settled_at = clock_->NowUnixMs();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const PendingDelivery& d = *batch[i];
+    v1::Receipt receipt;
+    absl::StatusOr<v1::ReceiptBody> body =
+        receipt.ParseFromString((*receipts)[i])
+            ? VerifyReceipt(receipt, *directory_, loop->peer, node_id_,
+                            d.message_id, d.outer_digest)
+            : absl::UnauthenticatedError("receipt does not parse");
+    if (!body.ok()) {
+      KLOG(Security, "outbox") << "invalid receipt from " << loop->peer
+                               << " for " << d.message_id << ": "
+                               << body.status().message();
+      bad.push_back(d.message_id);
+      continue;
+    }
+    if (body->verdict() == v1::ACCEPTED) {
+      settlements.push_back(Settlement{d.message_id, loop->peer,
+                                       kStateDelivered, "", (*receipts)[i],
+                                       settled_at});
+    } else {
+      const bool expired = body->refusal() == v1::REFUSAL_EXPIRED;
+      KLOG(Warning, "outbox")
+          << "message " << d.message_id << " refused by " << loop->peer << " ("
+          << v1::RefusalCode_Name(body->refusal()) << "): " << body->reason();
+      settlements.push_back(Settlement{
+          d.message_id, loop->peer, expired ? kStateExpired : kStateRejected,
+          absl::StrCat(v1::RefusalCode_Name(body->refusal()), ": ",
+                       body->reason()),
+          (*receipts)[i], settled_at});
+    }
+  }
+  CrashPoint("deliver.before_receipt_commit");
+  if (!settlements.empty()) {
+    if (auto s = store_->Settle(settlements); !s.ok()) {
+      KLOG(Error, "outbox") << "cannot store receipts from " << loop->peer
+                            << ": " << s.message();
+      Fail(loop, state, {}, absl::StrCat("store: ", s.message()));
+      return false;
+    }
+  }
+  CrashPoint("deliver.after_receipt_commit");
+  if (!bad.empty()) {
+    Fail(loop, state, bad, "invalid receipt");
+    return false;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    loop->in_flight.clear();
+    loop->runtime.connected = true;
+    loop->runtime.last_error.clear();
+  }
+  if (state->failures != 0 ||
+      settled_at - state->last_success_ms > kSuccessPersistMs) {
+    if (state->failures != 0) {
+      KLOG(Info, "outbox") << "peer " << loop->peer << " reachable again after "
+                           << state->failures << " failed attempts";
+    }
+    state->failures = 0;
+    state->next_attempt_ms = 0;
+    state->last_error.clear();
+    state->last_success_ms = settled_at;
+    if (auto s = store_->PutPeerState(*state); !s.ok()) {
+      KLOG(Error, "outbox") << "cannot persist peer state: " << s.message();
+    }
+  }
+  return true;
+}
+
+}  // namespace kontor

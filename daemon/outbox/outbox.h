@@ -1,0 +1,100 @@
+#ifndef KONTOR_DAEMON_OUTBOX_OUTBOX_H_
+#define KONTOR_DAEMON_OUTBOX_OUTBOX_H_
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "daemon/common/clock.h"
+#include "daemon/envelope/envelope.h"
+#include "daemon/store/store.h"
+
+namespace kontor {
+
+// How the outbox reaches a peer; implemented by the transport (gRPC), and by
+// in-file fakes in tests.
+class PeerLink {
+ public:
+  virtual ~PeerLink() = default;
+  // Sends serialized envelopes to `peer` as one batch and returns one
+  // serialized Receipt per envelope, in order. Any error means "nothing was
+  // settled, try again later" (kUnavailable, kDeadlineExceeded, ...).
+  virtual absl::StatusOr<std::vector<std::string>> Exchange(
+      const std::string& peer, const std::vector<std::string>& envelopes) = 0;
+};
+
+struct OutboxOptions {
+  int64_t initial_backoff_ms = 500;
+  int64_t max_backoff_ms = 3600 * 1000;
+  size_t max_batch = 64;
+  size_t max_batch_bytes = 8 << 20;
+  int64_t max_skew_ms = 300 * 1000;
+};
+
+struct PeerRuntime {
+  bool connected = false;  // last exchange succeeded
+  uint32_t in_flight = 0;
+  std::string last_error;
+};
+
+// One delivery loop (thread) per peer: takes queued deliveries in priority
+// order, sends them in batches over the PeerLink, verifies the signed
+// receipts and settles the deliveries durably. A failure backs off that peer
+// only (persisted exponential backoff with jitter, reset only by a successful
+// exchange). Thread-safe.
+class Outbox {
+ public:
+  Outbox(std::string node_id, std::vector<std::string> peers, Store* store,
+         PeerLink* link, const KeyDirectory* directory, const Clock* clock,
+         OutboxOptions options);
+  ~Outbox();
+  Outbox(const Outbox&) = delete;
+  Outbox& operator=(const Outbox&) = delete;
+
+  void Start();
+  void Stop();
+
+  // New work for `peer`: try soon, but respect its backoff.
+  void Notify(const std::string& peer);
+  // `peer` contacted us: it is alive, so try now even if backing off.
+  void PeerContact(const std::string& peer);
+
+  bool InFlight(const std::string& message_id, const std::string& peer) const;
+  PeerRuntime Runtime(const std::string& peer) const;
+
+ private:
+  struct PeerLoop {
+    std::string peer;
+    std::thread thread;
+    bool work = true;     // guarded by Outbox::mu_
+    bool contact = false; // guarded by Outbox::mu_
+    PeerRuntime runtime;  // guarded by Outbox::mu_
+    std::set<std::string> in_flight;  // guarded by Outbox::mu_
+  };
+
+  void Run(PeerLoop* loop);
+  // One round: returns true if it delivered something (so go again at once).
+  bool RunOnce(PeerLoop* loop, PeerState* state);
+  void Fail(PeerLoop* loop, PeerState* state, const std::vector<std::string>& ids,
+            const std::string& error);
+
+  const std::string node_id_;
+  Store* const store_;
+  PeerLink* const link_;
+  const KeyDirectory* const directory_;
+  const Clock* const clock_;
+  const OutboxOptions options_;
+
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, std::unique_ptr<PeerLoop>> loops_;  // fixed after ctor
+};
+
+}  // namespace kontor
+
+#endif  // KONTOR_DAEMON_OUTBOX_OUTBOX_H_

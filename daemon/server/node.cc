@@ -1,0 +1,237 @@
+#include "daemon/server/node.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/common/log.h"
+
+namespace kontor {
+namespace {
+
+constexpr int64_t kCallTimeoutMs = 30000;
+// Envelope overhead over the payload (CMS structures, header, signatures).
+constexpr uint64_t kEnvelopeOverhead = 64 * 1024;
+
+absl::Status MakeDir(const std::string& path) {
+  if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create ", path, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+// Writes `content` to `path` atomically (temp file, fsync, rename).
+absl::Status WriteFileAtomic(const std::string& path,
+                             const std::string& content) {
+  const std::string tmp = path + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write ", tmp, ": ", strerror(errno)));
+  }
+  bool ok = write(fd, content.data(), content.size()) ==
+                static_cast<ssize_t>(content.size()) &&
+            fsync(fd) == 0;
+  close(fd);
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot write ", path, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+// True if something accepts connections on the unix socket `path`.
+bool SocketInUse(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  bool in_use = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return in_use;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Node>> Node::Create(v1::NodeConfig config,
+                                                   const Clock* clock) {
+  std::unique_ptr<Node> node(new Node(std::move(config), clock));
+  if (auto s = node->Init(); !s.ok()) return s;
+  return node;
+}
+
+absl::Status Node::Init() {
+  auto identity = LoadIdentity(config_, clock_);
+  if (!identity.ok()) return identity.status();
+  identity_ = std::move(*identity);
+
+  if (auto s = MakeDir(config_.data_dir()); !s.ok()) return s;
+  // One kontord per data directory.
+  const std::string lock_path = config_.data_dir() + "/kontord.lock";
+  lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0 || flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data_dir ", config_.data_dir(),
+        " is in use by another kontord (", lock_path, ")"));
+  }
+  roots_path_ = config_.data_dir() + "/trust-roots.pem";
+  if (auto s = WriteFileAtomic(roots_path_, identity_.trust->RootsPem());
+      !s.ok()) {
+    return s;
+  }
+  auto store = Store::Open(config_.data_dir() + "/kontor.db");
+  if (!store.ok()) return store.status();
+  store_ = std::move(*store);
+
+  const auto& limits = config_.limits();
+  const uint64_t max_envelope = limits.max_message_bytes() + kEnvelopeOverhead;
+  sealer_ = std::make_unique<Sealer>(config_.node_id(), identity_.signer,
+                                     identity_.directory.get());
+  opener_ = std::make_unique<Opener>(
+      config_.node_id(), identity_.decryption_keys, identity_.directory.get(),
+      clock_, int64_t{limits.max_clock_skew_seconds()} * 1000, max_envelope);
+  receiver_ = std::make_unique<Receiver>(config_.node_id(), store_.get(),
+                                         opener_.get(), identity_.signer,
+                                         clock_);
+  std::vector<PeerEndpoint> endpoints;
+  std::vector<std::string> peer_ids;
+  for (const auto& p : config_.peers()) {
+    endpoints.push_back(PeerEndpoint{p.id(), p.address()});
+    peer_ids.push_back(p.id());
+  }
+  OutboxOptions options;
+  options.initial_backoff_ms = config_.backoff().initial_ms();
+  options.max_backoff_ms = config_.backoff().max_ms();
+  options.max_batch = limits.max_batch();
+  options.max_batch_bytes = std::max<uint64_t>(8 << 20, max_envelope);
+  options.max_skew_ms = int64_t{limits.max_clock_skew_seconds()} * 1000;
+  grpc_limit_ =
+      static_cast<int>(options.max_batch_bytes + max_envelope + (1 << 20));
+  link_ = std::make_unique<GrpcPeerLink>(
+      endpoints,
+      TlsFiles{config_.tls().cert(), config_.tls().key(), roots_path_},
+      identity_.trust, clock_, grpc_limit_, kCallTimeoutMs);
+  outbox_ = std::make_unique<Outbox>(config_.node_id(), peer_ids, store_.get(),
+                                     link_.get(), identity_.directory.get(),
+                                     clock_, options);
+  local_service_ = std::make_unique<LocalService>(
+      &config_, store_.get(), sealer_.get(), outbox_.get(), clock_,
+      [this](const std::string& peer) {
+        PeerCertInfo info;
+        info.tls_not_after_ms = identity_.tls_cert->not_after_unix_ms();
+        if (const auto* keys = identity_.directory->Find(peer)) {
+          for (const auto& c : keys->signing) {
+            info.signing_not_after_ms =
+                std::max(info.signing_not_after_ms, c->not_after_unix_ms());
+          }
+          info.encryption_not_after_ms = keys->encryption->not_after_unix_ms();
+        }
+        return info;
+      });
+  federation_service_ = std::make_unique<FederationService>(
+      receiver_.get(),
+      std::set<std::string>(peer_ids.begin(), peer_ids.end()),
+      limits.max_batch(),
+      [this](const std::string& peer) { outbox_->PeerContact(peer); });
+  return absl::OkStatus();
+}
+
+absl::Status Node::Start() {
+  std::set<std::string> peers;
+  for (const auto& p : config_.peers()) peers.insert(p.id());
+
+  grpc::ServerBuilder fed;
+  fed.AddListeningPort(
+      config_.listen_address(),
+      FederationServerCredentials(
+          TlsFiles{config_.tls().cert(), config_.tls().key(), roots_path_},
+          identity_.trust, peers, clock_),
+      &federation_port_);
+  fed.RegisterService(federation_service_.get());
+  fed.SetMaxReceiveMessageSize(grpc_limit_);
+  fed.SetMaxSendMessageSize(grpc_limit_);
+  federation_server_ = fed.BuildAndStart();
+  if (!federation_server_ || federation_port_ == 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", config_.listen_address(),
+        " (listen_address): address in use or not available"));
+  }
+
+  const std::string& socket_path = config_.local_socket();
+  struct stat st;
+  if (lstat(socket_path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "local_socket: ", socket_path, " exists and is not a socket"));
+    }
+    if (SocketInUse(socket_path)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "local_socket: ", socket_path, " is in use by another process"));
+    }
+    unlink(socket_path.c_str());
+  }
+  grpc::ServerBuilder local;
+  local.AddListeningPort("unix:" + socket_path,
+                         grpc::InsecureServerCredentials());
+  local.RegisterService(local_service_.get());
+  local.SetMaxReceiveMessageSize(grpc_limit_);
+  local.SetMaxSendMessageSize(grpc_limit_);
+  local_server_ = local.BuildAndStart();
+  if (!local_server_) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on unix socket ", socket_path));
+  }
+  if (chmod(socket_path.c_str(), 0660) != 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot chmod ", socket_path, ": ", strerror(errno)));
+  }
+  if (!config_.local_socket_group().empty()) {
+    struct group* g = getgrnam(config_.local_socket_group().c_str());
+    if (g == nullptr || chown(socket_path.c_str(), -1, g->gr_gid) != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("local_socket_group: cannot give the socket to group '",
+                       config_.local_socket_group(), "'"));
+    }
+  }
+  outbox_->Start();
+  KLOG(Info, "node") << "node " << config_.node_id() << " up: federation on "
+                     << config_.listen_address() << " (port "
+                     << federation_port_ << "), local API on " << socket_path
+                     << ", " << config_.peers_size() << " peer(s)";
+  return absl::OkStatus();
+}
+
+void Node::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  const auto deadline =
+      std::chrono::system_clock::now() + std::chrono::seconds(3);
+  if (local_server_) local_server_->Shutdown(deadline);
+  if (federation_server_) federation_server_->Shutdown(deadline);
+  if (outbox_) outbox_->Stop();
+  if (local_server_) unlink(config_.local_socket().c_str());
+  KLOG(Info, "node") << "node " << config_.node_id() << " stopped";
+}
+
+Node::~Node() {
+  Shutdown();
+  // Services must outlive the servers that call them.
+  local_server_.reset();
+  federation_server_.reset();
+  outbox_.reset();
+  if (lock_fd_ >= 0) close(lock_fd_);
+}
+
+}  // namespace kontor

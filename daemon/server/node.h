@@ -1,0 +1,68 @@
+#ifndef KONTOR_DAEMON_SERVER_NODE_H_
+#define KONTOR_DAEMON_SERVER_NODE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "daemon/api/local_service.h"
+#include "daemon/common/clock.h"
+#include "daemon/inbox/receiver.h"
+#include "daemon/outbox/outbox.h"
+#include "daemon/server/identity.h"
+#include "daemon/store/store.h"
+#include "daemon/transport/federation_service.h"
+#include "daemon/transport/peer_link.h"
+#include "kontor/v1/config.pb.h"
+
+namespace kontor {
+
+// The composition root: one running Kontor node. Create() loads and checks
+// everything (exit code 2 material); Start() binds and runs (exit code 1
+// material).
+class Node {
+ public:
+  static absl::StatusOr<std::unique_ptr<Node>> Create(v1::NodeConfig config,
+                                                      const Clock* clock);
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  absl::Status Start();
+  // Stops accepting, finishes in-flight calls (bounded), stops the outbox.
+  void Shutdown();
+
+  int federation_port() const { return federation_port_; }
+  const v1::NodeConfig& config() const { return config_; }
+  Store* store() { return store_.get(); }
+
+ private:
+  Node(v1::NodeConfig config, const Clock* clock)
+      : config_(std::move(config)), clock_(clock) {}
+  absl::Status Init();
+
+  v1::NodeConfig config_;
+  const Clock* clock_;
+  int lock_fd_ = -1;
+  NodeIdentity identity_;
+  std::string roots_path_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Sealer> sealer_;
+  std::unique_ptr<Opener> opener_;
+  std::unique_ptr<Receiver> receiver_;
+  std::unique_ptr<GrpcPeerLink> link_;
+  std::unique_ptr<Outbox> outbox_;
+  std::unique_ptr<LocalService> local_service_;
+  std::unique_ptr<FederationService> federation_service_;
+  std::unique_ptr<grpc::Server> federation_server_;
+  std::unique_ptr<grpc::Server> local_server_;
+  int federation_port_ = 0;
+  int grpc_limit_ = 0;  // gRPC message size limit, both ways
+  bool shut_down_ = false;
+};
+
+}  // namespace kontor
+
+#endif  // KONTOR_DAEMON_SERVER_NODE_H_

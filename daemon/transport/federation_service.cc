@@ -1,0 +1,59 @@
+#include "daemon/transport/federation_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "daemon/common/crash_point.h"
+#include "daemon/common/log.h"
+#include "daemon/transport/tls.h"
+
+namespace kontor {
+
+FederationService::FederationService(
+    Receiver* receiver, std::set<std::string> peers, size_t max_batch,
+    std::function<void(const std::string&)> on_contact)
+    : receiver_(receiver),
+      peers_(std::move(peers)),
+      max_batch_(max_batch),
+      on_contact_(std::move(on_contact)) {}
+
+grpc::Status FederationService::Exchange(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::ReceiptBatch, v1::EnvelopeBatch>* stream) {
+  auto peer = AuthenticatedNodeId(*context->auth_context());
+  if (!peer.ok()) {
+    KLOG(Security, "transport") << "call from " << context->peer()
+                                << " refused: " << peer.status().message();
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        std::string(peer.status().message()));
+  }
+  if (peers_.count(*peer) == 0) {
+    KLOG(Security, "transport") << "node " << *peer << " at "
+                                << context->peer() << " is not a peer";
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        "not a configured peer");
+  }
+  on_contact_(*peer);
+  v1::EnvelopeBatch batch;
+  while (stream->Read(&batch)) {
+    if (batch.envelopes_size() == 0 ||
+        static_cast<size_t>(batch.envelopes_size()) > max_batch_) {
+      KLOG(Warning, "transport") << "peer " << *peer << " sent a batch of "
+                                 << batch.envelopes_size() << " envelopes";
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("batch size must be 1..", max_batch_));
+    }
+    std::vector<v1::Envelope> envelopes(batch.envelopes().begin(),
+                                        batch.envelopes().end());
+    auto receipts = receiver_->Receive(*peer, envelopes);
+    if (!receipts.ok()) return ToGrpcStatus(receipts.status());
+    v1::ReceiptBatch answer;
+    answer.set_batch_seq(batch.batch_seq());
+    for (const std::string& r : *receipts) {
+      answer.add_receipts()->ParseFromString(r);
+    }
+    CrashPoint("receive.before_receipt_send");
+    if (!stream->Write(answer)) break;
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace kontor

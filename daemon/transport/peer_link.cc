@@ -1,0 +1,87 @@
+#include "daemon/transport/peer_link.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+
+namespace kontor {
+
+GrpcPeerLink::GrpcPeerLink(std::vector<PeerEndpoint> peers, TlsFiles tls,
+                           std::shared_ptr<const TrustStore> trust,
+                           const Clock* clock, int max_message_bytes,
+                           int64_t call_timeout_ms)
+    : tls_(std::move(tls)),
+      trust_(std::move(trust)),
+      clock_(clock),
+      max_message_bytes_(max_message_bytes),
+      call_timeout_ms_(call_timeout_ms) {
+  for (const PeerEndpoint& p : peers) addresses_[p.id] = p.address;
+}
+
+v1::Federation::Stub* GrpcPeerLink::Stub(const std::string& peer) {
+  absl::MutexLock lock(&mu_);
+  auto it = stubs_.find(peer);
+  if (it != stubs_.end()) return it->second.get();
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(max_message_bytes_);
+  args.SetMaxSendMessageSize(max_message_bytes_);
+  // Kontor's own persisted backoff decides when to retry; keep gRPC's
+  // reconnect backoff short so a returning peer is seen quickly.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  auto channel = grpc::CreateCustomChannel(
+      addresses_.at(peer),
+      FederationChannelCredentials(tls_, trust_, peer, clock_), args);
+  auto stub = v1::Federation::NewStub(channel);
+  auto* raw = stub.get();
+  stubs_[peer] = std::move(stub);
+  return raw;
+}
+
+absl::StatusOr<std::vector<std::string>> GrpcPeerLink::Exchange(
+    const std::string& peer, const std::vector<std::string>& envelopes) {
+  if (addresses_.count(peer) == 0) {
+    return absl::NotFoundError(absl::StrCat("unknown peer ", peer));
+  }
+  v1::EnvelopeBatch batch;
+  {
+    absl::MutexLock lock(&mu_);
+    batch.set_batch_seq(next_seq_++);
+  }
+  for (const std::string& e : envelopes) {
+    if (!batch.add_envelopes()->ParseFromString(e)) {
+      return absl::InternalError("stored envelope does not parse");
+    }
+  }
+  v1::Federation::Stub* stub = Stub(peer);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(call_timeout_ms_));
+  auto stream = stub->Exchange(&context);
+  v1::ReceiptBatch answer;
+  bool ok = stream->Write(batch) && stream->WritesDone() &&
+            stream->Read(&answer);
+  grpc::Status status = stream->Finish();
+  if (!ok) {
+    if (status.ok()) {
+      status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                            "stream closed without an answer");
+    }
+    return absl::UnavailableError(absl::StrCat(
+        "exchange with ", peer, " failed: ", status.error_message()));
+  }
+  if (answer.batch_seq() != batch.batch_seq()) {
+    return absl::UnavailableError("answer for another batch");
+  }
+  std::vector<std::string> out;
+  out.reserve(answer.receipts_size());
+  for (const v1::Receipt& r : answer.receipts()) {
+    out.push_back(r.SerializeAsString());
+  }
+  return out;
+}
+
+}  // namespace kontor

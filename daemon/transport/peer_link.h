@@ -1,0 +1,52 @@
+#ifndef KONTOR_DAEMON_TRANSPORT_PEER_LINK_H_
+#define KONTOR_DAEMON_TRANSPORT_PEER_LINK_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "daemon/outbox/outbox.h"
+#include "daemon/transport/tls.h"
+#include "kontor/v1/federation.grpc.pb.h"
+
+namespace kontor {
+
+struct PeerEndpoint {
+  std::string id;
+  std::string address;  // host:port
+};
+
+// PeerLink over gRPC with mutual TLS: one channel per peer (kept), one short
+// Exchange stream per batch, with a deadline so a hung peer cannot hold its
+// loop forever. Thread-safe.
+class GrpcPeerLink : public PeerLink {
+ public:
+  GrpcPeerLink(std::vector<PeerEndpoint> peers, TlsFiles tls,
+               std::shared_ptr<const TrustStore> trust, const Clock* clock,
+               int max_message_bytes, int64_t call_timeout_ms);
+
+  absl::StatusOr<std::vector<std::string>> Exchange(
+      const std::string& peer,
+      const std::vector<std::string>& envelopes) override;
+
+ private:
+  v1::Federation::Stub* Stub(const std::string& peer);
+
+  const TlsFiles tls_;
+  const std::shared_ptr<const TrustStore> trust_;
+  const Clock* clock_;
+  const int max_message_bytes_;
+  const int64_t call_timeout_ms_;
+  std::map<std::string, std::string> addresses_;
+  absl::Mutex mu_;
+  std::map<std::string, std::unique_ptr<v1::Federation::Stub>> stubs_
+      ABSL_GUARDED_BY(mu_);
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+};
+
+}  // namespace kontor
+
+#endif  // KONTOR_DAEMON_TRANSPORT_PEER_LINK_H_

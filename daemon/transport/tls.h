@@ -1,0 +1,50 @@
+#ifndef KONTOR_DAEMON_TRANSPORT_TLS_H_
+#define KONTOR_DAEMON_TRANSPORT_TLS_H_
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_credentials_options.h>
+
+#include <memory>
+#include <set>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "daemon/common/clock.h"
+#include "daemon/crypto/trust.h"
+
+namespace kontor {
+
+struct TlsFiles {
+  std::string cert;   // this node's TLS certificate (PEM)
+  std::string key;    // its private key
+  std::string roots;  // bundle of trusted CA certificates (PEM)
+};
+
+// Mutual TLS for the federation. gRPC checks the chain against the roots;
+// Kontor's verifier then checks what gRPC cannot: the node id in the URI SAN,
+// that the issuing CA may certify that id, the CRL (a CA without one is
+// refused), the key usage, and that the node id is the one expected (client)
+// or a configured peer (server). Refusals are logged with the reason, since
+// the refused side only sees "Socket closed".
+std::shared_ptr<grpc::ServerCredentials> FederationServerCredentials(
+    const TlsFiles& files, std::shared_ptr<const TrustStore> trust,
+    std::set<std::string> allowed_peers, const Clock* clock);
+
+// Credentials for dialing `expected_peer`: the server must present a
+// certificate for exactly that node id. Host name checking is off
+// (set_check_call_host(false)) because the URI SAN check replaces it;
+// verification itself is never off.
+std::shared_ptr<grpc::ChannelCredentials> FederationChannelCredentials(
+    const TlsFiles& files, std::shared_ptr<const TrustStore> trust,
+    const std::string& expected_peer, const Clock* clock);
+
+// The node id of the authenticated TLS peer of a call, from its certificate.
+absl::StatusOr<std::string> AuthenticatedNodeId(
+    const grpc::AuthContext& context);
+
+// gRPC status for an absl status (same codes).
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace kontor
+
+#endif  // KONTOR_DAEMON_TRANSPORT_TLS_H_
