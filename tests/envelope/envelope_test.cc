@@ -1,0 +1,319 @@
+#include "daemon/envelope/envelope.h"
+
+#include <map>
+
+#include "daemon/common/clock.h"
+#include "daemon/common/ids.h"
+#include "daemon/envelope/merkle.h"
+#include "daemon/envelope/receipt.h"
+#include "gtest/gtest.h"
+#include "tests/testing/test_pki.h"
+
+namespace kontor {
+namespace {
+
+using testing::TestPki;
+
+// Certificates by node id, with validity checked as a real directory does.
+class FakeDirectory : public KeyDirectory {
+ public:
+  void Add(const TestPki::Node& n) {
+    signing_[n.id].push_back(n.signing.cert);
+    encryption_[n.id] = n.encryption.cert;
+  }
+  void AddSigning(const std::string& id, CertificatePtr c) {
+    signing_[id].push_back(std::move(c));
+  }
+  absl::StatusOr<CertificatePtr> SigningCert(absl::string_view node_id,
+                                             absl::string_view key_id,
+                                             int64_t at) const override {
+    auto it = signing_.find(std::string(node_id));
+    if (it == signing_.end()) return absl::NotFoundError("no such node");
+    for (const auto& c : it->second) {
+      if (c->key_id() == key_id) {
+        if (!c->ValidAt(at)) return absl::UnauthenticatedError("not valid");
+        return c;
+      }
+    }
+    return absl::NotFoundError("no such key");
+  }
+  absl::StatusOr<CertificatePtr> EncryptionCert(
+      absl::string_view node_id) const override {
+    auto it = encryption_.find(std::string(node_id));
+    if (it == encryption_.end()) return absl::NotFoundError("no such node");
+    return it->second;
+  }
+
+ private:
+  std::map<std::string, std::vector<CertificatePtr>> signing_;
+  std::map<std::string, CertificatePtr> encryption_;
+};
+
+class EnvelopeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pki_ = std::make_unique<TestPki>(testing::TempDir("env"));
+    ca_ = pki_->MakeCa("ca");
+    ee_ = pki_->MakeNode(ca_, "ee");
+    fi_ = pki_->MakeNode(ca_, "fi");
+    lv_ = pki_->MakeNode(ca_, "lv");
+    dir_.Add(ee_);
+    dir_.Add(fi_);
+    dir_.Add(lv_);
+    ee_sealer_ = std::make_unique<Sealer>("ee", SignerOf(ee_), &dir_);
+    fi_opener_ = OpenerFor(fi_);
+  }
+
+  std::shared_ptr<const EcdsaSigner> SignerOf(const TestPki::Node& n) {
+    auto key = PrivateKey::FromFile(n.signing.key_path);
+    return std::shared_ptr<const EcdsaSigner>(
+        std::move(*EcdsaSigner::New(std::move(*key), n.signing.cert)));
+  }
+
+  std::unique_ptr<Opener> OpenerFor(const TestPki::Node& n) {
+    auto key = PrivateKey::FromFile(n.encryption.key_path);
+    std::vector<DecryptionKey> keys = {
+        {std::shared_ptr<const PrivateKey>(std::move(*key)), n.encryption.cert}};
+    return std::make_unique<Opener>(n.id, keys, &dir_, &clock_, 300000,
+                                    1 << 20);
+  }
+
+  v1::Header Header(std::vector<std::string> to = {"fi"}) {
+    v1::Header h;
+    h.set_message_id(NewMessageId());
+    h.set_origin("ee");
+    for (auto& t : to) h.add_recipients(t);
+    h.set_priority(v1::URGENT);
+    h.set_created_unix_ms(clock_.NowUnixMs());
+    h.set_expires_unix_ms(clock_.NowUnixMs() + 3600000);
+    return h;
+  }
+
+  v1::Envelope Sealed(const v1::Header& h, const std::string& body = "hi") {
+    v1::Payload p;
+    p.set_kind("note");
+    p.set_subject("subject stays inside");
+    p.set_body(body);
+    auto env = ee_sealer_->Seal(h, p);
+    EXPECT_TRUE(env.ok()) << env.status();
+    EXPECT_TRUE(ee_sealer_->SignOuter({&*env}).ok());
+    return *env;
+  }
+
+  // Opens with fi's opener; returns the refusal code (NONE if accepted).
+  v1::RefusalCode OpenCode(const v1::Envelope& env, std::string* reason = nullptr) {
+    Refusal refusal;
+    auto header = fi_opener_->ParseHeader(env, &refusal);
+    if (header.ok()) {
+      auto opened = fi_opener_->Open(env, *header, &refusal);
+      if (opened.ok()) return v1::REFUSAL_NONE;
+    }
+    if (reason) *reason = refusal.reason;
+    return refusal.code;
+  }
+
+  FakeClock clock_{Clock::Real()->NowUnixMs()};
+  std::unique_ptr<TestPki> pki_;
+  TestPki::Ca ca_;
+  TestPki::Node ee_, fi_, lv_;
+  FakeDirectory dir_;
+  std::unique_ptr<Sealer> ee_sealer_;
+  std::unique_ptr<Opener> fi_opener_;
+};
+
+TEST(MerkleTest, EveryLeafOfEveryBatchSizeVerifies) {
+  for (size_t n = 1; n <= 17; ++n) {
+    std::vector<std::string> leaves;
+    for (size_t i = 0; i < n; ++i) leaves.push_back(Sha256(std::to_string(i)));
+    const std::string root = MerkleRoot(leaves);
+    for (size_t i = 0; i < n; ++i) {
+      auto path = MerklePath(leaves, i);
+      auto got = MerkleRootFromPath(leaves[i], i, n, path);
+      ASSERT_TRUE(got.ok()) << n << "/" << i;
+      EXPECT_EQ(*got, root) << n << "/" << i;
+      if (n > 1) {
+        auto wrong = MerkleRootFromPath(leaves[i], (i + 1) % n, n, path);
+        EXPECT_TRUE(!wrong.ok() || *wrong != root) << n << "/" << i;
+      }
+    }
+  }
+}
+
+TEST(MerkleTest, LeafCannotPassAsInnerNode) {
+  std::vector<std::string> leaves = {MerkleLeafHash("a"), MerkleLeafHash("b")};
+  const std::string root = MerkleRoot(leaves);
+  // The root of two leaves is not the leaf hash of their concatenation.
+  EXPECT_NE(root, MerkleLeafHash(leaves[0] + leaves[1]));
+}
+
+TEST_F(EnvelopeTest, SealOpenRoundTripKeepsRoutingDataOnly) {
+  v1::Header h = Header();
+  v1::Envelope env = Sealed(h, "the body");
+  v1::Header wire;
+  ASSERT_TRUE(wire.ParseFromString(env.header()));
+  EXPECT_EQ(wire.suite_id(), kSuiteV1);
+  EXPECT_EQ(env.header().find("subject stays inside"), std::string::npos);
+  EXPECT_EQ(env.ciphertext().find("the body"), std::string::npos);
+
+  Refusal refusal;
+  auto header = fi_opener_->ParseHeader(env, &refusal);
+  ASSERT_TRUE(header.ok()) << refusal.reason;
+  auto opened = fi_opener_->Open(env, *header, &refusal);
+  ASSERT_TRUE(opened.ok()) << refusal.reason;
+  EXPECT_EQ(opened->payload.body(), "the body");
+  EXPECT_EQ(opened->payload.subject(), "subject stays inside");
+  EXPECT_EQ(opened->inner.message_id(), h.message_id());
+  EXPECT_EQ(opened->outer_digest, OuterDigest(env, kSuiteV1));
+}
+
+TEST_F(EnvelopeTest, BatchSignatureCoversEveryEnvelope) {
+  std::vector<v1::Envelope> envs;
+  v1::Payload p;
+  p.set_kind("note");
+  for (int i = 0; i < 5; ++i) envs.push_back(*ee_sealer_->Seal(Header(), p));
+  std::vector<v1::Envelope*> ptrs;
+  for (auto& e : envs) ptrs.push_back(&e);
+  ASSERT_TRUE(ee_sealer_->SignOuter(ptrs).ok());
+  for (auto& e : envs) {
+    EXPECT_EQ(e.outer().leaf_count(), 5u);
+    EXPECT_EQ(OpenCode(e), v1::REFUSAL_NONE);
+  }
+  // A path from another envelope of the batch does not fit.
+  v1::Envelope swapped = envs[0];
+  *swapped.mutable_outer() = envs[1].outer();
+  EXPECT_EQ(OpenCode(swapped), v1::REFUSAL_BAD_SIGNATURE);
+}
+
+TEST_F(EnvelopeTest, TamperedHeaderIsRefused) {
+  v1::Envelope env = Sealed(Header());
+  v1::Header h;
+  h.ParseFromString(env.header());
+  h.set_priority(v1::FLASH);
+  env.set_header(h.SerializeAsString());
+  EXPECT_EQ(OpenCode(env), v1::REFUSAL_BAD_SIGNATURE);
+}
+
+TEST_F(EnvelopeTest, TamperedCiphertextIsRefused) {
+  v1::Envelope env = Sealed(Header());
+  std::string ct = env.ciphertext();
+  ct[ct.size() / 2] ^= 0x01;
+  env.set_ciphertext(ct);
+  EXPECT_EQ(OpenCode(env), v1::REFUSAL_BAD_SIGNATURE);
+}
+
+TEST_F(EnvelopeTest, TamperedSignatureIsRefused) {
+  v1::Envelope env = Sealed(Header());
+  std::string sig = env.outer().signature();
+  sig[sig.size() - 3] ^= 0x01;
+  env.mutable_outer()->set_signature(sig);
+  EXPECT_EQ(OpenCode(env), v1::REFUSAL_BAD_SIGNATURE);
+}
+
+TEST_F(EnvelopeTest, ChangedSuiteIdIsRefusedBeforeAnythingElse) {
+  v1::Envelope env = Sealed(Header());
+  v1::Header h;
+  h.ParseFromString(env.header());
+  h.set_suite_id("kontor-p256-sha1-aes128cbc");
+  env.set_header(h.SerializeAsString());
+  EXPECT_EQ(OpenCode(env), v1::REFUSAL_UNKNOWN_SUITE);
+}
+
+TEST_F(EnvelopeTest, SuiteIdIsBoundIntoTheSignedStructure) {
+  v1::Envelope env = Sealed(Header());
+  EXPECT_NE(OuterDigest(env, kSuiteV1), OuterDigest(env, "another-suite"));
+}
+
+TEST_F(EnvelopeTest, ExpiredAndFutureEnvelopesAreRefused) {
+  v1::Envelope env = Sealed(Header());
+  clock_.AdvanceMs(3600000 + 300000 + 1);
+  EXPECT_EQ(OpenCode(env), v1::REFUSAL_EXPIRED);
+  clock_.AdvanceMs(-(3600000 + 300000 + 1) - 400000);
+  EXPECT_EQ(OpenCode(env), v1::REFUSAL_MALFORMED);  // created in the future
+}
+
+TEST_F(EnvelopeTest, EnvelopeForAnotherNodeIsRefused) {
+  v1::Envelope env = Sealed(Header({"lv"}));
+  EXPECT_EQ(OpenCode(env), v1::REFUSAL_NOT_FOR_ME);
+}
+
+TEST_F(EnvelopeTest, CiphertextMovedUnderAnotherHeaderIsRefused) {
+  // Even the origin itself cannot reuse a sealed payload under new routing:
+  // the inner signature names the message id.
+  v1::Envelope a = Sealed(Header(), "for message a");
+  v1::Envelope b = Sealed(Header(), "for message b");
+  v1::Envelope mixed = b;
+  mixed.set_ciphertext(a.ciphertext());
+  ASSERT_TRUE(ee_sealer_->SignOuter({&mixed}).ok());
+  std::string reason;
+  EXPECT_EQ(OpenCode(mixed, &reason), v1::REFUSAL_BAD_SIGNATURE);
+  EXPECT_NE(reason.find("does not match the header"), std::string::npos)
+      << reason;
+}
+
+TEST_F(EnvelopeTest, OriginForgedByAnotherPeerIsRefused) {
+  // lv signs an envelope claiming to come from ee.
+  Sealer lv_as_ee("ee", SignerOf(lv_), &dir_);
+  v1::Payload p;
+  p.set_kind("note");
+  auto env = lv_as_ee.Seal(Header(), p);
+  ASSERT_TRUE(env.ok());
+  ASSERT_TRUE(lv_as_ee.SignOuter({&*env}).ok());
+  EXPECT_EQ(OpenCode(*env), v1::REFUSAL_BAD_SIGNATURE);
+}
+
+TEST_F(EnvelopeTest, MultiRecipientEachOpens) {
+  v1::Envelope env = Sealed(Header({"fi", "lv"}), "both");
+  EXPECT_EQ(OpenCode(env), v1::REFUSAL_NONE);
+  auto lv_opener = OpenerFor(lv_);
+  Refusal r;
+  auto h = lv_opener->ParseHeader(env, &r);
+  ASSERT_TRUE(h.ok());
+  auto opened = lv_opener->Open(env, *h, &r);
+  ASSERT_TRUE(opened.ok()) << r.reason;
+  EXPECT_EQ(opened->payload.body(), "both");
+}
+
+TEST_F(EnvelopeTest, ReceiptsVerifyOnlyForTheirMessageAndSigner) {
+  v1::Envelope env = Sealed(Header());
+  v1::Header h;
+  h.ParseFromString(env.header());
+  const std::string digest = OuterDigest(env, kSuiteV1);
+  std::vector<v1::ReceiptBody> bodies(3);
+  for (int i = 0; i < 3; ++i) {
+    bodies[i].set_version(std::string(kReceiptVersion));
+    bodies[i].set_message_id(i == 1 ? h.message_id() : NewMessageId());
+    bodies[i].set_origin("ee");
+    bodies[i].set_recipient("fi");
+    bodies[i].set_outer_digest(i == 1 ? digest : Sha256("x"));
+    bodies[i].set_time_unix_ms(clock_.NowUnixMs());
+    bodies[i].set_verdict(v1::ACCEPTED);
+  }
+  auto receipts = SignReceipts(*SignerOf(fi_), bodies);
+  ASSERT_TRUE(receipts.ok());
+  auto ok = VerifyReceipt((*receipts)[1], dir_, "fi", "ee", h.message_id(),
+                          digest);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  // Another receipt of the same batch is not this message's receipt.
+  EXPECT_FALSE(VerifyReceipt((*receipts)[0], dir_, "fi", "ee", h.message_id(),
+                             digest)
+                   .ok());
+  // The receipt must come from the recipient, not from someone else.
+  EXPECT_FALSE(VerifyReceipt((*receipts)[1], dir_, "lv", "ee", h.message_id(),
+                             digest)
+                   .ok());
+  auto lv_signed = SignReceipts(*SignerOf(lv_), {bodies[1]});
+  EXPECT_FALSE(VerifyReceipt((*lv_signed)[0], dir_, "fi", "ee", h.message_id(),
+                             digest)
+                   .ok());
+  // Tampered body.
+  v1::Receipt tampered = (*receipts)[1];
+  v1::ReceiptBody b;
+  b.ParseFromString(tampered.body());
+  b.set_verdict(v1::REFUSED);
+  tampered.set_body(b.SerializeAsString());
+  EXPECT_FALSE(
+      VerifyReceipt(tampered, dir_, "fi", "ee", h.message_id(), digest).ok());
+}
+
+}  // namespace
+}  // namespace kontor

@@ -1,0 +1,432 @@
+// Two kontor nodes in one process over real mutual TLS on loopback, with
+// certificates made for the test. A "rogue" peer (a federation client holding
+// ee's real TLS certificate and signing key) sends crafted envelopes to fi.
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/common/ids.h"
+#include "daemon/envelope/receipt.h"
+#include "daemon/server/node.h"
+#include "daemon/transport/tls.h"
+#include "gtest/gtest.h"
+#include "kontor/v1/federation.grpc.pb.h"
+#include "kontor/v1/local.grpc.pb.h"
+#include "tests/testing/test_pki.h"
+
+namespace kontor {
+namespace {
+
+using testing::TestPki;
+
+class TwoNodesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::TempDir("two");
+    pki_ = std::make_unique<TestPki>(dir_);
+    ca_ = pki_->MakeCa("fedca");
+    ee_ = pki_->MakeNode(ca_, "ee");
+    fi_ = pki_->MakeNode(ca_, "fi");
+    lv_ = pki_->MakeNode(ca_, "lv");
+    ee_port_ = testing::FreePort();
+    fi_port_ = testing::FreePort();
+  }
+
+  void TearDown() override {
+    ee_node_.reset();
+    fi_node_.reset();
+  }
+
+  v1::NodeConfig ConfigFor(const TestPki::Node& self,
+                           const TestPki::Node& peer, int self_port,
+                           int peer_port) {
+    return TestPki::Config(self, {peer}, {peer_port}, ca_,
+                           absl::StrCat(dir_, "/", self.id, "-data"),
+                           absl::StrCat(dir_, "/", self.id, ".sock"),
+                           self_port);
+  }
+
+  std::unique_ptr<Node> StartNode(v1::NodeConfig config) {
+    auto node = Node::Create(std::move(config), Clock::Real());
+    EXPECT_TRUE(node.ok()) << node.status();
+    if (!node.ok()) return nullptr;
+    auto s = (*node)->Start();
+    EXPECT_TRUE(s.ok()) << s;
+    return std::move(*node);
+  }
+
+  void StartBoth() {
+    fi_node_ = StartNode(ConfigFor(fi_, ee_, fi_port_, ee_port_));
+    ee_node_ = StartNode(ConfigFor(ee_, fi_, ee_port_, fi_port_));
+    ASSERT_TRUE(fi_node_ && ee_node_);
+  }
+
+  std::unique_ptr<v1::Local::Stub> LocalStub(const std::string& id) {
+    return v1::Local::NewStub(grpc::CreateChannel(
+        absl::StrCat("unix:", dir_, "/", id, ".sock"),
+        grpc::InsecureChannelCredentials()));
+  }
+
+  std::string WaitForState(v1::Local::Stub* stub, const std::string& id,
+                           const std::string& want) {
+    std::string state;
+    for (int i = 0; i < 1000; ++i) {
+      grpc::ClientContext c;
+      v1::StatusRequest req;
+      req.set_message_id(id);
+      v1::StatusResponse resp;
+      if (stub->Status(&c, req, &resp).ok()) state = resp.state();
+      if (state == want) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return state;
+  }
+
+  // --- the rogue peer: ee's real credentials, crafted envelopes.
+
+  std::shared_ptr<const EcdsaSigner> SignerOf(const TestPki::Node& n) {
+    return std::shared_ptr<const EcdsaSigner>(std::move(*EcdsaSigner::New(
+        std::move(*PrivateKey::FromFile(n.signing.key_path)), n.signing.cert)));
+  }
+
+  class Directory : public KeyDirectory {
+   public:
+    explicit Directory(CertificatePtr fi_enc) : fi_enc_(std::move(fi_enc)) {}
+    absl::StatusOr<CertificatePtr> SigningCert(absl::string_view,
+                                               absl::string_view,
+                                               int64_t) const override {
+      return absl::NotFoundError("unused");
+    }
+    absl::StatusOr<CertificatePtr> EncryptionCert(
+        absl::string_view) const override {
+      return fi_enc_;
+    }
+
+   private:
+    CertificatePtr fi_enc_;
+  };
+
+  v1::Envelope Craft(const std::string& origin, int64_t created_ms,
+                     int64_t expires_ms, const std::string& body,
+                     const std::string& id = "") {
+    Directory directory(fi_.encryption.cert);
+    Sealer sealer(origin, SignerOf(origin == "ee" ? ee_ : lv_), &directory);
+    v1::Header h;
+    h.set_message_id(id.empty() ? NewMessageId() : id);
+    h.set_origin(origin);
+    h.add_recipients("fi");
+    h.set_priority(v1::ROUTINE);
+    h.set_created_unix_ms(created_ms);
+    h.set_expires_unix_ms(expires_ms);
+    v1::Payload p;
+    p.set_kind("note");
+    p.set_body(body);
+    auto env = sealer.Seal(h, p);
+    EXPECT_TRUE(env.ok()) << env.status();
+    EXPECT_TRUE(sealer.SignOuter({&*env}).ok());
+    return *env;
+  }
+
+  v1::Envelope Fresh(const std::string& body = "rogue",
+                     const std::string& id = "") {
+    int64_t now = Clock::Real()->NowUnixMs();
+    return Craft("ee", now, now + 3600000, body, id);
+  }
+
+  // Sends one batch to fi as ee; returns the receipt bodies (verified with
+  // fi's signing key) and the raw receipts.
+  std::vector<v1::ReceiptBody> SendAsEe(const std::vector<v1::Envelope>& envs,
+                                        std::vector<std::string>* raw = nullptr) {
+    auto trust = TrustStore::Load(
+        {TrustedCaFiles{ca_.cert_path, ca_.crl_path, {"ee", "fi"}}}, false);
+    auto creds = FederationChannelCredentials(
+        TlsFiles{ee_.tls.cert_path, ee_.tls.key_path, ca_.cert_path},
+        std::shared_ptr<const TrustStore>(std::move(*trust)), "fi",
+        Clock::Real());
+    auto stub = v1::Federation::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", fi_port_), creds));
+    grpc::ClientContext c;
+    c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    auto stream = stub->Exchange(&c);
+    v1::EnvelopeBatch batch;
+    batch.set_batch_seq(7);
+    for (const auto& e : envs) *batch.add_envelopes() = e;
+    v1::ReceiptBatch answer;
+    EXPECT_TRUE(stream->Write(batch));
+    stream->WritesDone();
+    EXPECT_TRUE(stream->Read(&answer));
+    EXPECT_TRUE(stream->Finish().ok());
+    std::vector<v1::ReceiptBody> out;
+    for (const auto& r : answer.receipts()) {
+      v1::ReceiptBody b;
+      EXPECT_TRUE(b.ParseFromString(r.body()));
+      // Every answer, refusals included, is signed by fi.
+      EXPECT_EQ(r.signature().signer_key_id(), fi_.signing.cert->key_id());
+      if (raw) raw->push_back(r.SerializeAsString());
+      out.push_back(b);
+    }
+    EXPECT_EQ(answer.batch_seq(), 7u);
+    return out;
+  }
+
+  size_t InboxCount(const std::string& id) {
+    auto rows = fi_node_->store()->ListInbox(false, 0, 100000);
+    size_t n = 0;
+    for (const auto& r : *rows) n += r.message_id == id;
+    return n;
+  }
+
+  std::string dir_;
+  std::unique_ptr<TestPki> pki_;
+  TestPki::Ca ca_;
+  TestPki::Node ee_, fi_, lv_;
+  int ee_port_ = 0, fi_port_ = 0;
+  std::unique_ptr<Node> ee_node_, fi_node_;
+};
+
+TEST_F(TwoNodesTest, SendDeliverReadOverMutualTls) {
+  StartBoth();
+  auto ee = LocalStub("ee");
+  v1::SubmitRequest req;
+  req.add_to("fi");
+  req.set_client_key("k1");
+  req.mutable_payload()->set_kind("note");
+  req.mutable_payload()->set_subject("hello");
+  req.mutable_payload()->set_body("body text");
+  v1::SubmitResponse resp;
+  {
+    grpc::ClientContext c;
+    ASSERT_TRUE(ee->Submit(&c, req, &resp).ok());
+  }
+  EXPECT_EQ(WaitForState(ee.get(), resp.message_id(), "delivered"),
+            "delivered");
+  // The stored receipt verifies against fi's signing key.
+  {
+    grpc::ClientContext c;
+    v1::StatusRequest sreq;
+    sreq.set_message_id(resp.message_id());
+    v1::StatusResponse status;
+    ASSERT_TRUE(ee->Status(&c, sreq, &status).ok());
+    ASSERT_EQ(status.deliveries_size(), 1);
+    v1::Receipt receipt;
+    ASSERT_TRUE(receipt.ParseFromString(status.deliveries(0).receipt()));
+    v1::ReceiptBody body;
+    ASSERT_TRUE(body.ParseFromString(receipt.body()));
+    EXPECT_EQ(body.verdict(), v1::ACCEPTED);
+    EXPECT_EQ(status.deliveries(0).receipt_signer(), "fi");
+  }
+  auto fi = LocalStub("fi");
+  grpc::ClientContext c;
+  v1::ShowRequest show;
+  show.set_message_id(resp.message_id());
+  v1::ShowResponse shown;
+  ASSERT_TRUE(fi->Show(&c, show, &shown).ok());
+  EXPECT_EQ(shown.payload().body(), "body text");
+  EXPECT_EQ(shown.entry().origin(), "ee");
+  // Idempotent resubmission returns the same id.
+  v1::SubmitResponse again;
+  grpc::ClientContext c2;
+  ASSERT_TRUE(ee->Submit(&c2, req, &again).ok());
+  EXPECT_EQ(again.message_id(), resp.message_id());
+  EXPECT_TRUE(again.duplicate());
+}
+
+TEST_F(TwoNodesTest, SubmitRefusesBadInputAtOnce) {
+  StartBoth();
+  auto ee = LocalStub("ee");
+  auto submit = [&](v1::SubmitRequest req) {
+    grpc::ClientContext c;
+    v1::SubmitResponse resp;
+    return ee->Submit(&c, req, &resp).error_code();
+  };
+  v1::SubmitRequest base;
+  base.add_to("fi");
+  base.mutable_payload()->set_kind("note");
+  v1::SubmitRequest unknown = base;
+  unknown.set_to(0, "se");
+  EXPECT_EQ(submit(unknown), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::SubmitRequest big = base;
+  big.mutable_payload()->set_body(std::string((1 << 20) + 1, 'x'));
+  EXPECT_EQ(submit(big), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::SubmitRequest kind = base;
+  kind.mutable_payload()->set_kind("gossip");
+  EXPECT_EQ(submit(kind), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(ee_node_->store()->ListDeliveries("", 100)->size(), 0u);
+}
+
+TEST_F(TwoNodesTest, TamperedEnvelopesGetSignedRefusals) {
+  StartBoth();
+  ::testing::internal::CaptureStderr();
+  v1::Envelope header = Fresh();
+  {
+    v1::Header h;
+    h.ParseFromString(header.header());
+    h.set_priority(v1::FLASH);
+    header.set_header(h.SerializeAsString());
+  }
+  v1::Envelope ciphertext = Fresh();
+  {
+    std::string ct = ciphertext.ciphertext();
+    ct[ct.size() / 3] ^= 0x10;
+    ciphertext.set_ciphertext(ct);
+  }
+  v1::Envelope signature = Fresh();
+  {
+    std::string sig = signature.outer().signature();
+    sig[sig.size() - 2] ^= 0x01;
+    signature.mutable_outer()->set_signature(sig);
+  }
+  v1::Envelope suite = Fresh();
+  {
+    v1::Header h;
+    h.ParseFromString(suite.header());
+    h.set_suite_id("kontor-rsa1024-md5");
+    suite.set_header(h.SerializeAsString());
+  }
+  const int64_t now = Clock::Real()->NowUnixMs();
+  v1::Envelope expired = Craft("ee", now - 7200000, now - 3600000, "old");
+  v1::Envelope forged_origin = Craft("lv", now, now + 3600000, "as lv");
+  auto receipts = SendAsEe(
+      {header, ciphertext, signature, suite, expired, forged_origin});
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(receipts.size(), 6u);
+  for (const auto& r : receipts) EXPECT_EQ(r.verdict(), v1::REFUSED);
+  EXPECT_EQ(receipts[0].refusal(), v1::REFUSAL_BAD_SIGNATURE);
+  EXPECT_EQ(receipts[1].refusal(), v1::REFUSAL_BAD_SIGNATURE);
+  EXPECT_EQ(receipts[2].refusal(), v1::REFUSAL_BAD_SIGNATURE);
+  EXPECT_EQ(receipts[3].refusal(), v1::REFUSAL_UNKNOWN_SUITE);
+  EXPECT_EQ(receipts[4].refusal(), v1::REFUSAL_EXPIRED);
+  EXPECT_EQ(receipts[5].refusal(), v1::REFUSAL_ORIGIN_MISMATCH);
+  EXPECT_NE(log.find("outer signature"), std::string::npos) << log;
+  EXPECT_NE(log.find("suite 'kontor-rsa1024-md5' is not allowed"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("expired at"), std::string::npos) << log;
+  EXPECT_NE(log.find("with origin lv"), std::string::npos) << log;
+  EXPECT_TRUE(fi_node_->store()->ListInbox(false, 0, 100)->empty());
+}
+
+TEST_F(TwoNodesTest, ReplayGetsTheStoredReceiptAndIsStoredOnce) {
+  StartBoth();
+  v1::Envelope env = Fresh("once");
+  v1::Header h;
+  h.ParseFromString(env.header());
+  std::vector<std::string> first, second;
+  auto a = SendAsEe({env}, &first);
+  auto b = SendAsEe({env, env}, &second);
+  ASSERT_EQ(a[0].verdict(), v1::ACCEPTED);
+  EXPECT_EQ(second[0], first[0]);  // resent unchanged
+  EXPECT_EQ(second[1], first[0]);
+  EXPECT_EQ(InboxCount(h.message_id()), 1u);
+}
+
+TEST_F(TwoNodesTest, SameIdWithOtherContentIsASecurityEvent) {
+  StartBoth();
+  v1::Envelope env = Fresh("original");
+  v1::Header h;
+  h.ParseFromString(env.header());
+  ASSERT_EQ(SendAsEe({env})[0].verdict(), v1::ACCEPTED);
+  // A new, validly signed envelope reusing the id.
+  v1::Envelope other = Fresh("different", h.message_id());
+  ::testing::internal::CaptureStderr();
+  auto r = SendAsEe({other});
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(r[0].verdict(), v1::REFUSED);
+  EXPECT_EQ(r[0].refusal(), v1::REFUSAL_CONFLICT);
+  EXPECT_NE(log.find("SECURITY"), std::string::npos) << log;
+  EXPECT_NE(log.find("different digest"), std::string::npos) << log;
+  EXPECT_EQ(InboxCount(h.message_id()), 1u);
+  auto shown = fi_node_->store()->GetInbox(h.message_id());
+  v1::Payload p;
+  p.ParseFromString((*shown)->payload);
+  EXPECT_EQ(p.body(), "original");
+}
+
+TEST_F(TwoNodesTest, PeerWithTheWrongNodeIdAsServerIsRefused) {
+  // ee thinks fi is at fi_port_, but lv answers there with lv's valid
+  // certificate from the same CA.
+  auto lv_config = TestPki::Config(lv_, {ee_}, {ee_port_}, ca_,
+                                   dir_ + "/lv-data", dir_ + "/lv.sock",
+                                   fi_port_);
+  auto lv_node = StartNode(lv_config);
+  ASSERT_TRUE(lv_node);
+  // ee's CA may certify lv too: lv's certificate is fully valid, it is just
+  // not fi's.
+  auto ee_config = ConfigFor(ee_, fi_, ee_port_, fi_port_);
+  ee_config.mutable_trusted_cas(0)->add_allowed_node_ids("lv");
+  ::testing::internal::CaptureStderr();
+  ee_node_ = StartNode(ee_config);
+  ASSERT_TRUE(ee_node_);
+  auto ee = LocalStub("ee");
+  v1::SubmitRequest req;
+  req.add_to("fi");
+  req.mutable_payload()->set_kind("note");
+  v1::SubmitResponse resp;
+  grpc::ClientContext c;
+  ASSERT_TRUE(ee->Submit(&c, req, &resp).ok());
+  for (int i = 0; i < 1000 && ee_node_->store()->GetPeerState("fi")->failures < 1;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ee_node_.reset();
+  lv_node.reset();
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("certificate is for node 'lv', expected 'fi'"),
+            std::string::npos)
+      << log;
+  auto store = Store::Open(dir_ + "/ee-data/kontor.db");
+  EXPECT_EQ((*(*store)->Deliveries(resp.message_id()))[0].state, "queued");
+  EXPECT_TRUE((*store)->ListInbox(false, 0, 10)->empty());
+}
+
+TEST_F(TwoNodesTest, NothingIsLostWhenTheReceiverStartsLate) {
+  ee_node_ = StartNode(ConfigFor(ee_, fi_, ee_port_, fi_port_));
+  auto ee = LocalStub("ee");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) {
+    v1::SubmitRequest req;
+    req.add_to("fi");
+    req.mutable_payload()->set_kind("note");
+    req.mutable_payload()->set_body(absl::StrCat("n", i));
+    v1::SubmitResponse resp;
+    grpc::ClientContext c;
+    ASSERT_TRUE(ee->Submit(&c, req, &resp).ok());
+    ids.push_back(resp.message_id());
+  }
+  fi_node_ = StartNode(ConfigFor(fi_, ee_, fi_port_, ee_port_));
+  for (const auto& id : ids) {
+    EXPECT_EQ(WaitForState(ee.get(), id, "delivered"), "delivered");
+    EXPECT_EQ(InboxCount(id), 1u);
+  }
+}
+
+TEST_F(TwoNodesTest, ConfigErrorsAreReportedWithTheField) {
+  auto config = ConfigFor(ee_, fi_, ee_port_, fi_port_);
+  config.mutable_peers(0)->set_encryption_cert(lv_.encryption.cert_path);
+  auto node = Node::Create(config, Clock::Real());
+  ASSERT_FALSE(node.ok());
+  EXPECT_NE(node.status().message().find("peers[0].encryption_cert"),
+            std::string::npos)
+      << node.status();
+  EXPECT_NE(node.status().message().find("is for node 'lv'"), std::string::npos);
+
+  config = ConfigFor(ee_, fi_, ee_port_, fi_port_);
+  config.mutable_signing()->set_key(ee_.tls.key_path);
+  node = Node::Create(config, Clock::Real());
+  ASSERT_FALSE(node.ok());
+  EXPECT_NE(node.status().message().find("signing.key"), std::string::npos)
+      << node.status();
+
+  config = ConfigFor(ee_, fi_, ee_port_, fi_port_);
+  config.mutable_tls()->set_cert(dir_ + "/missing.crt");
+  node = Node::Create(config, Clock::Real());
+  ASSERT_FALSE(node.ok());
+  EXPECT_NE(node.status().message().find("tls.cert"), std::string::npos)
+      << node.status();
+}
+
+}  // namespace
+}  // namespace kontor

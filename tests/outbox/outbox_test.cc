@@ -1,0 +1,251 @@
+#include "daemon/outbox/outbox.h"
+
+#include <map>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "daemon/common/ids.h"
+#include "daemon/envelope/receipt.h"
+#include "daemon/outbox/backoff.h"
+#include "gtest/gtest.h"
+#include "tests/testing/test_pki.h"
+
+namespace kontor {
+namespace {
+
+using testing::TestPki;
+
+TEST(BackoffTest, ExponentialCappedWithJitter) {
+  EXPECT_EQ(BackoffDelayMs(0, 500, 3600000, 0.5), 0);
+  EXPECT_EQ(BackoffDelayMs(1, 500, 3600000, 0.0), 250);
+  EXPECT_EQ(BackoffDelayMs(1, 500, 3600000, 1.0), 500);
+  EXPECT_EQ(BackoffDelayMs(4, 500, 3600000, 1.0), 4000);
+  EXPECT_EQ(BackoffDelayMs(40, 500, 3600000, 1.0), 3600000);
+  EXPECT_EQ(BackoffDelayMs(40, 500, 3600000, 0.0), 1800000);
+  for (uint32_t f = 1; f < 64; ++f) {
+    EXPECT_LE(BackoffDelayMs(f, 500, 3600000, 0.99), 3600000);
+    EXPECT_GE(BackoffDelayMs(f + 1, 500, 3600000, 0.0),
+              BackoffDelayMs(f, 500, 3600000, 0.0));
+  }
+}
+
+class MapDirectory : public KeyDirectory {
+ public:
+  std::map<std::string, CertificatePtr> signing;
+  absl::StatusOr<CertificatePtr> SigningCert(absl::string_view node_id,
+                                             absl::string_view key_id,
+                                             int64_t) const override {
+    auto it = signing.find(std::string(node_id));
+    if (it == signing.end() || it->second->key_id() != key_id) {
+      return absl::NotFoundError("unknown");
+    }
+    return it->second;
+  }
+  absl::StatusOr<CertificatePtr> EncryptionCert(
+      absl::string_view) const override {
+    return absl::NotFoundError("unused");
+  }
+};
+
+// A peer link whose peers sign receipts with real keys, and can be "down".
+class FakeLink : public PeerLink {
+ public:
+  absl::StatusOr<std::vector<std::string>> Exchange(
+      const std::string& peer,
+      const std::vector<std::string>& envelopes) override {
+    absl::MutexLock l(&mu);
+    ++calls[peer];
+    if (down.count(peer)) return absl::UnavailableError("peer down");
+    std::vector<v1::ReceiptBody> bodies;
+    for (const std::string& e : envelopes) {
+      v1::ReceiptBody b;
+      b.set_version(std::string(kReceiptVersion));
+      b.set_message_id(e.substr(0, 36));
+      b.set_origin("ee");
+      b.set_recipient(peer);
+      b.set_outer_digest("digest-" + e.substr(0, 36));
+      b.set_time_unix_ms(1);
+      b.set_verdict(refuse.count(b.message_id()) ? v1::REFUSED : v1::ACCEPTED);
+      if (b.verdict() == v1::REFUSED) {
+        b.set_refusal(v1::REFUSAL_POLICY);
+        b.set_reason("not allowed");
+      }
+      bodies.push_back(b);
+      delivered[peer].push_back(b.message_id());
+    }
+    auto receipts = SignReceipts(*signers.at(peer), bodies);
+    std::vector<std::string> out;
+    for (auto& r : *receipts) out.push_back(r.SerializeAsString());
+    return out;
+  }
+  absl::Mutex mu;
+  std::set<std::string> down;
+  std::set<std::string> refuse;
+  std::map<std::string, int> calls;
+  std::map<std::string, std::vector<std::string>> delivered;
+  std::map<std::string, std::shared_ptr<EcdsaSigner>> signers;
+};
+
+class OutboxTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::TempDir("outbox");
+    pki_ = std::make_unique<TestPki>(dir_);
+    ca_ = pki_->MakeCa("ca");
+    for (const char* id : {"fi", "lv"}) {
+      auto node = pki_->MakeNode(ca_, id);
+      directory_.signing[id] = node.signing.cert;
+      link_.signers[id] = std::shared_ptr<EcdsaSigner>(std::move(
+          *EcdsaSigner::New(std::move(*PrivateKey::FromFile(node.signing.key_path)),
+                            node.signing.cert)));
+    }
+    store_ = std::move(*Store::Open(dir_ + "/kontor.db"));
+  }
+  void StartOutbox() {
+    OutboxOptions options;
+    options.initial_backoff_ms = 20;
+    options.max_backoff_ms = 100;
+    outbox_ = std::make_unique<Outbox>("ee", std::vector<std::string>{"fi", "lv"},
+                                       store_.get(), &link_, &directory_,
+                                       Clock::Real(), options);
+    outbox_->Start();
+  }
+  std::string Submit(const std::vector<std::string>& to) {
+    OutgoingMessage m;
+    m.id = NewMessageId();
+    m.recipients = to;
+    m.priority = 1;
+    m.created_ms = Clock::Real()->NowUnixMs();
+    m.expires_ms = m.created_ms + 3600000;
+    m.kind = "note";
+    m.envelope = m.id + "-envelope";
+    m.outer_digest = "digest-" + m.id;
+    m.submitter = "t";
+    EXPECT_TRUE(store_->InsertOutgoing(m).ok());
+    for (auto& p : to) outbox_->Notify(p);
+    return m.id;
+  }
+  std::string StateOf(const std::string& id, const std::string& peer) {
+    for (auto& r : *store_->Deliveries(id)) {
+      if (r.peer == peer) return r.state;
+    }
+    return "";
+  }
+  // Polls (bounded) until the delivery reaches `state`.
+  bool WaitFor(const std::string& id, const std::string& peer,
+               const std::string& state) {
+    for (int i = 0; i < 1000; ++i) {
+      if (StateOf(id, peer) == state) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+  std::string dir_;
+  std::unique_ptr<TestPki> pki_;
+  TestPki::Ca ca_;
+  MapDirectory directory_;
+  FakeLink link_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Outbox> outbox_;
+};
+
+TEST_F(OutboxTest, DeliversAndStoresTheSignedReceipt) {
+  StartOutbox();
+  std::string id = Submit({"fi"});
+  ASSERT_TRUE(WaitFor(id, "fi", "delivered"));
+  auto row = (*store_->Deliveries(id))[0];
+  v1::Receipt receipt;
+  ASSERT_TRUE(receipt.ParseFromString(row.receipt));
+  EXPECT_TRUE(VerifyReceipt(receipt, directory_, "fi", "ee", id, "digest-" + id)
+                  .ok());
+}
+
+TEST_F(OutboxTest, DeadPeerDoesNotHoldUpOthersAndBackoffPersists) {
+  {
+    absl::MutexLock l(&link_.mu);
+    link_.down.insert("lv");
+  }
+  StartOutbox();
+  std::string id = Submit({"lv", "fi"});
+  ASSERT_TRUE(WaitFor(id, "fi", "delivered"));
+  EXPECT_EQ(StateOf(id, "lv"), "queued");
+  // lv keeps failing: failures are counted and persisted.
+  for (int i = 0; i < 1000 && store_->GetPeerState("lv")->failures < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto state = *store_->GetPeerState("lv");
+  EXPECT_GE(state.failures, 2u);
+  EXPECT_EQ(state.last_error, "peer down");
+  EXPECT_GT((*store_->Deliveries(id))[1].attempts, 0u);
+  // lv comes back: delivered, and the backoff is reset.
+  {
+    absl::MutexLock l(&link_.mu);
+    link_.down.erase("lv");
+  }
+  outbox_->PeerContact("lv");
+  ASSERT_TRUE(WaitFor(id, "lv", "delivered"));
+  for (int i = 0; i < 100 && store_->GetPeerState("lv")->failures != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(store_->GetPeerState("lv")->failures, 0u);
+}
+
+TEST_F(OutboxTest, SignedRefusalEndsAsRejectedWithoutRetry) {
+  StartOutbox();
+  std::string id = NewMessageId();
+  {
+    absl::MutexLock l(&link_.mu);
+    link_.refuse.insert(id);
+  }
+  OutgoingMessage m;
+  m.id = id;
+  m.recipients = {"fi"};
+  m.created_ms = Clock::Real()->NowUnixMs();
+  m.expires_ms = m.created_ms + 3600000;
+  m.kind = "note";
+  m.envelope = id + "-envelope";
+  m.outer_digest = "digest-" + id;
+  m.submitter = "t";
+  ASSERT_TRUE(store_->InsertOutgoing(m).ok());
+  outbox_->Notify("fi");
+  ASSERT_TRUE(WaitFor(id, "fi", "rejected"));
+  EXPECT_NE((*store_->Deliveries(id))[0].reason.find("not allowed"),
+            std::string::npos);
+  absl::MutexLock l(&link_.mu);
+  EXPECT_EQ(std::count(link_.delivered["fi"].begin(),
+                       link_.delivered["fi"].end(), id),
+            1);
+}
+
+TEST_F(OutboxTest, ReceiptFromTheWrongSignerIsNotDelivery) {
+  // lv's key signs receipts claimed to be fi's: never counted as delivered.
+  link_.signers["fi"] = link_.signers["lv"];
+  StartOutbox();
+  std::string id = Submit({"fi"});
+  for (int i = 0; i < 1000 && store_->GetPeerState("fi")->failures < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(StateOf(id, "fi"), "queued");
+  EXPECT_EQ(store_->GetPeerState("fi")->last_error, "invalid receipt");
+}
+
+TEST_F(OutboxTest, ExpiredMessagesAreNotSent) {
+  StartOutbox();
+  OutgoingMessage m;
+  m.id = NewMessageId();
+  m.recipients = {"fi"};
+  m.created_ms = 1;
+  m.expires_ms = 2;
+  m.kind = "note";
+  m.envelope = m.id + "-envelope";
+  m.outer_digest = "d";
+  m.submitter = "t";
+  ASSERT_TRUE(store_->InsertOutgoing(m).ok());
+  outbox_->Notify("fi");
+  ASSERT_TRUE(WaitFor(m.id, "fi", "expired"));
+  absl::MutexLock l(&link_.mu);
+  EXPECT_EQ(link_.calls["fi"], 0);
+}
+
+}  // namespace
+}  // namespace kontor

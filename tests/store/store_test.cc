@@ -1,0 +1,206 @@
+#include "daemon/store/store.h"
+
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "tests/testing/test_pki.h"
+
+namespace kontor {
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = testing::TempDir("store") + "/kontor.db";
+    Reopen();
+  }
+  void Reopen() {
+    store_.reset();
+    auto s = Store::Open(path_);
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = std::move(*s);
+  }
+  OutgoingMessage Message(const std::string& id, int priority = 1,
+                          int64_t created = 1000,
+                          std::vector<std::string> to = {"fi"}) {
+    OutgoingMessage m;
+    m.id = id;
+    m.recipients = to;
+    m.priority = priority;
+    m.created_ms = created;
+    m.expires_ms = created + 100000;
+    m.kind = "note";
+    m.envelope = "envelope-" + id;
+    m.outer_digest = "digest-" + id;
+    m.submitter = "alice";
+    m.request_hash = "hash-" + id;
+    return m;
+  }
+  std::string path_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(StoreTest, OutgoingSurvivesReopen) {
+  ASSERT_TRUE(store_->InsertOutgoing(Message("m1", 1, 1000, {"fi", "lv"})).ok());
+  Reopen();
+  auto rows = store_->Deliveries("m1");
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].state, "queued");
+  auto next = store_->NextDeliveries("lv", 10, {});
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_EQ((*next)[0].envelope, "envelope-m1");
+}
+
+TEST_F(StoreTest, IdempotencyKeyIsScopedAndChecksContent) {
+  OutgoingMessage m = Message("m1");
+  m.client_key = "k1";
+  ASSERT_FALSE(store_->InsertOutgoing(m)->duplicate);
+  OutgoingMessage again = Message("m2");
+  again.client_key = "k1";
+  again.request_hash = m.request_hash;
+  auto dup = store_->InsertOutgoing(again);
+  ASSERT_TRUE(dup.ok());
+  EXPECT_TRUE(dup->duplicate);
+  EXPECT_EQ(dup->message_id, "m1");
+  OutgoingMessage different = Message("m3");
+  different.client_key = "k1";
+  EXPECT_EQ(store_->InsertOutgoing(different).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  OutgoingMessage other_user = Message("m4");
+  other_user.client_key = "k1";
+  other_user.submitter = "bob";
+  EXPECT_FALSE(store_->InsertOutgoing(other_user)->duplicate);
+  EXPECT_TRUE(store_->Deliveries("m2")->empty());  // nothing half-written
+}
+
+TEST_F(StoreTest, FlashFirstThenOldest) {
+  ASSERT_TRUE(store_->InsertOutgoing(Message("routine-old", 1, 1)).ok());
+  ASSERT_TRUE(store_->InsertOutgoing(Message("routine-new", 1, 5)).ok());
+  ASSERT_TRUE(store_->InsertOutgoing(Message("flash", 3, 9)).ok());
+  ASSERT_TRUE(store_->InsertOutgoing(Message("urgent", 2, 7)).ok());
+  auto next = store_->NextDeliveries("fi", 10, {});
+  ASSERT_EQ(next->size(), 4u);
+  EXPECT_EQ((*next)[0].message_id, "flash");
+  EXPECT_EQ((*next)[1].message_id, "urgent");
+  EXPECT_EQ((*next)[2].message_id, "routine-old");
+}
+
+TEST_F(StoreTest, SettleIsFinalButALateReceiptWinsOverExpired) {
+  ASSERT_TRUE(store_->InsertOutgoing(Message("m1")).ok());
+  ASSERT_TRUE(
+      store_->Settle({{"m1", "fi", kStateExpired, "expired", "", 5}}).ok());
+  EXPECT_EQ((*store_->Deliveries("m1"))[0].state, "expired");
+  EXPECT_TRUE(store_->NextDeliveries("fi", 10, {})->empty());
+  ASSERT_TRUE(
+      store_->Settle({{"m1", "fi", kStateDelivered, "", "receipt", 6}}).ok());
+  EXPECT_EQ((*store_->Deliveries("m1"))[0].state, "delivered");
+  ASSERT_TRUE(
+      store_->Settle({{"m1", "fi", kStateRejected, "late", "r2", 7}}).ok());
+  auto row = (*store_->Deliveries("m1"))[0];
+  EXPECT_EQ(row.state, "delivered");
+  EXPECT_EQ(row.receipt, "receipt");
+}
+
+TEST_F(StoreTest, CancelOnlyQueued) {
+  ASSERT_TRUE(store_->InsertOutgoing(Message("m1", 1, 1, {"fi", "lv"})).ok());
+  ASSERT_TRUE(
+      store_->Settle({{"m1", "fi", kStateDelivered, "", "r", 2}}).ok());
+  EXPECT_EQ(*store_->Cancel("m1", 3), 1u);
+  auto rows = *store_->Deliveries("m1");
+  EXPECT_EQ(rows[0].state, "delivered");
+  EXPECT_EQ(rows[1].state, "cancelled");
+}
+
+TEST_F(StoreTest, InboxDedupsOnOriginAndId) {
+  InboxRecord r;
+  r.origin = "ee";
+  r.message_id = "m1";
+  r.outer_digest = "d1";
+  r.payload = "p";
+  r.receipt = "receipt-1";
+  r.received_ms = 1;
+  std::vector<std::optional<DedupEntry>> existing;
+  ASSERT_TRUE(store_->InsertInbox({r}, &existing).ok());
+  EXPECT_FALSE(existing[0].has_value());
+  InboxRecord again = r;
+  again.outer_digest = "d2";
+  again.receipt = "receipt-2";
+  ASSERT_TRUE(store_->InsertInbox({again}, &existing).ok());
+  ASSERT_TRUE(existing[0].has_value());
+  EXPECT_EQ(existing[0]->outer_digest, "d1");
+  EXPECT_EQ(existing[0]->receipt, "receipt-1");
+  InboxRecord other_origin = r;
+  other_origin.origin = "lv";
+  ASSERT_TRUE(store_->InsertInbox({other_origin}, &existing).ok());
+  EXPECT_FALSE(existing[0].has_value());
+  Reopen();
+  EXPECT_EQ(store_->ListInbox(false, 0, 10)->size(), 2u);
+  EXPECT_EQ((*store_->FindInbox("ee", "m1"))->receipt, "receipt-1");
+  EXPECT_EQ(store_->MaxInboxSeq(), 2u);
+}
+
+TEST_F(StoreTest, AckAndUnread) {
+  InboxRecord r;
+  r.origin = "ee";
+  r.message_id = "m1";
+  r.outer_digest = "d";
+  r.receipt = "x";
+  std::vector<std::optional<DedupEntry>> existing;
+  ASSERT_TRUE(store_->InsertInbox({r}, &existing).ok());
+  EXPECT_EQ(store_->ListInbox(true, 0, 10)->size(), 1u);
+  EXPECT_FALSE(*store_->Ack("m1"));
+  EXPECT_TRUE(*store_->Ack("m1"));
+  EXPECT_TRUE(store_->ListInbox(true, 0, 10)->empty());
+  EXPECT_EQ(store_->Ack("nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(StoreTest, RefusedRecordsAreNotListedButDedup) {
+  InboxRecord r;
+  r.origin = "ee";
+  r.message_id = "m1";
+  r.outer_digest = "d";
+  r.accepted = false;
+  r.receipt = "refusal";
+  std::vector<std::optional<DedupEntry>> existing;
+  ASSERT_TRUE(store_->InsertInbox({r}, &existing).ok());
+  EXPECT_TRUE(store_->ListInbox(false, 0, 10)->empty());
+  EXPECT_EQ((*store_->FindInbox("ee", "m1"))->receipt, "refusal");
+  EXPECT_EQ(store_->MaxInboxSeq(), 0u);
+}
+
+TEST_F(StoreTest, ConcurrentWritersShareCommits) {
+  constexpr int kThreads = 8, kEach = 50;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        auto r = store_->InsertOutgoing(
+            Message("m" + std::to_string(t) + "-" + std::to_string(i)));
+        ASSERT_TRUE(r.ok()) << r.status();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(store_->writes(), uint64_t{kThreads * kEach});
+  EXPECT_LE(store_->commits(), store_->writes());
+  EXPECT_EQ(store_->PeerQueue("fi")->depth, uint64_t{kThreads * kEach});
+}
+
+TEST_F(StoreTest, PeerStatePersists) {
+  PeerState p{"fi", 3, 12345, "connection refused", 99};
+  ASSERT_TRUE(store_->PutPeerState(p).ok());
+  Reopen();
+  auto got = store_->GetPeerState("fi");
+  EXPECT_EQ(got->failures, 3u);
+  EXPECT_EQ(got->next_attempt_ms, 12345);
+  EXPECT_EQ(got->last_error, "connection refused");
+}
+
+TEST_F(StoreTest, UnwritableLocationIsAClearError) {
+  auto s = Store::Open("/proc/kontor-cannot-be-here/kontor.db");
+  EXPECT_FALSE(s.ok());
+}
+
+}  // namespace
+}  // namespace kontor
