@@ -170,7 +170,8 @@ absl::StatusOr<v1::Header> Opener::ParseHeader(const v1::Envelope& envelope,
 
 absl::StatusOr<OpenedEnvelope> Opener::Open(const v1::Envelope& envelope,
                                             const v1::Header& header,
-                                            Refusal* refusal) const {
+                                            Refusal* refusal,
+                                            VerifiedRoots* verified) const {
   OpenedEnvelope out;
   out.header = header;
   out.outer_digest = OuterDigest(envelope, header.suite_id());
@@ -186,7 +187,7 @@ absl::StatusOr<OpenedEnvelope> Opener::Open(const v1::Envelope& envelope,
     return absl::UnauthenticatedError(refusal->reason);
   }
   if (auto s = VerifyBatchSignature(envelope.outer(), kEnvelopeBatchLabel,
-                                    out.outer_digest, **signer);
+                                    out.outer_digest, **signer, verified);
       !s.ok()) {
     *refusal = MakeRefusal(v1::REFUSAL_BAD_SIGNATURE,
                            absl::StrCat("outer signature: ", s.message()));

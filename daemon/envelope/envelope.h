@@ -10,6 +10,7 @@
 #include "daemon/common/clock.h"
 #include "daemon/crypto/certificate.h"
 #include "daemon/crypto/primitives.h"
+#include "daemon/envelope/merkle.h"
 #include "kontor/v1/envelope.pb.h"
 
 namespace kontor {
@@ -102,9 +103,11 @@ class Opener {
                                          Refusal* refusal) const;
   // Outer signature (origin's key, valid at header.created), then decryption
   // and the inner signature, and that the inner content matches the header.
+  // `verified` (optional) remembers batch signatures already checked.
   absl::StatusOr<OpenedEnvelope> Open(const v1::Envelope& envelope,
                                       const v1::Header& header,
-                                      Refusal* refusal) const;
+                                      Refusal* refusal,
+                                      VerifiedRoots* verified = nullptr) const;
 
  private:
   std::string node_id_;

@@ -13,6 +13,33 @@ std::string NodeHash(absl::string_view left, absl::string_view right) {
 std::string SignedMessage(absl::string_view label, absl::string_view root) {
   return absl::StrCat(label, absl::string_view("\0", 1), root);
 }
+
+// All levels of the tree, leaves first, root last: O(n) hashes.
+std::vector<std::vector<std::string>> TreeLevels(
+    const std::vector<std::string>& leaves) {
+  std::vector<std::vector<std::string>> levels = {leaves};
+  while (levels.back().size() > 1) {
+    const std::vector<std::string>& level = levels.back();
+    std::vector<std::string> next;
+    for (size_t i = 0; i + 1 < level.size(); i += 2) {
+      next.push_back(NodeHash(level[i], level[i + 1]));
+    }
+    if (level.size() % 2 == 1) next.push_back(level.back());
+    levels.push_back(std::move(next));
+  }
+  return levels;
+}
+
+std::vector<std::string> PathFromLevels(
+    const std::vector<std::vector<std::string>>& levels, size_t index) {
+  std::vector<std::string> path;
+  for (size_t l = 0; l + 1 < levels.size(); ++l) {
+    const size_t sibling = index ^ 1;
+    if (sibling < levels[l].size()) path.push_back(levels[l][sibling]);
+    index /= 2;
+  }
+  return path;
+}
 }  // namespace
 
 std::string MerkleLeafHash(absl::string_view digest) {
@@ -20,34 +47,13 @@ std::string MerkleLeafHash(absl::string_view digest) {
 }
 
 std::string MerkleRoot(const std::vector<std::string>& leaves) {
-  std::vector<std::string> level = leaves;
-  while (level.size() > 1) {
-    std::vector<std::string> next;
-    for (size_t i = 0; i + 1 < level.size(); i += 2) {
-      next.push_back(NodeHash(level[i], level[i + 1]));
-    }
-    if (level.size() % 2 == 1) next.push_back(level.back());
-    level.swap(next);
-  }
-  return level.empty() ? std::string() : level[0];
+  if (leaves.empty()) return std::string();
+  return TreeLevels(leaves).back()[0];
 }
 
 std::vector<std::string> MerklePath(const std::vector<std::string>& leaves,
                                     size_t index) {
-  std::vector<std::string> path;
-  std::vector<std::string> level = leaves;
-  while (level.size() > 1) {
-    size_t sibling = index ^ 1;
-    if (sibling < level.size()) path.push_back(level[sibling]);
-    std::vector<std::string> next;
-    for (size_t i = 0; i + 1 < level.size(); i += 2) {
-      next.push_back(NodeHash(level[i], level[i + 1]));
-    }
-    if (level.size() % 2 == 1) next.push_back(level.back());
-    level.swap(next);
-    index /= 2;
-  }
-  return path;
+  return PathFromLevels(TreeLevels(leaves), index);
 }
 
 absl::StatusOr<std::string> MerkleRootFromPath(
@@ -86,7 +92,8 @@ absl::StatusOr<std::vector<v1::BatchSignature>> SignBatch(
   std::vector<std::string> leaves;
   leaves.reserve(digests.size());
   for (const std::string& d : digests) leaves.push_back(MerkleLeafHash(d));
-  const std::string root = MerkleRoot(leaves);
+  const auto levels = TreeLevels(leaves);
+  const std::string& root = levels.back()[0];
   auto signature = signer.Sign(SignedMessage(label, root));
   if (!signature.ok()) return signature.status();
   std::vector<v1::BatchSignature> out(digests.size());
@@ -97,15 +104,22 @@ absl::StatusOr<std::vector<v1::BatchSignature>> SignBatch(
     s.set_signature(*signature);
     s.set_leaf_index(static_cast<uint32_t>(i));
     s.set_leaf_count(static_cast<uint32_t>(digests.size()));
-    for (std::string& h : MerklePath(leaves, i)) s.add_path(std::move(h));
+    for (std::string& h : PathFromLevels(levels, i)) s.add_path(std::move(h));
   }
   return out;
+}
+
+std::string VerifiedRoots::Key(const v1::BatchSignature& sig,
+                               absl::string_view label) {
+  return absl::StrCat(label, absl::string_view("\0", 1), sig.signer_key_id(),
+                      sig.root(), sig.signature());
 }
 
 absl::Status VerifyBatchSignature(const v1::BatchSignature& sig,
                                   absl::string_view label,
                                   absl::string_view digest,
-                                  const Certificate& signer) {
+                                  const Certificate& signer,
+                                  VerifiedRoots* verified) {
   if (sig.signer_key_id() != signer.key_id()) {
     return absl::UnauthenticatedError("signature names another key");
   }
@@ -116,7 +130,15 @@ absl::Status VerifyBatchSignature(const v1::BatchSignature& sig,
   if (!ConstantTimeEquals(*root, sig.root())) {
     return absl::UnauthenticatedError("digest is not in the signed batch");
   }
-  return EcdsaVerify(signer, SignedMessage(label, *root), sig.signature());
+  std::string key;
+  if (verified != nullptr) {
+    key = VerifiedRoots::Key(sig, label);
+    if (verified->Contains(key)) return absl::OkStatus();
+  }
+  absl::Status s = EcdsaVerify(signer, SignedMessage(label, *root),
+                               sig.signature());
+  if (s.ok() && verified != nullptr) verified->Add(std::move(key));
+  return s;
 }
 
 }  // namespace kontor

@@ -1,6 +1,7 @@
 #ifndef KONTOR_DAEMON_ENVELOPE_MERKLE_H_
 #define KONTOR_DAEMON_ENVELOPE_MERKLE_H_
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,13 +33,28 @@ absl::StatusOr<std::vector<v1::BatchSignature>> SignBatch(
     const EcdsaSigner& signer, absl::string_view label,
     const std::vector<std::string>& digests);
 
+// Batch signatures already verified, so that the envelopes (or receipts) of
+// one batch cost one ECDSA verification. Not thread-safe: one per call site.
+class VerifiedRoots {
+ public:
+  static std::string Key(const v1::BatchSignature& sig,
+                         absl::string_view label);
+  bool Contains(const std::string& key) const { return seen_.count(key) > 0; }
+  void Add(std::string key) { seen_.insert(std::move(key)); }
+
+ private:
+  std::set<std::string> seen_;
+};
+
 // Verifies that `sig` covers `digest` and was made by `signer` under `label`.
 // Does not look at which key it should be: the caller chose `signer` from
-// sig.signer_key_id() and must have trust-checked it.
+// sig.signer_key_id() and must have trust-checked it. With `verified`, a
+// root whose signature was verified before is not verified again.
 absl::Status VerifyBatchSignature(const v1::BatchSignature& sig,
                                   absl::string_view label,
                                   absl::string_view digest,
-                                  const Certificate& signer);
+                                  const Certificate& signer,
+                                  VerifiedRoots* verified = nullptr);
 
 }  // namespace kontor
 

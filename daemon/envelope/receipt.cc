@@ -28,7 +28,8 @@ absl::StatusOr<v1::ReceiptBody> VerifyReceipt(const v1::Receipt& receipt,
                                               absl::string_view recipient,
                                               absl::string_view origin,
                                               absl::string_view message_id,
-                                              absl::string_view outer_digest) {
+                                              absl::string_view outer_digest,
+                                              VerifiedRoots* verified) {
   v1::ReceiptBody body;
   if (!body.ParseFromString(receipt.body())) {
     return absl::UnauthenticatedError("receipt body does not parse");
@@ -51,7 +52,7 @@ absl::StatusOr<v1::ReceiptBody> VerifyReceipt(const v1::Receipt& receipt,
         cert.status().message()));
   }
   if (auto s = VerifyBatchSignature(receipt.signature(), kReceiptBatchLabel,
-                                    Sha256(receipt.body()), **cert);
+                                    Sha256(receipt.body()), **cert, verified);
       !s.ok()) {
     return absl::UnauthenticatedError(
         absl::StrCat("receipt signature: ", s.message()));

@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "daemon/crypto/primitives.h"
 #include "daemon/envelope/envelope.h"
+#include "daemon/envelope/merkle.h"
 #include "kontor/v1/envelope.pb.h"
 
 namespace kontor {
@@ -27,7 +28,8 @@ absl::StatusOr<v1::ReceiptBody> VerifyReceipt(const v1::Receipt& receipt,
                                               absl::string_view recipient,
                                               absl::string_view origin,
                                               absl::string_view message_id,
-                                              absl::string_view outer_digest);
+                                              absl::string_view outer_digest,
+                                              VerifiedRoots* verified = nullptr);
 
 }  // namespace kontor
 

@@ -35,6 +35,7 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
     const std::string& peer, const std::vector<v1::Envelope>& envelopes) {
   const int64_t now = clock_->NowUnixMs();
   std::vector<Item> items(envelopes.size());
+  VerifiedRoots verified;  // one ECDSA verification per signed batch
 
   for (size_t i = 0; i < envelopes.size(); ++i) {
     const v1::Envelope& env = envelopes[i];
@@ -99,7 +100,7 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
       continue;
     }
 
-    auto opened = opener_->Open(env, *header, &refusal);
+    auto opened = opener_->Open(env, *header, &refusal, &verified);
     if (!opened.ok()) {
       KLOG(Security, "inbox") << "refused message " << header->message_id()
                               << " from " << peer << ": " << refusal.reason;

@@ -219,13 +219,14 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
 
   std::vector<std::string> bad;
   const int64_t settled_at = clock_->NowUnixMs();
+  VerifiedRoots verified;  // one ECDSA verification per receipt batch
   for (size_t i = 0; i < batch.size(); ++i) {
     const PendingDelivery& d = *batch[i];
     v1::Receipt receipt;
     absl::StatusOr<v1::ReceiptBody> body =
         receipt.ParseFromString((*receipts)[i])
             ? VerifyReceipt(receipt, *directory_, loop->peer, node_id_,
-                            d.message_id, d.outer_digest)
+                            d.message_id, d.outer_digest, &verified)
             : absl::UnauthenticatedError("receipt does not parse");
     if (!body.ok()) {
       KLOG(Security, "outbox") << "invalid receipt from " << loop->peer

@@ -78,8 +78,12 @@ std::shared_ptr<grpc::ServerCredentials> FederationServerCredentials(
   grpc::experimental::TlsServerCredentialsOptions options(Provider(files));
   options.watch_root_certs();
   options.watch_identity_key_cert_pairs();
+  // A client certificate is required; the chain is verified by Kontor's
+  // verifier (chain, CRL, CA-to-node-id mapping, peer list) rather than by
+  // gRPC's built-in check, which would refuse e.g. a foreign CA before our
+  // verifier runs, so the reason would never reach the log.
   options.set_cert_request_type(
-      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
   options.set_certificate_verifier(
       grpc::experimental::ExternalCertificateVerifier::Create<
           NodeCertificateVerifier>(std::move(trust), std::move(allowed_peers),

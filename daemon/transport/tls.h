@@ -20,12 +20,13 @@ struct TlsFiles {
   std::string roots;  // bundle of trusted CA certificates (PEM)
 };
 
-// Mutual TLS for the federation. gRPC checks the chain against the roots;
-// Kontor's verifier then checks what gRPC cannot: the node id in the URI SAN,
-// that the issuing CA may certify that id, the CRL (a CA without one is
-// refused), the key usage, and that the node id is the one expected (client)
-// or a configured peer (server). Refusals are logged with the reason, since
-// the refused side only sees "Socket closed".
+// Mutual TLS for the federation. Kontor's verifier checks the peer's chain
+// against the configured CAs, the node id in the URI SAN, that the issuing CA
+// may certify that id, the CRL (a CA without one is refused), the key usage,
+// and that the node id is the one expected (client) or a configured peer
+// (server). On the client side gRPC also checks the chain against the roots
+// first. Refusals are logged with the reason, since the refused side only
+// sees "Socket closed".
 std::shared_ptr<grpc::ServerCredentials> FederationServerCredentials(
     const TlsFiles& files, std::shared_ptr<const TrustStore> trust,
     std::set<std::string> allowed_peers, const Clock* clock);

@@ -382,6 +382,43 @@ TEST_F(TwoNodesTest, PeerWithTheWrongNodeIdAsServerIsRefused) {
   EXPECT_TRUE((*store)->ListInbox(false, 0, 10)->empty());
 }
 
+// A client presenting a certificate for "ee" from a CA fi does not trust is
+// refused at the handshake, and fi logs why.
+TEST_F(TwoNodesTest, ClientFromAnotherCaIsRefusedWithTheReason) {
+  TestPki other(dir_);
+  auto other_ca = other.MakeCa("rogueca");
+  auto fake_ee = other.MakeNode(other_ca, "ee");
+  ::testing::internal::CaptureStderr();
+  fi_node_ = StartNode(ConfigFor(fi_, ee_, fi_port_, ee_port_));
+  ASSERT_TRUE(fi_node_);
+  auto trust = TrustStore::Load(
+      {TrustedCaFiles{ca_.cert_path, ca_.crl_path, {"fi"}}}, false);
+  auto creds = FederationChannelCredentials(
+      TlsFiles{fake_ee.tls.cert_path, fake_ee.tls.key_path, ca_.cert_path},
+      std::shared_ptr<const TrustStore>(std::move(*trust)), "fi",
+      Clock::Real());
+  auto stub = v1::Federation::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", fi_port_), creds));
+  grpc::ClientContext c;
+  c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto stream = stub->Exchange(&c);
+  v1::EnvelopeBatch batch;
+  *batch.add_envelopes() = Fresh();
+  stream->Write(batch);
+  stream->WritesDone();
+  v1::ReceiptBatch answer;
+  EXPECT_FALSE(stream->Read(&answer));
+  EXPECT_FALSE(stream->Finish().ok());
+  fi_node_.reset();
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("server: refused TLS peer: certificate of ee is not "
+                     "issued by a trusted CA"),
+            std::string::npos)
+      << log;
+  auto store = Store::Open(dir_ + "/fi-data/kontor.db");
+  EXPECT_TRUE((*store)->ListInbox(false, 0, 10)->empty());
+}
+
 TEST_F(TwoNodesTest, NothingIsLostWhenTheReceiverStartsLate) {
   ee_node_ = StartNode(ConfigFor(ee_, fi_, ee_port_, fi_port_));
   auto ee = LocalStub("ee");
