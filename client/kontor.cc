@@ -505,7 +505,18 @@ int Peers(const Options& o, v1::Local::Stub* stub) {
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
+  auto expiry = [&](const char* what, int64_t t, const char* indent) {
+    if (t <= 0) return;
+    const int64_t days = (t - now) / (24 * 3600 * 1000LL);
+    printf("%s%s %s %s%s\n", indent, what, t < now ? "expired" : "expires",
+           Ago(t).c_str(),
+           t < now ? "  WARNING: expired"
+                   : days < 30 ? "  WARNING: renew soon" : "");
+  };
   printf("node %s\n", resp.node_id().c_str());
+  expiry("own TLS cert", resp.tls_cert_not_after_unix_ms(), "  ");
+  expiry("own signing cert", resp.signing_cert_not_after_unix_ms(), "  ");
+  expiry("own encryption cert", resp.encryption_cert_not_after_unix_ms(), "  ");
   for (const auto& p : resp.peers()) {
     std::string state = p.connected() ? "up" : "down";
     if (p.consecutive_failures() == 0 && !p.connected()) state = "idle";
@@ -523,11 +534,15 @@ int Peers(const Options& o, v1::Local::Stub* stub) {
     if (!p.last_error().empty()) {
       printf("             last error: %s\n", p.last_error().c_str());
     }
-    for (auto [what, t] : {std::pair{"signing cert", p.signing_cert_not_after_unix_ms()},
-                           std::pair{"encryption cert", p.encryption_cert_not_after_unix_ms()}}) {
-      const int64_t days = (t - now) / (24 * 3600 * 1000LL);
-      printf("             %s expires %s%s\n", what, Ago(t).c_str(),
-             t > 0 && days < 30 ? "  WARNING: renew soon" : "");
+    expiry("signing cert", p.signing_cert_not_after_unix_ms(), "             ");
+    expiry("encryption cert", p.encryption_cert_not_after_unix_ms(),
+           "             ");
+    const int64_t crl = p.crl_next_update_unix_ms();
+    if (crl > 0) {
+      const int64_t days = (crl - now) / (24 * 3600 * 1000LL);
+      printf("             CRL next update %s%s\n", Ago(crl).c_str(),
+             crl < now ? "  WARNING: CRL out of date, peer refused"
+                       : days < 7 ? "  WARNING: CRL must be renewed soon" : "");
     }
   }
   return kOk;

@@ -65,19 +65,32 @@ void FillEntry(const InboxRecord& r, v1::InboxEntry* e) {
 LocalService::LocalService(
     const v1::NodeConfig* config, Store* store, const Sealer* sealer,
     kontor::Outbox* outbox, const Clock* clock,
-    std::function<PeerCertInfo(const std::string&)> cert_info)
+    std::function<PeerCertInfo(const std::string&)> cert_info,
+    OwnCertInfo own_certs)
     : config_(config),
       store_(store),
       sealer_(sealer),
       outbox_(outbox),
       clock_(clock),
-      cert_info_(std::move(cert_info)) {}
+      cert_info_(std::move(cert_info)),
+      own_certs_(own_certs) {}
 
 std::string LocalService::Caller(grpc::ServerContext*) { return "local-admin"; }
 
 grpc::Status LocalService::Submit(grpc::ServerContext* context,
                                   const v1::SubmitRequest* request,
                                   v1::SubmitResponse* response) {
+  grpc::Status status = DoSubmit(context, request, response);
+  if (!status.ok()) {
+    KLOG(Warning, "api") << "refused submission by " << Caller(context) << ": "
+                         << status.error_message();
+  }
+  return status;
+}
+
+grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
+                                    const v1::SubmitRequest* request,
+                                    v1::SubmitResponse* response) {
   // --- validate: refused here, never retried later.
   if (request->to().empty()) return Invalid("to: at least one recipient");
   std::set<std::string> recipients;
@@ -305,6 +318,10 @@ grpc::Status LocalService::Watch(grpc::ServerContext* context,
 grpc::Status LocalService::Peers(grpc::ServerContext*, const v1::PeersRequest*,
                                  v1::PeersResponse* response) {
   response->set_node_id(config_->node_id());
+  response->set_tls_cert_not_after_unix_ms(own_certs_.tls_not_after_ms);
+  response->set_signing_cert_not_after_unix_ms(own_certs_.signing_not_after_ms);
+  response->set_encryption_cert_not_after_unix_ms(
+      own_certs_.encryption_not_after_ms);
   for (const auto& p : config_->peers()) {
     v1::PeerInfo* info = response->add_peers();
     info->set_id(p.id());
@@ -324,8 +341,8 @@ grpc::Status LocalService::Peers(grpc::ServerContext*, const v1::PeersRequest*,
       info->set_oldest_queued_unix_ms(queue->oldest_created_ms);
     }
     PeerCertInfo certs = cert_info_(p.id());
-    info->set_tls_cert_not_after_unix_ms(certs.tls_not_after_ms);
     info->set_signing_cert_not_after_unix_ms(certs.signing_not_after_ms);
+    info->set_crl_next_update_unix_ms(certs.crl_next_update_ms);
     info->set_encryption_cert_not_after_unix_ms(certs.encryption_not_after_ms);
   }
   return grpc::Status::OK;

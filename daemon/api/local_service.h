@@ -16,7 +16,13 @@ namespace kontor {
 // Facts about peers that only the composition root knows (certificate
 // expiry), for `kontor peers`.
 struct PeerCertInfo {
-  int64_t tls_not_after_ms = 0;  // of our own TLS certificate
+  int64_t signing_not_after_ms = 0;
+  int64_t encryption_not_after_ms = 0;
+  int64_t crl_next_update_ms = 0;
+};
+
+struct OwnCertInfo {
+  int64_t tls_not_after_ms = 0;
   int64_t signing_not_after_ms = 0;
   int64_t encryption_not_after_ms = 0;
 };
@@ -28,7 +34,8 @@ class LocalService final : public v1::Local::Service {
   LocalService(const v1::NodeConfig* config, Store* store,
                const Sealer* sealer, kontor::Outbox* outbox,
                const Clock* clock,
-               std::function<PeerCertInfo(const std::string&)> cert_info);
+               std::function<PeerCertInfo(const std::string&)> cert_info,
+               OwnCertInfo own_certs);
 
   grpc::Status Submit(grpc::ServerContext*, const v1::SubmitRequest*,
                       v1::SubmitResponse*) override;
@@ -54,12 +61,16 @@ class LocalService final : public v1::Local::Service {
   static std::string Caller(grpc::ServerContext* context);
 
  private:
+  grpc::Status DoSubmit(grpc::ServerContext*, const v1::SubmitRequest*,
+                        v1::SubmitResponse*);
+
   const v1::NodeConfig* config_;
   Store* store_;
   const Sealer* sealer_;
   kontor::Outbox* outbox_;
   const Clock* clock_;
   std::function<PeerCertInfo(const std::string&)> cert_info_;
+  OwnCertInfo own_certs_;
 };
 
 }  // namespace kontor

@@ -146,10 +146,14 @@ std::string TrustStore::RootsPem() const {
   return out;
 }
 
-int64_t TrustStore::EarliestCrlNextUpdateMs() const {
+int64_t TrustStore::CrlNextUpdateMsFor(const std::string& node_id) const {
   int64_t earliest = 0;
   for (const Ca& ca : cas_) {
-    if (ca.crl_next_update_ms != 0 &&
+    const bool allowed =
+        std::find(ca.allowed.begin(), ca.allowed.end(), node_id) !=
+            ca.allowed.end() ||
+        std::find(ca.allowed.begin(), ca.allowed.end(), "*") != ca.allowed.end();
+    if (allowed && ca.crl_next_update_ms != 0 &&
         (earliest == 0 || ca.crl_next_update_ms < earliest)) {
       earliest = ca.crl_next_update_ms;
     }

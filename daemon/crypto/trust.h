@@ -40,8 +40,9 @@ class TrustStore {
 
   // CA certificates in PEM, concatenated (the TLS root bundle).
   std::string RootsPem() const;
-  // Earliest CRL nextUpdate over all CAs (0 if none), for `kontor peers`.
-  int64_t EarliestCrlNextUpdateMs() const;
+  // Earliest CRL nextUpdate over the CAs that may certify `node_id` (0 if
+  // none), for `kontor peers`.
+  int64_t CrlNextUpdateMsFor(const std::string& node_id) const;
 
  private:
   struct Ca {

@@ -130,7 +130,7 @@ absl::Status Node::Init() {
       &config_, store_.get(), sealer_.get(), outbox_.get(), clock_,
       [this](const std::string& peer) {
         PeerCertInfo info;
-        info.tls_not_after_ms = identity_.tls_cert->not_after_unix_ms();
+        info.crl_next_update_ms = identity_.trust->CrlNextUpdateMsFor(peer);
         if (const auto* keys = identity_.directory->Find(peer)) {
           for (const auto& c : keys->signing) {
             info.signing_not_after_ms =
@@ -139,7 +139,10 @@ absl::Status Node::Init() {
           info.encryption_not_after_ms = keys->encryption->not_after_unix_ms();
         }
         return info;
-      });
+      },
+      OwnCertInfo{identity_.tls_cert->not_after_unix_ms(),
+                  identity_.signer->certificate()->not_after_unix_ms(),
+                  identity_.decryption_keys[0].cert->not_after_unix_ms()});
   federation_service_ = std::make_unique<FederationService>(
       receiver_.get(),
       std::set<std::string>(peer_ids.begin(), peer_ids.end()),

@@ -126,7 +126,8 @@ class OutboxTest : public ::testing::Test {
     return m.id;
   }
   std::string StateOf(const std::string& id, const std::string& peer) {
-    for (auto& r : *store_->Deliveries(id)) {
+    auto rows = store_->Deliveries(id);  // keep the StatusOr alive
+    for (auto& r : *rows) {
       if (r.peer == peer) return r.state;
     }
     return "";
