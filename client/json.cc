@@ -19,7 +19,7 @@ bool IsUtf8(const std::string& s) {
   const size_t n = s.size();
   while (i < n) {
     const unsigned char c = s[i];
-    const size_t len = c < 0x80 ? 1
+    const size_t len = c < 0x80             ? 1
                        : (c & 0xE0) == 0xC0 ? 2
                        : (c & 0xF0) == 0xE0 ? 3
                        : (c & 0xF8) == 0xF0 ? 4
@@ -39,27 +39,32 @@ Value Scalar(const Message& m, const Reflection* r, const FieldDescriptor* f,
   const bool rep = f->is_repeated();
   switch (f->cpp_type()) {
     case FieldDescriptor::CPPTYPE_INT32:
-      v.set_number_value(rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f));
+      v.set_number_value(rep ? r->GetRepeatedInt32(m, f, index)
+                             : r->GetInt32(m, f));
       break;
     case FieldDescriptor::CPPTYPE_INT64:
       v.set_number_value(static_cast<double>(
           rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f)));
       break;
     case FieldDescriptor::CPPTYPE_UINT32:
-      v.set_number_value(rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f));
+      v.set_number_value(rep ? r->GetRepeatedUInt32(m, f, index)
+                             : r->GetUInt32(m, f));
       break;
     case FieldDescriptor::CPPTYPE_UINT64:
       v.set_number_value(static_cast<double>(
           rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f)));
       break;
     case FieldDescriptor::CPPTYPE_DOUBLE:
-      v.set_number_value(rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f));
+      v.set_number_value(rep ? r->GetRepeatedDouble(m, f, index)
+                             : r->GetDouble(m, f));
       break;
     case FieldDescriptor::CPPTYPE_FLOAT:
-      v.set_number_value(rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f));
+      v.set_number_value(rep ? r->GetRepeatedFloat(m, f, index)
+                             : r->GetFloat(m, f));
       break;
     case FieldDescriptor::CPPTYPE_BOOL:
-      v.set_bool_value(rep ? r->GetRepeatedBool(m, f, index) : r->GetBool(m, f));
+      v.set_bool_value(rep ? r->GetRepeatedBool(m, f, index)
+                           : r->GetBool(m, f));
       break;
     case FieldDescriptor::CPPTYPE_ENUM:
       v.set_string_value(
@@ -111,7 +116,8 @@ Value ToJsonValue(const Message& m) {
       (*fields)[f->name()] = list;
       continue;
     }
-    if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !r->HasField(m, f)) {
+    if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
+        !r->HasField(m, f)) {
       continue;
     }
     if (f->cpp_type() == FieldDescriptor::CPPTYPE_INT64 &&

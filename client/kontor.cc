@@ -106,9 +106,7 @@ int RpcFail(const grpc::Status& s, const Options& o) {
   return Fail(ExitCodeFor(s), message);
 }
 
-bool IsTransient(const grpc::Status& s) {
-  return ExitCodeFor(s) == kTransient;
-}
+bool IsTransient(const grpc::Status& s) { return ExitCodeFor(s) == kTransient; }
 
 void PrintJson(const google::protobuf::Message& m) {
   printf("%s\n", kontor::ToJson(kontor::ToJsonValue(m), false).c_str());
@@ -142,7 +140,8 @@ std::unique_ptr<v1::Local::Stub> Connect(const Options& o, std::string* error) {
       return static_cast<bool>(in);
     };
     grpc::SslCredentialsOptions ssl;
-    if (!read(o.ca, &ssl.pem_root_certs) || !read(o.cert, &ssl.pem_cert_chain) ||
+    if (!read(o.ca, &ssl.pem_root_certs) ||
+        !read(o.cert, &ssl.pem_cert_chain) ||
         !read(o.key, &ssl.pem_private_key)) {
       *error = "cannot read --cert, --key or --ca";
       return nullptr;
@@ -254,9 +253,9 @@ std::string NewClientKey() {
 
 int Send(const Options& o, v1::Local::Stub* stub) {
   Args a(o.args, {});
-  if (auto e = a.Check({"to", "kind", "priority", "case", "subject",
-                        "body-file", "payload-json", "in-reply-to",
-                        "expires-in", "client-key"});
+  if (auto e =
+          a.Check({"to", "kind", "priority", "case", "subject", "body-file",
+                   "payload-json", "in-reply-to", "expires-in", "client-key"});
       !e.empty()) {
     return Fail(kUsage, e);
   }
@@ -279,8 +278,9 @@ int Send(const Options& o, v1::Local::Stub* stub) {
     }
     auto s = google::protobuf::util::JsonStringToMessage(json, p);
     if (!s.ok()) {
-      return Fail(kUsage, absl::StrCat(a.Get("payload-json"),
-                                       ": not a payload: ", s.message().as_string()));
+      return Fail(kUsage,
+                  absl::StrCat(a.Get("payload-json"),
+                               ": not a payload: ", s.message().as_string()));
     }
   } else if (a.Has("body-file")) {
     std::string body;
@@ -342,7 +342,8 @@ int Send(const Options& o, v1::Local::Stub* stub) {
 int Status(const Options& o, v1::Local::Stub* stub) {
   Args a(o.args, {});
   if (auto e = a.Check({}); !e.empty()) return Fail(kUsage, e);
-  if (a.positional().size() != 1) return Fail(kUsage, "usage: kontor status MSGID");
+  if (a.positional().size() != 1)
+    return Fail(kUsage, "usage: kontor status MSGID");
   v1::StatusRequest req;
   req.set_message_id(a.positional()[0]);
   v1::StatusResponse resp;
@@ -366,7 +367,8 @@ int Status(const Options& o, v1::Local::Stub* stub) {
              Ago(d.receipt_time_unix_ms()).c_str());
     }
     if (!d.reason().empty()) printf("  reason: %s", d.reason().c_str());
-    if (!d.last_error().empty()) printf("  last error: %s", d.last_error().c_str());
+    if (!d.last_error().empty())
+      printf("  last error: %s", d.last_error().c_str());
     printf("\n");
   }
   return kOk;
@@ -403,8 +405,8 @@ int Inbox(const Options& o, v1::Local::Stub* stub) {
     printf("(inbox empty)\n");
     return kOk;
   }
-  printf("%6s  %-24s  %-4s %-18s %-37s %s\n", "SEQ", "RECEIVED", "FROM",
-         "KIND", "ID (* unread)", "SUBJECT");
+  printf("%6s  %-24s  %-4s %-18s %-37s %s\n", "SEQ", "RECEIVED", "FROM", "KIND",
+         "ID (* unread)", "SUBJECT");
   for (const auto& e : resp.entries()) PrintEntry(e);
   return kOk;
 }
@@ -412,7 +414,8 @@ int Inbox(const Options& o, v1::Local::Stub* stub) {
 int Show(const Options& o, v1::Local::Stub* stub) {
   Args a(o.args, {});
   if (auto e = a.Check({}); !e.empty()) return Fail(kUsage, e);
-  if (a.positional().size() != 1) return Fail(kUsage, "usage: kontor show MSGID");
+  if (a.positional().size() != 1)
+    return Fail(kUsage, "usage: kontor show MSGID");
   v1::ShowRequest req;
   req.set_message_id(a.positional()[0]);
   v1::ShowResponse resp;
@@ -436,7 +439,8 @@ int Show(const Options& o, v1::Local::Stub* stub) {
   printf("Created:   %s\n", FormatRfc3339Ms(e.created_unix_ms()).c_str());
   printf("Received:  %s\n", FormatRfc3339Ms(e.received_unix_ms()).c_str());
   if (!p.case_ref().empty()) printf("Case:      %s\n", p.case_ref().c_str());
-  if (!p.in_reply_to().empty()) printf("In reply:  %s\n", p.in_reply_to().c_str());
+  if (!p.in_reply_to().empty())
+    printf("In reply:  %s\n", p.in_reply_to().c_str());
   printf("Subject:   %s\n\n", p.subject().c_str());
   fwrite(p.body().data(), 1, p.body().size(), stdout);
   if (!p.body().empty() && p.body().back() != '\n') printf("\n");
@@ -446,7 +450,8 @@ int Show(const Options& o, v1::Local::Stub* stub) {
 int Ack(const Options& o, v1::Local::Stub* stub) {
   Args a(o.args, {});
   if (auto e = a.Check({}); !e.empty()) return Fail(kUsage, e);
-  if (a.positional().size() != 1) return Fail(kUsage, "usage: kontor ack MSGID");
+  if (a.positional().size() != 1)
+    return Fail(kUsage, "usage: kontor ack MSGID");
   v1::AckRequest req;
   req.set_message_id(a.positional()[0]);
   v1::AckResponse resp;
@@ -510,8 +515,9 @@ int Peers(const Options& o, v1::Local::Stub* stub) {
     const int64_t days = (t - now) / (24 * 3600 * 1000LL);
     printf("%s%s %s %s%s\n", indent, what, t < now ? "expired" : "expires",
            Ago(t).c_str(),
-           t < now ? "  WARNING: expired"
-                   : days < 30 ? "  WARNING: renew soon" : "");
+           t < now     ? "  WARNING: expired"
+           : days < 30 ? "  WARNING: renew soon"
+                       : "");
   };
   printf("node %s\n", resp.node_id().c_str());
   expiry("own TLS cert", resp.tls_cert_not_after_unix_ms(), "  ");
@@ -541,8 +547,9 @@ int Peers(const Options& o, v1::Local::Stub* stub) {
     if (crl > 0) {
       const int64_t days = (crl - now) / (24 * 3600 * 1000LL);
       printf("             CRL next update %s%s\n", Ago(crl).c_str(),
-             crl < now ? "  WARNING: CRL out of date, peer refused"
-                       : days < 7 ? "  WARNING: CRL must be renewed soon" : "");
+             crl < now  ? "  WARNING: CRL out of date, peer refused"
+             : days < 7 ? "  WARNING: CRL must be renewed soon"
+                        : "");
     }
   }
   return kOk;
@@ -572,12 +579,12 @@ int Outbox(const Options& o, v1::Local::Stub* stub) {
     return kOk;
   }
   for (const auto& e : resp.entries()) {
-    printf("%s  %-6s %-10s %-8s created %s  attempts %u%s%s\n",
-           e.message_id().c_str(), e.recipient().c_str(), e.state().c_str(),
-           PriorityName(e.priority()).c_str(),
-           FormatRfc3339Ms(e.created_unix_ms()).c_str(), e.attempts(),
-           e.last_error().empty() ? "" : "  last error: ",
-           e.last_error().c_str());
+    printf(
+        "%s  %-6s %-10s %-8s created %s  attempts %u%s%s\n",
+        e.message_id().c_str(), e.recipient().c_str(), e.state().c_str(),
+        PriorityName(e.priority()).c_str(),
+        FormatRfc3339Ms(e.created_unix_ms()).c_str(), e.attempts(),
+        e.last_error().empty() ? "" : "  last error: ", e.last_error().c_str());
   }
   return kOk;
 }
@@ -585,7 +592,8 @@ int Outbox(const Options& o, v1::Local::Stub* stub) {
 int Cancel(const Options& o, v1::Local::Stub* stub) {
   Args a(o.args, {});
   if (auto e = a.Check({}); !e.empty()) return Fail(kUsage, e);
-  if (a.positional().size() != 1) return Fail(kUsage, "usage: kontor cancel MSGID");
+  if (a.positional().size() != 1)
+    return Fail(kUsage, "usage: kontor cancel MSGID");
   v1::CancelRequest req;
   req.set_message_id(a.positional()[0]);
   v1::CancelResponse resp;

@@ -73,7 +73,8 @@ int main(int argc, char** argv) {
 
   auto config = kontor::LoadConfig(config_path);
   if (!config.ok()) {
-    fprintf(stderr, "kontord: %s\n", std::string(config.status().message()).c_str());
+    fprintf(stderr, "kontord: %s\n",
+            std::string(config.status().message()).c_str());
     return kExitUsage;
   }
   kontor::Clock* clock = kontor::Clock::Real();
@@ -101,7 +102,8 @@ int main(int argc, char** argv) {
 
   auto node = kontor::Node::Create(*config, clock);
   if (!node.ok()) {
-    fprintf(stderr, "kontord: %s\n", std::string(node.status().message()).c_str());
+    fprintf(stderr, "kontord: %s\n",
+            std::string(node.status().message()).c_str());
     KLOG(Error, "node") << "cannot start: " << node.status().message();
     return node.status().code() == absl::StatusCode::kInvalidArgument ||
                    node.status().code() == absl::StatusCode::kNotFound

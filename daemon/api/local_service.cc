@@ -19,12 +19,20 @@ constexpr int64_t kMaxExpirySeconds = 90LL * 24 * 3600;
 
 // The message kinds of DESIGN.md §6.
 const std::set<std::string>& KnownKinds() {
-  static const auto* kinds = new std::set<std::string>{
-      "note",          "referral.consult",   "referral",
-      "referral.response", "case.update",    "consent.update",
-      "intel.report",  "intel.request",      "intel.response",
-      "incident.report", "sitrep",           "alert",
-      "restriction.update", "erase.notice"};
+  static const auto* kinds = new std::set<std::string>{"note",
+                                                       "referral.consult",
+                                                       "referral",
+                                                       "referral.response",
+                                                       "case.update",
+                                                       "consent.update",
+                                                       "intel.report",
+                                                       "intel.request",
+                                                       "intel.response",
+                                                       "incident.report",
+                                                       "sitrep",
+                                                       "alert",
+                                                       "restriction.update",
+                                                       "erase.notice"};
   return *kinds;
 }
 
@@ -119,10 +127,9 @@ grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
   }
   const size_t size = payload.ByteSizeLong();
   if (size > config_->limits().max_message_bytes()) {
-    return Invalid(absl::StrCat("message is ", size,
-                                " bytes; this node's limit is ",
-                                config_->limits().max_message_bytes(),
-                                " (limits.max_message_bytes)"));
+    return Invalid(absl::StrCat(
+        "message is ", size, " bytes; this node's limit is ",
+        config_->limits().max_message_bytes(), " (limits.max_message_bytes)"));
   }
   if (request->client_key().size() > kMaxClientKey) {
     return Invalid("client_key: at most 128 characters");
@@ -202,8 +209,8 @@ grpc::Status LocalService::Status(grpc::ServerContext*,
                                   const v1::StatusRequest* request,
                                   v1::StatusResponse* response) {
   if (!IsValidMessageId(request->message_id())) {
-    return Invalid(absl::StrCat("'", request->message_id(),
-                                "' is not a message id"));
+    return Invalid(
+        absl::StrCat("'", request->message_id(), "' is not a message id"));
   }
   auto rows = store_->Deliveries(request->message_id());
   if (!rows.ok()) return FromAbsl(rows.status());
@@ -260,8 +267,8 @@ grpc::Status LocalService::Show(grpc::ServerContext* context,
                                 const v1::ShowRequest* request,
                                 v1::ShowResponse* response) {
   if (!IsValidMessageId(request->message_id())) {
-    return Invalid(absl::StrCat("'", request->message_id(),
-                                "' is not a message id"));
+    return Invalid(
+        absl::StrCat("'", request->message_id(), "' is not a message id"));
   }
   auto record = store_->GetInbox(request->message_id());
   if (!record.ok()) return FromAbsl(record.status());
@@ -272,7 +279,8 @@ grpc::Status LocalService::Show(grpc::ServerContext* context,
   }
   FillEntry(**record, response->mutable_entry());
   if (!response->mutable_payload()->ParseFromString((*record)->payload)) {
-    return grpc::Status(grpc::StatusCode::DATA_LOSS, "stored payload is damaged");
+    return grpc::Status(grpc::StatusCode::DATA_LOSS,
+                        "stored payload is damaged");
   }
   v1::Header header;
   if (header.ParseFromString((*record)->header)) {
@@ -288,8 +296,8 @@ grpc::Status LocalService::Ack(grpc::ServerContext*,
                                const v1::AckRequest* request,
                                v1::AckResponse* response) {
   if (!IsValidMessageId(request->message_id())) {
-    return Invalid(absl::StrCat("'", request->message_id(),
-                                "' is not a message id"));
+    return Invalid(
+        absl::StrCat("'", request->message_id(), "' is not a message id"));
   }
   auto already = store_->Ack(request->message_id());
   if (!already.ok()) return FromAbsl(already.status());
@@ -352,8 +360,8 @@ grpc::Status LocalService::Outbox(grpc::ServerContext*,
                                   const v1::OutboxRequest* request,
                                   v1::OutboxResponse* response) {
   static const std::set<std::string> kStates = {
-      "", "queued", "in_flight", "delivered", "rejected", "expired",
-      "cancelled"};
+      "",         "queued",  "in_flight", "delivered",
+      "rejected", "expired", "cancelled"};
   if (kStates.count(request->state()) == 0) {
     return Invalid(absl::StrCat("state: '", request->state(),
                                 "' is not one of queued, in_flight, "
@@ -387,8 +395,8 @@ grpc::Status LocalService::Cancel(grpc::ServerContext* context,
                                   const v1::CancelRequest* request,
                                   v1::CancelResponse* response) {
   if (!IsValidMessageId(request->message_id())) {
-    return Invalid(absl::StrCat("'", request->message_id(),
-                                "' is not a message id"));
+    return Invalid(
+        absl::StrCat("'", request->message_id(), "' is not a message id"));
   }
   auto rows = store_->Deliveries(request->message_id());
   if (!rows.ok()) return FromAbsl(rows.status());

@@ -31,9 +31,8 @@ struct OwnCertInfo {
 // systems. Submit returns only once the sealed message is durable.
 class LocalService final : public v1::Local::Service {
  public:
-  LocalService(const v1::NodeConfig* config, Store* store,
-               const Sealer* sealer, kontor::Outbox* outbox,
-               const Clock* clock,
+  LocalService(const v1::NodeConfig* config, Store* store, const Sealer* sealer,
+               kontor::Outbox* outbox, const Clock* clock,
                std::function<PeerCertInfo(const std::string&)> cert_info,
                OwnCertInfo own_certs);
 

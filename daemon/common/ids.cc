@@ -56,8 +56,8 @@ std::string HexEncode(absl::string_view bytes) {
 }
 
 std::string FormatRfc3339Ms(int64_t unix_ms) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ",
-                          absl::FromUnixMillis(unix_ms), absl::UTCTimeZone());
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMillis(unix_ms),
+                          absl::UTCTimeZone());
 }
 
 }  // namespace kontor

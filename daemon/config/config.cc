@@ -37,8 +37,7 @@ absl::Status FieldError(absl::string_view field, absl::string_view problem) {
 
 bool ValidHostPort(const std::string& address) {
   auto colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 ||
-      colon + 1 == address.size()) {
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
     return false;
   }
   for (char c : address.substr(colon + 1)) {
@@ -49,8 +48,10 @@ bool ValidHostPort(const std::string& address) {
 }
 
 absl::Status CheckKeyPair(const v1::KeyPairFiles& kp, absl::string_view name) {
-  if (kp.cert().empty()) return FieldError(absl::StrCat(name, ".cert"), "required");
-  if (kp.key().empty()) return FieldError(absl::StrCat(name, ".key"), "required");
+  if (kp.cert().empty())
+    return FieldError(absl::StrCat(name, ".cert"), "required");
+  if (kp.key().empty())
+    return FieldError(absl::StrCat(name, ".key"), "required");
   return absl::OkStatus();
 }
 
@@ -81,11 +82,11 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
   }
   if (c.data_dir().empty()) return FieldError("data_dir", "required");
   c.set_data_dir(Resolve(base_dir, c.data_dir()));
-  if (c.listen_address().empty()) return FieldError("listen_address", "required");
+  if (c.listen_address().empty())
+    return FieldError("listen_address", "required");
   if (!ValidHostPort(c.listen_address())) {
-    return FieldError("listen_address",
-                      absl::StrCat("'", c.listen_address(),
-                                   "' is not host:port"));
+    return FieldError("listen_address", absl::StrCat("'", c.listen_address(),
+                                                     "' is not host:port"));
   }
   if (c.local_socket().empty()) return FieldError("local_socket", "required");
   c.set_local_socket(Resolve(base_dir, c.local_socket()));
@@ -95,10 +96,9 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
                                    " bytes; unix socket paths are limited to ",
                                    kMaxUnixSocketPath));
   }
-  for (auto [kp, name] :
-       {std::pair{c.mutable_tls(), "tls"},
-        std::pair{c.mutable_signing(), "signing"},
-        std::pair{c.mutable_encryption(), "encryption"}}) {
+  for (auto [kp, name] : {std::pair{c.mutable_tls(), "tls"},
+                          std::pair{c.mutable_signing(), "signing"},
+                          std::pair{c.mutable_encryption(), "encryption"}}) {
     if (auto s = CheckKeyPair(*kp, name); !s.ok()) return s;
     ResolveKeyPair(base_dir, kp);
   }

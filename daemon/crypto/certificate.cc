@@ -52,7 +52,8 @@ int64_t AsnTimeToUnixMs(const ASN1_TIME* t) {
 }
 
 bool IsP256(EVP_PKEY* pkey) {
-  if (pkey == nullptr || EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC) return false;
+  if (pkey == nullptr || EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC)
+    return false;
   char name[64] = {0};
   size_t len = 0;
   if (EVP_PKEY_get_group_name(pkey, name, sizeof name, &len) != 1) return false;
@@ -181,7 +182,8 @@ EVP_PKEY* Certificate::public_key() const {
 absl::StatusOr<std::unique_ptr<PrivateKey>> PrivateKey::FromPem(
     absl::string_view pem) {
   ossl::Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  ossl::PKey pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  ossl::PKey pkey(
+      PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (!pkey) {
     return ossl::Error(absl::StatusCode::kInvalidArgument,
                        "not a PEM private key");

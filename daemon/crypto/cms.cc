@@ -22,8 +22,10 @@ std::string MemContents(BIO* bio) {
 
 absl::StatusOr<ossl::Cms> ParseDer(absl::string_view der) {
   const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-  ossl::Cms cms(d2i_CMS_ContentInfo(nullptr, &p, static_cast<long>(der.size())));
-  if (!cms || p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
+  ossl::Cms cms(
+      d2i_CMS_ContentInfo(nullptr, &p, static_cast<long>(der.size())));
+  if (!cms ||
+      p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
     ossl::ErrorString();
     return absl::InvalidArgumentError("not a DER CMS structure");
   }
@@ -60,7 +62,8 @@ absl::StatusOr<std::string> CmsVerify(absl::string_view der,
   }
   STACK_OF(CMS_SignerInfo)* infos = CMS_get0_SignerInfos(cms->get());
   if (infos == nullptr || sk_CMS_SignerInfo_num(infos) != 1) {
-    return absl::UnauthenticatedError("SignedData must have exactly one signer");
+    return absl::UnauthenticatedError(
+        "SignedData must have exactly one signer");
   }
   ossl::X509Stack certs(sk_X509_new_null());
   sk_X509_push(certs.get(), signer.x509());
@@ -94,7 +97,8 @@ absl::StatusOr<std::string> CmsEncrypt(
     // (The KDF type must stay unset: CMS sets X9.63 itself and refuses any
     // preset type.)
     EVP_PKEY_CTX* pctx = CMS_RecipientInfo_get0_pkey_ctx(ri);
-    if (pctx == nullptr || EVP_PKEY_CTX_set_ecdh_kdf_md(pctx, EVP_sha256()) <= 0) {
+    if (pctx == nullptr ||
+        EVP_PKEY_CTX_set_ecdh_kdf_md(pctx, EVP_sha256()) <= 0) {
       return ossl::Error(absl::StatusCode::kInternal, "ECDH KDF parameters");
     }
   }
@@ -118,8 +122,7 @@ absl::StatusOr<std::string> CmsDecrypt(absl::string_view der,
   if (CMS_decrypt(cms->get(), key.pkey(), cert.x509(), nullptr, out.get(),
                   CMS_BINARY) != 1) {
     std::string detail = ossl::ErrorString();
-    return absl::UnauthenticatedError(
-        absl::StrCat("cannot decrypt: ", detail));
+    return absl::UnauthenticatedError(absl::StrCat("cannot decrypt: ", detail));
   }
   return MemContents(out.get());
 }

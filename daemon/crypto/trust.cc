@@ -59,7 +59,8 @@ absl::StatusOr<std::unique_ptr<TrustStore>> TrustStore::Load(
         return absl::InvalidArgumentError(absl::StrCat(
             files.crl_path, ": CRL is not signed by ", files.cert_path));
       }
-      ca.crl_next_update_ms = AsnTimeToUnixMs(X509_CRL_get0_nextUpdate(crl->get()));
+      ca.crl_next_update_ms =
+          AsnTimeToUnixMs(X509_CRL_get0_nextUpdate(crl->get()));
       X509_STORE_add_crl(ca.store.get(), crl->get());
       ca.crl = std::move(*crl);
     }
@@ -103,20 +104,19 @@ absl::StatusOr<std::string> TrustStore::VerifyNodeCertificate(
         node_id, "'"));
   }
   if (!issuer->crl && !allow_missing_crl_) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "CA ", issuer->cert->subject(), " has no CRL configured"));
+    return absl::UnauthenticatedError(
+        absl::StrCat("CA ", issuer->cert->subject(), " has no CRL configured"));
   }
   if (issuer->crl && issuer->crl_next_update_ms != 0 &&
       issuer->crl_next_update_ms < now_unix_ms) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "CRL of CA ", issuer->cert->subject(), " is out of date"));
+    return absl::UnauthenticatedError(
+        absl::StrCat("CRL of CA ", issuer->cert->subject(), " is out of date"));
   }
   // Chain signature and revocation, without time checks: times are checked
   // below against the right instants.
   ossl::StoreCtx ctx(X509_STORE_CTX_new());
-  if (!ctx ||
-      X509_STORE_CTX_init(ctx.get(), issuer->store.get(), cert.x509(),
-                          nullptr) != 1) {
+  if (!ctx || X509_STORE_CTX_init(ctx.get(), issuer->store.get(), cert.x509(),
+                                  nullptr) != 1) {
     return ossl::Error(absl::StatusCode::kInternal, "X509_STORE_CTX_init");
   }
   unsigned long flags = X509_V_FLAG_NO_CHECK_TIME | X509_V_FLAG_X509_STRICT;
@@ -125,9 +125,8 @@ absl::StatusOr<std::string> TrustStore::VerifyNodeCertificate(
   if (X509_verify_cert(ctx.get()) != 1) {
     int err = X509_STORE_CTX_get_error(ctx.get());
     ossl::ErrorString();
-    return absl::UnauthenticatedError(
-        absl::StrCat("certificate of ", node_id, ": ",
-                     X509_verify_cert_error_string(err)));
+    return absl::UnauthenticatedError(absl::StrCat(
+        "certificate of ", node_id, ": ", X509_verify_cert_error_string(err)));
   }
   if (!cert.ValidAt(at_unix_ms)) {
     return absl::UnauthenticatedError(absl::StrCat(
@@ -149,10 +148,10 @@ std::string TrustStore::RootsPem() const {
 int64_t TrustStore::CrlNextUpdateMsFor(const std::string& node_id) const {
   int64_t earliest = 0;
   for (const Ca& ca : cas_) {
-    const bool allowed =
-        std::find(ca.allowed.begin(), ca.allowed.end(), node_id) !=
-            ca.allowed.end() ||
-        std::find(ca.allowed.begin(), ca.allowed.end(), "*") != ca.allowed.end();
+    const bool allowed = std::find(ca.allowed.begin(), ca.allowed.end(),
+                                   node_id) != ca.allowed.end() ||
+                         std::find(ca.allowed.begin(), ca.allowed.end(), "*") !=
+                             ca.allowed.end();
     if (allowed && ca.crl_next_update_ms != 0 &&
         (earliest == 0 || ca.crl_next_update_ms < earliest)) {
       earliest = ca.crl_next_update_ms;

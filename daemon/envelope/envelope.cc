@@ -129,9 +129,9 @@ absl::StatusOr<v1::Header> Opener::ParseHeader(const v1::Envelope& envelope,
     return absl::InvalidArgumentError(refusal->reason);
   }
   if (!IsAllowedSuite(header.suite_id())) {
-    *refusal = MakeRefusal(v1::REFUSAL_UNKNOWN_SUITE,
-                           absl::StrCat("suite '", header.suite_id(),
-                                        "' is not allowed"));
+    *refusal = MakeRefusal(
+        v1::REFUSAL_UNKNOWN_SUITE,
+        absl::StrCat("suite '", header.suite_id(), "' is not allowed"));
     return absl::InvalidArgumentError(refusal->reason);
   }
   if (!IsValidMessageId(header.message_id()) ||
@@ -176,14 +176,14 @@ absl::StatusOr<OpenedEnvelope> Opener::Open(const v1::Envelope& envelope,
   out.header = header;
   out.outer_digest = OuterDigest(envelope, header.suite_id());
 
-  auto signer = directory_->SigningCert(
-      header.origin(), envelope.outer().signer_key_id(),
-      header.created_unix_ms());
+  auto signer =
+      directory_->SigningCert(header.origin(), envelope.outer().signer_key_id(),
+                              header.created_unix_ms());
   if (!signer.ok()) {
-    *refusal = MakeRefusal(v1::REFUSAL_BAD_SIGNATURE,
-                           absl::StrCat("no trusted signing key of ",
-                                        header.origin(), ": ",
-                                        signer.status().message()));
+    *refusal =
+        MakeRefusal(v1::REFUSAL_BAD_SIGNATURE,
+                    absl::StrCat("no trusted signing key of ", header.origin(),
+                                 ": ", signer.status().message()));
     return absl::UnauthenticatedError(refusal->reason);
   }
   if (auto s = VerifyBatchSignature(envelope.outer(), kEnvelopeBatchLabel,

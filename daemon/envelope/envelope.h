@@ -40,9 +40,9 @@ class KeyDirectory {
   virtual ~KeyDirectory() = default;
   // The signing certificate of `node_id` with key id `key_id`, trusted, and
   // valid at `at_unix_ms`. kNotFound / kUnauthenticated otherwise.
-  virtual absl::StatusOr<CertificatePtr> SigningCert(absl::string_view node_id,
-                                                     absl::string_view key_id,
-                                                     int64_t at_unix_ms) const = 0;
+  virtual absl::StatusOr<CertificatePtr> SigningCert(
+      absl::string_view node_id, absl::string_view key_id,
+      int64_t at_unix_ms) const = 0;
   // The current encryption certificate of `node_id`.
   virtual absl::StatusOr<CertificatePtr> EncryptionCert(
       absl::string_view node_id) const = 0;
@@ -94,8 +94,8 @@ struct OpenedEnvelope {
 class Opener {
  public:
   Opener(std::string node_id, std::vector<DecryptionKey> decryption_keys,
-         const KeyDirectory* directory, const Clock* clock,
-         int64_t max_skew_ms, uint64_t max_ciphertext_bytes);
+         const KeyDirectory* directory, const Clock* clock, int64_t max_skew_ms,
+         uint64_t max_ciphertext_bytes);
 
   // Parses and checks the header without any signature check: suite,
   // ids, that this node is a recipient, times. Cheap; for dedup.

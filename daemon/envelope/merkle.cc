@@ -135,8 +135,8 @@ absl::Status VerifyBatchSignature(const v1::BatchSignature& sig,
     key = VerifiedRoots::Key(sig, label);
     if (verified->Contains(key)) return absl::OkStatus();
   }
-  absl::Status s = EcdsaVerify(signer, SignedMessage(label, *root),
-                               sig.signature());
+  absl::Status s =
+      EcdsaVerify(signer, SignedMessage(label, *root), sig.signature());
   if (s.ok() && verified != nullptr) verified->Add(std::move(key));
   return s;
 }

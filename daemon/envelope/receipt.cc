@@ -37,9 +37,8 @@ absl::StatusOr<v1::ReceiptBody> VerifyReceipt(const v1::Receipt& receipt,
   if (body.version() != kReceiptVersion || body.recipient() != recipient ||
       body.origin() != origin || body.message_id() != message_id ||
       !ConstantTimeEquals(body.outer_digest(), outer_digest)) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("receipt does not match message ", message_id, " to ",
-                     recipient));
+    return absl::UnauthenticatedError(absl::StrCat(
+        "receipt does not match message ", message_id, " to ", recipient));
   }
   if (body.verdict() != v1::ACCEPTED && body.verdict() != v1::REFUSED) {
     return absl::UnauthenticatedError("receipt has no verdict");
@@ -47,9 +46,9 @@ absl::StatusOr<v1::ReceiptBody> VerifyReceipt(const v1::Receipt& receipt,
   auto cert = directory.SigningCert(
       recipient, receipt.signature().signer_key_id(), body.time_unix_ms());
   if (!cert.ok()) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "receipt signer is not a trusted key of ", recipient, ": ",
-        cert.status().message()));
+    return absl::UnauthenticatedError(
+        absl::StrCat("receipt signer is not a trusted key of ", recipient, ": ",
+                     cert.status().message()));
   }
   if (auto s = VerifyBatchSignature(receipt.signature(), kReceiptBatchLabel,
                                     Sha256(receipt.body()), **cert, verified);

@@ -23,13 +23,11 @@ absl::StatusOr<std::vector<v1::Receipt>> SignReceipts(
 // Checks a receipt for an envelope this node sent: signed by a trusted
 // signing key of `recipient` valid at the receipt's time, for exactly this
 // message id, origin and outer digest. kUnauthenticated otherwise.
-absl::StatusOr<v1::ReceiptBody> VerifyReceipt(const v1::Receipt& receipt,
-                                              const KeyDirectory& directory,
-                                              absl::string_view recipient,
-                                              absl::string_view origin,
-                                              absl::string_view message_id,
-                                              absl::string_view outer_digest,
-                                              VerifiedRoots* verified = nullptr);
+absl::StatusOr<v1::ReceiptBody> VerifyReceipt(
+    const v1::Receipt& receipt, const KeyDirectory& directory,
+    absl::string_view recipient, absl::string_view origin,
+    absl::string_view message_id, absl::string_view outer_digest,
+    VerifiedRoots* verified = nullptr);
 
 }  // namespace kontor
 

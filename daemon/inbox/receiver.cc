@@ -62,8 +62,7 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
         item.body.set_outer_digest(OuterDigest(env, partial.suite_id()));
       }
       KLOG(Warning, "inbox") << "refused envelope " << item.body.message_id()
-                             << " from peer " << peer << ": "
-                             << refusal.reason;
+                             << " from peer " << peer << ": " << refusal.reason;
       refuse(refusal.code, refusal.reason);
       continue;
     }
@@ -73,9 +72,9 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
     item.body.set_outer_digest(digest);
 
     if (header->origin() != peer) {
-      KLOG(Security, "inbox") << "peer " << peer << " sent envelope "
-                              << header->message_id() << " with origin "
-                              << header->origin() << ": refused";
+      KLOG(Security, "inbox")
+          << "peer " << peer << " sent envelope " << header->message_id()
+          << " with origin " << header->origin() << ": refused";
       refuse(v1::REFUSAL_ORIGIN_MISMATCH,
              absl::StrCat("origin ", header->origin(),
                           " is not the authenticated peer ", peer));

@@ -142,8 +142,8 @@ void Outbox::Fail(PeerLoop* loop, PeerState* state,
   state->next_attempt_ms = now + delay;
   state->last_error = error;
   KLOG(Warning, "outbox") << "peer " << loop->peer << ": " << error
-                          << "; attempt " << state->failures
-                          << ", next in " << delay << " ms";
+                          << "; attempt " << state->failures << ", next in "
+                          << delay << " ms";
   if (auto s = store_->PutPeerState(*state); !s.ok()) {
     KLOG(Error, "outbox") << "cannot persist backoff of " << loop->peer << ": "
                           << s.message();
@@ -180,7 +180,8 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
                                        "expired before delivery", "", now});
       continue;
     }
-    if (!batch.empty() && bytes + d.envelope.size() > options_.max_batch_bytes) {
+    if (!batch.empty() &&
+        bytes + d.envelope.size() > options_.max_batch_bytes) {
       break;
     }
     bytes += d.envelope.size();
@@ -229,9 +230,9 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
                             d.message_id, d.outer_digest, &verified)
             : absl::UnauthenticatedError("receipt does not parse");
     if (!body.ok()) {
-      KLOG(Security, "outbox") << "invalid receipt from " << loop->peer
-                               << " for " << d.message_id << ": "
-                               << body.status().message();
+      KLOG(Security, "outbox")
+          << "invalid receipt from " << loop->peer << " for " << d.message_id
+          << ": " << body.status().message();
       bad.push_back(d.message_id);
       continue;
     }
@@ -254,8 +255,8 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
   CrashPoint("deliver.before_receipt_commit");
   if (!settlements.empty()) {
     if (auto s = store_->Settle(settlements); !s.ok()) {
-      KLOG(Error, "outbox") << "cannot store receipts from " << loop->peer
-                            << ": " << s.message();
+      KLOG(Error, "outbox")
+          << "cannot store receipts from " << loop->peer << ": " << s.message();
       Fail(loop, state, {}, absl::StrCat("store: ", s.message()));
       return false;
     }

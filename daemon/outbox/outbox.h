@@ -71,17 +71,17 @@ class Outbox {
   struct PeerLoop {
     std::string peer;
     std::thread thread;
-    bool work = true;     // guarded by Outbox::mu_
-    bool contact = false; // guarded by Outbox::mu_
-    PeerRuntime runtime;  // guarded by Outbox::mu_
+    bool work = true;                 // guarded by Outbox::mu_
+    bool contact = false;             // guarded by Outbox::mu_
+    PeerRuntime runtime;              // guarded by Outbox::mu_
     std::set<std::string> in_flight;  // guarded by Outbox::mu_
   };
 
   void Run(PeerLoop* loop);
   // One round: returns true if it delivered something (so go again at once).
   bool RunOnce(PeerLoop* loop, PeerState* state);
-  void Fail(PeerLoop* loop, PeerState* state, const std::vector<std::string>& ids,
-            const std::string& error);
+  void Fail(PeerLoop* loop, PeerState* state,
+            const std::vector<std::string>& ids, const std::string& error);
 
   const std::string node_id_;
   Store* const store_;

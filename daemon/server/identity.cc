@@ -19,8 +19,8 @@ absl::StatusOr<CertificatePtr> LoadNodeCert(const std::string& path,
                                             absl::string_view field,
                                             const std::string& node_id,
                                             KeyPurpose purpose,
-                                            const TrustStore& trust,
-                                            int64_t at, int64_t now) {
+                                            const TrustStore& trust, int64_t at,
+                                            int64_t now) {
   auto cert = Certificate::FromFile(path);
   if (!cert.ok()) return Field(field, cert.status());
   if ((*cert)->node_id() != node_id) {
@@ -34,9 +34,11 @@ absl::StatusOr<CertificatePtr> LoadNodeCert(const std::string& path,
   return *cert;
 }
 
-absl::StatusOr<DecryptionKey> LoadDecryptionKey(
-    const v1::KeyPairFiles& files, absl::string_view field,
-    const std::string& node_id, const TrustStore& trust, int64_t now) {
+absl::StatusOr<DecryptionKey> LoadDecryptionKey(const v1::KeyPairFiles& files,
+                                                absl::string_view field,
+                                                const std::string& node_id,
+                                                const TrustStore& trust,
+                                                int64_t now) {
   auto cert = LoadNodeCert(files.cert(), absl::StrCat(field, ".cert"), node_id,
                            KeyPurpose::kEncryption, trust, -1, now);
   if (!cert.ok()) return cert.status();
@@ -62,15 +64,15 @@ absl::StatusOr<CertificatePtr> ConfigKeyDirectory::SigningCert(
   for (const CertificatePtr& c : keys->signing) {
     if (c->key_id() != key_id) continue;
     if (!c->ValidAt(at_unix_ms)) {
-      return absl::UnauthenticatedError(absl::StrCat(
-          "signing certificate of ", node_id, " is not valid at ",
-          FormatRfc3339Ms(at_unix_ms)));
+      return absl::UnauthenticatedError(
+          absl::StrCat("signing certificate of ", node_id, " is not valid at ",
+                       FormatRfc3339Ms(at_unix_ms)));
     }
     return c;
   }
-  return absl::NotFoundError(
-      absl::StrCat("no signing key ", HexEncode(key_id.substr(0, 8)), " of ",
-                   node_id, " is configured"));
+  return absl::NotFoundError(absl::StrCat("no signing key ",
+                                          HexEncode(key_id.substr(0, 8)),
+                                          " of ", node_id, " is configured"));
 }
 
 absl::StatusOr<CertificatePtr> ConfigKeyDirectory::EncryptionCert(
@@ -96,7 +98,8 @@ absl::StatusOr<NodeIdentity> LoadIdentity(const v1::NodeConfig& config,
   std::vector<TrustedCaFiles> cas;
   for (const auto& ca : config.trusted_cas()) {
     cas.push_back(TrustedCaFiles{
-        ca.cert(), ca.crl(),
+        ca.cert(),
+        ca.crl(),
         {ca.allowed_node_ids().begin(), ca.allowed_node_ids().end()}});
     if (ca.crl().empty()) {
       KLOG(Warning, "config") << "trusted CA " << ca.cert()
@@ -152,15 +155,16 @@ absl::StatusOr<NodeIdentity> LoadIdentity(const v1::NodeConfig& config,
     const auto& p = config.peers(i);
     ConfigKeyDirectory::PeerKeys keys;
     for (int j = 0; j < p.signing_certs_size(); ++j) {
-      auto c = LoadNodeCert(p.signing_certs(j),
-                            absl::StrCat("peers[", i, "].signing_certs[", j, "]"),
-                            p.id(), KeyPurpose::kSigning, *id.trust, -1, now);
+      auto c =
+          LoadNodeCert(p.signing_certs(j),
+                       absl::StrCat("peers[", i, "].signing_certs[", j, "]"),
+                       p.id(), KeyPurpose::kSigning, *id.trust, -1, now);
       if (!c.ok()) return c.status();
       keys.signing.push_back(*c);
     }
     auto e = LoadNodeCert(p.encryption_cert(),
-                          absl::StrCat("peers[", i, "].encryption_cert"), p.id(),
-                          KeyPurpose::kEncryption, *id.trust, now, now);
+                          absl::StrCat("peers[", i, "].encryption_cert"),
+                          p.id(), KeyPurpose::kEncryption, *id.trust, now, now);
     if (!e.ok()) return e.status();
     keys.encryption = *e;
     peers[p.id()] = std::move(keys);

@@ -58,7 +58,8 @@ bool SocketInUse(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-  bool in_use = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  bool in_use =
+      connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   close(fd);
   return in_use;
 }
@@ -82,9 +83,9 @@ absl::Status Node::Init() {
   const std::string lock_path = config_.data_dir() + "/kontord.lock";
   lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd_ < 0 || flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "data_dir ", config_.data_dir(),
-        " is in use by another kontord (", lock_path, ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("data_dir ", config_.data_dir(),
+                     " is in use by another kontord (", lock_path, ")"));
   }
   roots_path_ = config_.data_dir() + "/trust-roots.pem";
   if (auto s = WriteFileAtomic(roots_path_, identity_.trust->RootsPem());
@@ -102,9 +103,8 @@ absl::Status Node::Init() {
   opener_ = std::make_unique<Opener>(
       config_.node_id(), identity_.decryption_keys, identity_.directory.get(),
       clock_, int64_t{limits.max_clock_skew_seconds()} * 1000, max_envelope);
-  receiver_ = std::make_unique<Receiver>(config_.node_id(), store_.get(),
-                                         opener_.get(), identity_.signer,
-                                         clock_);
+  receiver_ = std::make_unique<Receiver>(
+      config_.node_id(), store_.get(), opener_.get(), identity_.signer, clock_);
   std::vector<PeerEndpoint> endpoints;
   std::vector<std::string> peer_ids;
   for (const auto& p : config_.peers()) {
@@ -144,8 +144,7 @@ absl::Status Node::Init() {
                   identity_.signer->certificate()->not_after_unix_ms(),
                   identity_.decryption_keys[0].cert->not_after_unix_ms()});
   federation_service_ = std::make_unique<FederationService>(
-      receiver_.get(),
-      std::set<std::string>(peer_ids.begin(), peer_ids.end()),
+      receiver_.get(), std::set<std::string>(peer_ids.begin(), peer_ids.end()),
       limits.max_batch(),
       [this](const std::string& peer) { outbox_->PeerContact(peer); });
   return absl::OkStatus();
@@ -167,9 +166,9 @@ absl::Status Node::Start() {
   fed.SetMaxSendMessageSize(grpc_limit_);
   federation_server_ = fed.BuildAndStart();
   if (!federation_server_ || federation_port_ == 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", config_.listen_address(),
-        " (listen_address): address in use or not available"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", config_.listen_address(),
+                     " (listen_address): address in use or not available"));
   }
 
   const std::string& socket_path = config_.local_socket();

@@ -75,9 +75,8 @@ CREATE INDEX IF NOT EXISTS inbox_id ON inbox(message_id);
 )sql";
 
 absl::Status SqlError(sqlite3* db, int rc, absl::string_view what) {
-  const std::string msg =
-      absl::StrCat(what, ": ", sqlite3_errstr(rc), " (",
-                   db ? sqlite3_errmsg(db) : "", ")");
+  const std::string msg = absl::StrCat(what, ": ", sqlite3_errstr(rc), " (",
+                                       db ? sqlite3_errmsg(db) : "", ")");
   switch (rc & 0xff) {
     case SQLITE_FULL:
     case SQLITE_NOMEM:
@@ -242,8 +241,8 @@ class SqliteStore : public Store {
     SubmitOutcome outcome;
     absl::Status s = Write([&](sqlite3* db) -> absl::Status {
       if (!m.client_key.empty()) {
-        auto found = FindClientKey(db, m.submitter, m.client_key,
-                                   m.request_hash);
+        auto found =
+            FindClientKey(db, m.submitter, m.client_key, m.request_hash);
         if (!found.ok()) return found.status();
         if (found->has_value()) {
           outcome = **found;
@@ -286,9 +285,10 @@ class SqliteStore : public Store {
                              int64_t now_ms) override {
     return Write([&](sqlite3* db) -> absl::Status {
       for (const std::string& id : ids) {
-        Stmt s(db,
-               "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, "
-               "updated_ms = ? WHERE message_id = ? AND peer = ? AND state = ?");
+        Stmt s(
+            db,
+            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, "
+            "updated_ms = ? WHERE message_id = ? AND peer = ? AND state = ?");
         s.Bind(1, error).Bind(2, now_ms).Bind(3, id).Bind(4, peer);
         s.Bind(5, kStateQueued);
         if (auto st = s.Run("mark attempted"); !st.ok()) return st;
@@ -399,7 +399,8 @@ class SqliteStore : public Store {
     bool already = false;
     bool found = false;
     absl::Status s = Write([&](sqlite3* db) -> absl::Status {
-      Stmt q(db, "SELECT acked FROM inbox WHERE message_id = ? AND accepted = 1");
+      Stmt q(db,
+             "SELECT acked FROM inbox WHERE message_id = ? AND accepted = 1");
       q.Bind(1, message_id);
       if (q.Step() != SQLITE_ROW) return absl::OkStatus();
       found = true;
@@ -479,11 +480,12 @@ class SqliteStore : public Store {
   absl::StatusOr<std::vector<DeliveryRow>> ListDeliveries(
       const std::string& state, size_t limit) override {
     absl::MutexLock l(&read_mu_);
-    Stmt s(reader_,
-           absl::StrCat("SELECT ", kDeliveryCols,
-                        " FROM deliveries WHERE (? = '' AND state = 'queued') "
-                        "OR state = ? ORDER BY priority DESC, created_ms LIMIT ?")
-               .c_str());
+    Stmt s(
+        reader_,
+        absl::StrCat("SELECT ", kDeliveryCols,
+                     " FROM deliveries WHERE (? = '' AND state = 'queued') "
+                     "OR state = ? ORDER BY priority DESC, created_ms LIMIT ?")
+            .c_str());
     s.Bind(1, state).Bind(2, state).Bind(3, static_cast<int64_t>(limit));
     std::vector<DeliveryRow> out;
     while (s.Step() == SQLITE_ROW) out.push_back(ReadDelivery(s));
@@ -531,10 +533,11 @@ class SqliteStore : public Store {
                                                      uint64_t after_seq,
                                                      size_t limit) override {
     absl::MutexLock l(&read_mu_);
-    Stmt s(reader_, absl::StrCat("SELECT ", kInboxCols,
-                                 " FROM inbox WHERE accepted = 1 AND seq > ? "
-                                 "AND (? = 0 OR acked = 0) ORDER BY seq LIMIT ?")
-                        .c_str());
+    Stmt s(reader_,
+           absl::StrCat("SELECT ", kInboxCols,
+                        " FROM inbox WHERE accepted = 1 AND seq > ? "
+                        "AND (? = 0 OR acked = 0) ORDER BY seq LIMIT ?")
+               .c_str());
     s.Bind(1, static_cast<int64_t>(after_seq)).Bind(2, unread_only ? 1 : 0);
     s.Bind(3, static_cast<int64_t>(limit));
     std::vector<InboxRecord> out;
@@ -648,10 +651,10 @@ class SqliteStore : public Store {
     s.Bind(1, submitter).Bind(2, client_key);
     if (s.Step() != SQLITE_ROW) return std::optional<SubmitOutcome>();
     if (s.Text(1) != request_hash) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "client key '", client_key,
-          "' was already used for different content (message ", s.Text(0),
-          ")"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("client key '", client_key,
+                       "' was already used for different content (message ",
+                       s.Text(0), ")"));
     }
     return std::optional<SubmitOutcome>(SubmitOutcome{s.Text(0), true});
   }
@@ -668,7 +671,8 @@ class SqliteStore : public Store {
   }
 
   uint64_t QueryMaxSeq() {
-    Stmt s(reader_, "SELECT COALESCE(MAX(seq), 0) FROM inbox WHERE accepted = 1");
+    Stmt s(reader_,
+           "SELECT COALESCE(MAX(seq), 0) FROM inbox WHERE accepted = 1");
     return s.Step() == SQLITE_ROW ? static_cast<uint64_t>(s.Int(0)) : 0;
   }
 

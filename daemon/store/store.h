@@ -162,8 +162,9 @@ class Store {
   virtual absl::Status InsertInbox(
       const std::vector<InboxRecord>& records,
       std::vector<std::optional<DedupEntry>>* existing) = 0;
-  virtual absl::StatusOr<std::vector<InboxRecord>> ListInbox(
-      bool unread_only, uint64_t after_seq, size_t limit) = 0;
+  virtual absl::StatusOr<std::vector<InboxRecord>> ListInbox(bool unread_only,
+                                                             uint64_t after_seq,
+                                                             size_t limit) = 0;
   virtual absl::StatusOr<std::optional<InboxRecord>> GetInbox(
       const std::string& message_id) = 0;
   // Returns true if it was already acked. kNotFound if no such message.

@@ -26,8 +26,8 @@ grpc::Status FederationService::Exchange(
                         std::string(peer.status().message()));
   }
   if (peers_.count(*peer) == 0) {
-    KLOG(Security, "transport") << "node " << *peer << " at "
-                                << context->peer() << " is not a peer";
+    KLOG(Security, "transport")
+        << "node " << *peer << " at " << context->peer() << " is not a peer";
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                         "not a configured peer");
   }

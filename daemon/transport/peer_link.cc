@@ -62,8 +62,8 @@ absl::StatusOr<std::vector<std::string>> GrpcPeerLink::Exchange(
                        std::chrono::milliseconds(call_timeout_ms_));
   auto stream = stub->Exchange(&context);
   v1::ReceiptBatch answer;
-  bool ok = stream->Write(batch) && stream->WritesDone() &&
-            stream->Read(&answer);
+  bool ok =
+      stream->Write(batch) && stream->WritesDone() && stream->Read(&answer);
   grpc::Status status = stream->Finish();
   if (!ok) {
     if (status.ok()) {

@@ -42,18 +42,17 @@ class NodeCertificateVerifier
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, why);
     };
     if (pem.empty()) return refuse("no certificate presented");
-    auto cert =
-        Certificate::FromPem(absl::string_view(pem.data(), pem.size()));
+    auto cert = Certificate::FromPem(absl::string_view(pem.data(), pem.size()));
     if (!cert.ok()) return refuse(std::string(cert.status().message()));
     const int64_t now = clock_->NowUnixMs();
     auto id = trust_->VerifyNodeCertificate(**cert, KeyPurpose::kTls, now, now);
     if (!id.ok()) return refuse(std::string(id.status().message()));
     if (allowed_.count(*id) == 0) {
-      return refuse(allowed_.size() == 1
-                        ? absl::StrCat("certificate is for node '", *id,
-                                       "', expected '", *allowed_.begin(), "'")
-                        : absl::StrCat("node '", *id,
-                                       "' is not a configured peer"));
+      return refuse(
+          allowed_.size() == 1
+              ? absl::StrCat("certificate is for node '", *id, "', expected '",
+                             *allowed_.begin(), "'")
+              : absl::StrCat("node '", *id, "' is not a configured peer"));
     }
     return grpc::Status::OK;
   }
@@ -102,10 +101,9 @@ std::shared_ptr<grpc::ChannelCredentials> FederationChannelCredentials(
   options.set_check_call_host(false);
   options.set_certificate_verifier(
       grpc::experimental::ExternalCertificateVerifier::Create<
-          NodeCertificateVerifier>(std::move(trust),
-                                   std::set<std::string>{expected_peer},
-                                   absl::StrCat("client to ", expected_peer),
-                                   clock));
+          NodeCertificateVerifier>(
+          std::move(trust), std::set<std::string>{expected_peer},
+          absl::StrCat("client to ", expected_peer), clock));
   return grpc::experimental::TlsCredentials(options);
 }
 

@@ -75,7 +75,8 @@ int Run(int messages, int concurrency, size_t size) {
   auto ee_id = LoadIdentity(ee_config, Clock::Real());
   auto fi_id = LoadIdentity(fi_config, Clock::Real());
   if (!ee_id.ok() || !fi_id.ok()) {
-    fprintf(stderr, "identity: %s\n", std::string(ee_id.status().message()).c_str());
+    fprintf(stderr, "identity: %s\n",
+            std::string(ee_id.status().message()).c_str());
     return 1;
   }
   Sealer sealer("ee", ee_id->signer, ee_id->directory.get());
@@ -98,9 +99,8 @@ int Run(int messages, int concurrency, size_t size) {
   const double inner_sign = MicrosPerOp(kOps, [&] {
     inner_der = *CmsSign(*ee_id->signer, payload.SerializeAsString());
   });
-  const double inner_verify = MicrosPerOp(kOps, [&] {
-    (void)CmsVerify(inner_der, *ee_id->signer->certificate());
-  });
+  const double inner_verify = MicrosPerOp(
+      kOps, [&] { (void)CmsVerify(inner_der, *ee_id->signer->certificate()); });
   std::string ct;
   auto fi_enc = *ee_id->directory->EncryptionCert("fi");
   const double encrypt =
@@ -123,13 +123,16 @@ int Run(int messages, int concurrency, size_t size) {
     auto h = opener.ParseHeader(envs[0], &refusal);
     (void)opener.Open(envs[0], *h, &refusal);
   });
-  const double open_batched = MicrosPerOp(5, [&] {
-    VerifiedRoots verified;
-    for (auto& e : envs) {
-      auto h = opener.ParseHeader(e, &refusal);
-      (void)opener.Open(e, *h, &refusal, &verified);
-    }
-  }) / 64;
+  const double open_batched =
+      MicrosPerOp(5,
+                  [&] {
+                    VerifiedRoots verified;
+                    for (auto& e : envs) {
+                      auto h = opener.ParseHeader(e, &refusal);
+                      (void)opener.Open(e, *h, &refusal, &verified);
+                    }
+                  }) /
+      64;
   std::vector<v1::ReceiptBody> bodies(64);
   for (auto& b : bodies) {
     b.set_version("kontor-rcpt-v1");
@@ -150,9 +153,10 @@ int Run(int messages, int concurrency, size_t size) {
   printf("  open, in a batch of 64 (one outer verify)            %8.1f\n",
          open_batched);
   printf("  receipt sign, batch of 64 %6.1f\n", receipt_sign_64);
-  printf("  => sender %.1f us/msg (batch-1 outer), receiver %.1f us/msg "
-         "(batch of 64)\n",
-         inner_sign + encrypt + outer_sign_1, open_batched + receipt_sign_64);
+  printf(
+      "  => sender %.1f us/msg (batch-1 outer), receiver %.1f us/msg "
+      "(batch of 64)\n",
+      inner_sign + encrypt + outer_sign_1, open_batched + receipt_sign_64);
 
   // --- 2. end to end.
   auto fi_node = Node::Create(fi_config, Clock::Real());

@@ -41,8 +41,8 @@ TEST(ConfigTest, ErrorsNameTheField) {
     return s;
   };
   const std::string good = kGood;
-  EXPECT_EQ(Error(replace(good, "node_id: \"ee\"", "node_id: \"EE\"")).rfind(
-                "node_id:", 0),
+  EXPECT_EQ(Error(replace(good, "node_id: \"ee\"", "node_id: \"EE\""))
+                .rfind("node_id:", 0),
             0u);
   EXPECT_NE(Error(replace(good, "id: \"fi\"", "id: \"f\"")).find("peers[0].id"),
             std::string::npos);
@@ -53,8 +53,9 @@ TEST(ConfigTest, ErrorsNameTheField) {
   EXPECT_NE(Error(replace(good, "listen_address: \"127.0.0.1:7000\"", ""))
                 .find("listen_address: required"),
             std::string::npos);
-  EXPECT_NE(Error(replace(good, "signing { cert: \"signing.crt\" key: "
-                                "\"signing.key\" }",
+  EXPECT_NE(Error(replace(good,
+                          "signing { cert: \"signing.crt\" key: "
+                          "\"signing.key\" }",
                           "signing { cert: \"signing.crt\" }"))
                 .find("signing.key: required"),
             std::string::npos);

@@ -2,8 +2,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "daemon/common/ids.h"
 #include "daemon/common/clock.h"
+#include "daemon/common/ids.h"
 #include "daemon/crypto/cms.h"
 #include "daemon/crypto/primitives.h"
 #include "daemon/crypto/trust.h"
@@ -130,8 +130,9 @@ TEST_F(CryptoTest, CmsEncryptDecryptManyRecipientsAndTampering) {
   // A flipped ciphertext byte fails the GCM tag: nothing is released.
   std::string tampered = *only_fi;
   tampered[tampered.size() - 20] ^= 1;
-  EXPECT_EQ(CmsDecrypt(tampered, **fi_key, *fi_->encryption.cert).status().code(),
-            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(
+      CmsDecrypt(tampered, **fi_key, *fi_->encryption.cert).status().code(),
+      absl::StatusCode::kUnauthenticated);
 }
 
 // Independent implementation: the openssl CLI verifies our SignedData and
@@ -168,14 +169,14 @@ TEST_F(CryptoTest, InteroperatesWithOpensslCms) {
   EXPECT_NE(dump.find("aes-256-gcm"), std::string::npos);
 
   WriteAll(d + "/p.txt", "from openssl");
-  const std::string make = "openssl cms -encrypt -binary -aes-256-gcm -in " + d +
-                           "/p.txt -outform DER -out " + d + "/o.der -recip " +
-                           fi_->encryption.cert_path +
+  const std::string make = "openssl cms -encrypt -binary -aes-256-gcm -in " +
+                           d + "/p.txt -outform DER -out " + d +
+                           "/o.der -recip " + fi_->encryption.cert_path +
                            " -keyopt ecdh_kdf_md:sha256 2>" + d + "/o.err";
   ASSERT_EQ(system(make.c_str()), 0) << ReadAll(d + "/o.err");
   auto fi_key = PrivateKey::FromFile(fi_->encryption.key_path);
-  auto opened = CmsDecrypt(ReadAll(d + "/o.der"), **fi_key,
-                           *fi_->encryption.cert);
+  auto opened =
+      CmsDecrypt(ReadAll(d + "/o.der"), **fi_key, *fi_->encryption.cert);
   ASSERT_TRUE(opened.ok()) << opened.status();
   EXPECT_EQ(*opened, "from openssl");
 }
@@ -223,8 +224,8 @@ TEST_F(CryptoTest, TrustRefusesWrongPurposeAndMissingUri) {
 
 TEST_F(CryptoTest, TrustChecksValidityAtTheGivenTime) {
   auto ts = Trust();
-  auto expired =
-      pki_->Issue(*ca_, "ee", KeyPurpose::kSigning, -10 * 86400, -86400, "-old");
+  auto expired = pki_->Issue(*ca_, "ee", KeyPurpose::kSigning, -10 * 86400,
+                             -86400, "-old");
   EXPECT_EQ(ts->VerifyNodeCertificate(*expired.cert, KeyPurpose::kSigning,
                                       NowMs(), NowMs())
                 .status()
@@ -241,10 +242,8 @@ TEST_F(CryptoTest, TrustRefusesRevokedCertificateAndStaleOrMissingCrl) {
   auto ca = pki.MakeCa("revca");
   auto node = pki.MakeNode(ca, "lv");
   auto load = [&](bool crl) {
-    return std::move(
-        *TrustStore::Load({TrustedCaFiles{ca.cert_path, crl ? ca.crl_path : "",
-                                          {"lv"}}},
-                          false));
+    return std::move(*TrustStore::Load(
+        {TrustedCaFiles{ca.cert_path, crl ? ca.crl_path : "", {"lv"}}}, false));
   };
   EXPECT_TRUE(load(true)
                   ->VerifyNodeCertificate(*node.tls.cert, KeyPurpose::kTls,
@@ -256,15 +255,15 @@ TEST_F(CryptoTest, TrustRefusesRevokedCertificateAndStaleOrMissingCrl) {
                                            NowMs(), NowMs())
                    .ok());
   pki.Revoke(ca, *node.tls.cert);
-  auto revoked = load(true)->VerifyNodeCertificate(*node.tls.cert,
-                                                   KeyPurpose::kTls, NowMs(),
-                                                   NowMs());
+  auto revoked = load(true)->VerifyNodeCertificate(
+      *node.tls.cert, KeyPurpose::kTls, NowMs(), NowMs());
   EXPECT_FALSE(revoked.ok());
   EXPECT_NE(revoked.status().message().find("revoked"), std::string::npos)
       << revoked.status();
   EXPECT_TRUE(load(true)
                   ->VerifyNodeCertificate(*node.signing.cert,
-                                          KeyPurpose::kSigning, NowMs(), NowMs())
+                                          KeyPurpose::kSigning, NowMs(),
+                                          NowMs())
                   .ok());
   pki.WriteCrl(ca, -60);  // next update already passed
   EXPECT_FALSE(load(true)

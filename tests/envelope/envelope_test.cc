@@ -73,7 +73,8 @@ class EnvelopeTest : public ::testing::Test {
   std::unique_ptr<Opener> OpenerFor(const TestPki::Node& n) {
     auto key = PrivateKey::FromFile(n.encryption.key_path);
     std::vector<DecryptionKey> keys = {
-        {std::shared_ptr<const PrivateKey>(std::move(*key)), n.encryption.cert}};
+        {std::shared_ptr<const PrivateKey>(std::move(*key)),
+         n.encryption.cert}};
     return std::make_unique<Opener>(n.id, keys, &dir_, &clock_, 300000,
                                     1 << 20);
   }
@@ -101,7 +102,8 @@ class EnvelopeTest : public ::testing::Test {
   }
 
   // Opens with fi's opener; returns the refusal code (NONE if accepted).
-  v1::RefusalCode OpenCode(const v1::Envelope& env, std::string* reason = nullptr) {
+  v1::RefusalCode OpenCode(const v1::Envelope& env,
+                           std::string* reason = nullptr) {
     Refusal refusal;
     auto header = fi_opener_->ParseHeader(env, &refusal);
     if (header.ok()) {
@@ -290,21 +292,21 @@ TEST_F(EnvelopeTest, ReceiptsVerifyOnlyForTheirMessageAndSigner) {
   }
   auto receipts = SignReceipts(*SignerOf(fi_), bodies);
   ASSERT_TRUE(receipts.ok());
-  auto ok = VerifyReceipt((*receipts)[1], dir_, "fi", "ee", h.message_id(),
-                          digest);
+  auto ok =
+      VerifyReceipt((*receipts)[1], dir_, "fi", "ee", h.message_id(), digest);
   ASSERT_TRUE(ok.ok()) << ok.status();
   // Another receipt of the same batch is not this message's receipt.
-  EXPECT_FALSE(VerifyReceipt((*receipts)[0], dir_, "fi", "ee", h.message_id(),
-                             digest)
-                   .ok());
+  EXPECT_FALSE(
+      VerifyReceipt((*receipts)[0], dir_, "fi", "ee", h.message_id(), digest)
+          .ok());
   // The receipt must come from the recipient, not from someone else.
-  EXPECT_FALSE(VerifyReceipt((*receipts)[1], dir_, "lv", "ee", h.message_id(),
-                             digest)
-                   .ok());
+  EXPECT_FALSE(
+      VerifyReceipt((*receipts)[1], dir_, "lv", "ee", h.message_id(), digest)
+          .ok());
   auto lv_signed = SignReceipts(*SignerOf(lv_), {bodies[1]});
-  EXPECT_FALSE(VerifyReceipt((*lv_signed)[0], dir_, "fi", "ee", h.message_id(),
-                             digest)
-                   .ok());
+  EXPECT_FALSE(
+      VerifyReceipt((*lv_signed)[0], dir_, "fi", "ee", h.message_id(), digest)
+          .ok());
   // Tampered body.
   v1::Receipt tampered = (*receipts)[1];
   v1::ReceiptBody b;

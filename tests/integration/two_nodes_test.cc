@@ -40,9 +40,8 @@ class TwoNodesTest : public ::testing::Test {
     fi_node_.reset();
   }
 
-  v1::NodeConfig ConfigFor(const TestPki::Node& self,
-                           const TestPki::Node& peer, int self_port,
-                           int peer_port) {
+  v1::NodeConfig ConfigFor(const TestPki::Node& self, const TestPki::Node& peer,
+                           int self_port, int peer_port) {
     return TestPki::Config(self, {peer}, {peer_port}, ca_,
                            absl::StrCat(dir_, "/", self.id, "-data"),
                            absl::StrCat(dir_, "/", self.id, ".sock"),
@@ -65,9 +64,9 @@ class TwoNodesTest : public ::testing::Test {
   }
 
   std::unique_ptr<v1::Local::Stub> LocalStub(const std::string& id) {
-    return v1::Local::NewStub(grpc::CreateChannel(
-        absl::StrCat("unix:", dir_, "/", id, ".sock"),
-        grpc::InsecureChannelCredentials()));
+    return v1::Local::NewStub(
+        grpc::CreateChannel(absl::StrCat("unix:", dir_, "/", id, ".sock"),
+                            grpc::InsecureChannelCredentials()));
   }
 
   std::string WaitForState(v1::Local::Stub* stub, const std::string& id,
@@ -138,8 +137,9 @@ class TwoNodesTest : public ::testing::Test {
 
   // Sends one batch to fi as ee; returns the receipt bodies (verified with
   // fi's signing key) and the raw receipts.
-  std::vector<v1::ReceiptBody> SendAsEe(const std::vector<v1::Envelope>& envs,
-                                        std::vector<std::string>* raw = nullptr) {
+  std::vector<v1::ReceiptBody> SendAsEe(
+      const std::vector<v1::Envelope>& envs,
+      std::vector<std::string>* raw = nullptr) {
     auto trust = TrustStore::Load(
         {TrustedCaFiles{ca_.cert_path, ca_.crl_path, {"ee", "fi"}}}, false);
     auto creds = FederationChannelCredentials(
@@ -289,8 +289,8 @@ TEST_F(TwoNodesTest, TamperedEnvelopesGetSignedRefusals) {
   const int64_t now = Clock::Real()->NowUnixMs();
   v1::Envelope expired = Craft("ee", now - 7200000, now - 3600000, "old");
   v1::Envelope forged_origin = Craft("lv", now, now + 3600000, "as lv");
-  auto receipts = SendAsEe(
-      {header, ciphertext, signature, suite, expired, forged_origin});
+  auto receipts =
+      SendAsEe({header, ciphertext, signature, suite, expired, forged_origin});
   const std::string log = ::testing::internal::GetCapturedStderr();
   ASSERT_EQ(receipts.size(), 6u);
   for (const auto& r : receipts) EXPECT_EQ(r.verdict(), v1::REFUSED);
@@ -348,9 +348,9 @@ TEST_F(TwoNodesTest, SameIdWithOtherContentIsASecurityEvent) {
 TEST_F(TwoNodesTest, PeerWithTheWrongNodeIdAsServerIsRefused) {
   // ee thinks fi is at fi_port_, but lv answers there with lv's valid
   // certificate from the same CA.
-  auto lv_config = TestPki::Config(lv_, {ee_}, {ee_port_}, ca_,
-                                   dir_ + "/lv-data", dir_ + "/lv.sock",
-                                   fi_port_);
+  auto lv_config =
+      TestPki::Config(lv_, {ee_}, {ee_port_}, ca_, dir_ + "/lv-data",
+                      dir_ + "/lv.sock", fi_port_);
   auto lv_node = StartNode(lv_config);
   ASSERT_TRUE(lv_node);
   // ee's CA may certify lv too: lv's certificate is fully valid, it is just
@@ -367,8 +367,8 @@ TEST_F(TwoNodesTest, PeerWithTheWrongNodeIdAsServerIsRefused) {
   v1::SubmitResponse resp;
   grpc::ClientContext c;
   ASSERT_TRUE(ee->Submit(&c, req, &resp).ok());
-  for (int i = 0; i < 1000 && ee_node_->store()->GetPeerState("fi")->failures < 1;
-       ++i) {
+  for (int i = 0;
+       i < 1000 && ee_node_->store()->GetPeerState("fi")->failures < 1; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ee_node_.reset();
@@ -448,7 +448,8 @@ TEST_F(TwoNodesTest, ConfigErrorsAreReportedWithTheField) {
   EXPECT_NE(node.status().message().find("peers[0].encryption_cert"),
             std::string::npos)
       << node.status();
-  EXPECT_NE(node.status().message().find("is for node 'lv'"), std::string::npos);
+  EXPECT_NE(node.status().message().find("is for node 'lv'"),
+            std::string::npos);
 
   config = ConfigFor(ee_, fi_, ee_port_, fi_port_);
   config.mutable_signing()->set_key(ee_.tls.key_path);

@@ -95,9 +95,10 @@ class OutboxTest : public ::testing::Test {
     for (const char* id : {"fi", "lv"}) {
       auto node = pki_->MakeNode(ca_, id);
       directory_.signing[id] = node.signing.cert;
-      link_.signers[id] = std::shared_ptr<EcdsaSigner>(std::move(
-          *EcdsaSigner::New(std::move(*PrivateKey::FromFile(node.signing.key_path)),
-                            node.signing.cert)));
+      link_.signers[id] =
+          std::shared_ptr<EcdsaSigner>(std::move(*EcdsaSigner::New(
+              std::move(*PrivateKey::FromFile(node.signing.key_path)),
+              node.signing.cert)));
     }
     store_ = std::move(*Store::Open(dir_ + "/kontor.db"));
   }
@@ -105,9 +106,9 @@ class OutboxTest : public ::testing::Test {
     OutboxOptions options;
     options.initial_backoff_ms = 20;
     options.max_backoff_ms = 100;
-    outbox_ = std::make_unique<Outbox>("ee", std::vector<std::string>{"fi", "lv"},
-                                       store_.get(), &link_, &directory_,
-                                       Clock::Real(), options);
+    outbox_ = std::make_unique<Outbox>(
+        "ee", std::vector<std::string>{"fi", "lv"}, store_.get(), &link_,
+        &directory_, Clock::Real(), options);
     outbox_->Start();
   }
   std::string Submit(const std::vector<std::string>& to) {
@@ -157,8 +158,8 @@ TEST_F(OutboxTest, DeliversAndStoresTheSignedReceipt) {
   auto row = (*store_->Deliveries(id))[0];
   v1::Receipt receipt;
   ASSERT_TRUE(receipt.ParseFromString(row.receipt));
-  EXPECT_TRUE(VerifyReceipt(receipt, directory_, "fi", "ee", id, "digest-" + id)
-                  .ok());
+  EXPECT_TRUE(
+      VerifyReceipt(receipt, directory_, "fi", "ee", id, "digest-" + id).ok());
 }
 
 TEST_F(OutboxTest, DeadPeerDoesNotHoldUpOthersAndBackoffPersists) {

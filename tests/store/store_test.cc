@@ -41,7 +41,8 @@ class StoreTest : public ::testing::Test {
 };
 
 TEST_F(StoreTest, OutgoingSurvivesReopen) {
-  ASSERT_TRUE(store_->InsertOutgoing(Message("m1", 1, 1000, {"fi", "lv"})).ok());
+  ASSERT_TRUE(
+      store_->InsertOutgoing(Message("m1", 1, 1000, {"fi", "lv"})).ok());
   Reopen();
   auto rows = store_->Deliveries("m1");
   ASSERT_TRUE(rows.ok());
@@ -104,8 +105,7 @@ TEST_F(StoreTest, SettleIsFinalButALateReceiptWinsOverExpired) {
 
 TEST_F(StoreTest, CancelOnlyQueued) {
   ASSERT_TRUE(store_->InsertOutgoing(Message("m1", 1, 1, {"fi", "lv"})).ok());
-  ASSERT_TRUE(
-      store_->Settle({{"m1", "fi", kStateDelivered, "", "r", 2}}).ok());
+  ASSERT_TRUE(store_->Settle({{"m1", "fi", kStateDelivered, "", "r", 2}}).ok());
   EXPECT_EQ(*store_->Cancel("m1", 3), 1u);
   auto rows = *store_->Deliveries("m1");
   EXPECT_EQ(rows[0].state, "delivered");

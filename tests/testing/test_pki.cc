@@ -61,9 +61,9 @@ TestPki::Ca TestPki::MakeCa(const std::string& name) {
   X509_gmtime_adj(X509_getm_notBefore(x.get()), -30L * 86400);
   X509_gmtime_adj(X509_getm_notAfter(x.get()), 10L * 365 * 86400);
   X509_NAME* n = X509_get_subject_name(x.get());
-  X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(name.c_str()),
-                             -1, -1, 0);
+  X509_NAME_add_entry_by_txt(
+      n, "CN", MBSTRING_ASC,
+      reinterpret_cast<const unsigned char*>(name.c_str()), -1, -1, 0);
   X509_set_issuer_name(x.get(), n);
   X509_set_pubkey(x.get(), ca.key->pkey());
   AddExt(x.get(), x.get(), NID_basic_constraints, "critical,CA:TRUE");
@@ -117,9 +117,8 @@ TestPki::KeyPair TestPki::Issue(Ca& ca, const std::string& node_id,
       AddExt(x.get(), ca.cert->x509(), NID_key_usage, "critical,keyAgreement");
       break;
   }
-  std::string san = purpose == KeyPurpose::kTls
-                        ? "DNS:localhost,IP:127.0.0.1"
-                        : "";
+  std::string san =
+      purpose == KeyPurpose::kTls ? "DNS:localhost,IP:127.0.0.1" : "";
   if (!node_id.empty()) {
     san = absl::StrCat("URI:", NodeUri(node_id), san.empty() ? "" : ",", san);
   }
@@ -140,8 +139,8 @@ TestPki::KeyPair TestPki::Issue(Ca& ca, const std::string& node_id,
   const char* kind = purpose == KeyPurpose::kTls       ? "tls"
                      : purpose == KeyPurpose::kSigning ? "signing"
                                                        : "encryption";
-  const std::string base = absl::StrCat(dir_, "/", cn, "-", ca.name, "-", kind,
-                                        file_tag);
+  const std::string base =
+      absl::StrCat(dir_, "/", cn, "-", ca.name, "-", kind, file_tag);
   kp.cert_path = base + ".crt";
   kp.key_path = base + ".key";
   WriteFile(kp.cert_path, pem);
@@ -188,14 +187,13 @@ void TestPki::WriteCrl(Ca& ca, long next_update_s) {
 }
 
 void TestPki::Revoke(Ca& ca, const Certificate& cert) {
-  ca.revoked.push_back(
-      ASN1_INTEGER_get(X509_get0_serialNumber(cert.x509())));
+  ca.revoked.push_back(ASN1_INTEGER_get(X509_get0_serialNumber(cert.x509())));
   WriteCrl(ca);
 }
 
 v1::NodeConfig TestPki::Config(const Node& self, const std::vector<Node>& peers,
-                               const std::vector<int>& peer_ports,
-                               const Ca& ca, const std::string& data_dir,
+                               const std::vector<int>& peer_ports, const Ca& ca,
+                               const std::string& data_dir,
                                const std::string& socket, int port) {
   v1::NodeConfig c;
   c.set_node_id(self.id);

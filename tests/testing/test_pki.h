@@ -53,8 +53,8 @@ class TestPki {
 
   // A node config for `self` talking to `peers`, all certified by `ca`.
   static v1::NodeConfig Config(const Node& self, const std::vector<Node>& peers,
-                               const std::vector<int>& peer_ports,
-                               const Ca& ca, const std::string& data_dir,
+                               const std::vector<int>& peer_ports, const Ca& ca,
+                               const std::string& data_dir,
                                const std::string& socket, int port);
 
  private:
