@@ -40,6 +40,11 @@ grpc::Status Invalid(const std::string& message) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
 }
 
+grpc::Status CheckMessageId(const std::string& id) {
+  if (IsValidMessageId(id)) return grpc::Status::OK;
+  return Invalid(absl::StrCat("'", id, "' is not a message id"));
+}
+
 grpc::Status FromAbsl(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
                       std::string(s.message()));
@@ -84,6 +89,14 @@ LocalService::LocalService(
       own_certs_(own_certs) {}
 
 std::string LocalService::Caller(grpc::ServerContext*) { return "local-admin"; }
+
+std::string LocalService::ShownState(const DeliveryRow& row) const {
+  if (row.state == kStateQueued &&
+      outbox_->InFlight(row.message_id, row.peer)) {
+    return std::string(kStateInFlight);
+  }
+  return row.state;
+}
 
 grpc::Status LocalService::Submit(grpc::ServerContext* context,
                                   const v1::SubmitRequest* request,
@@ -208,10 +221,7 @@ grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
 grpc::Status LocalService::Status(grpc::ServerContext*,
                                   const v1::StatusRequest* request,
                                   v1::StatusResponse* response) {
-  if (!IsValidMessageId(request->message_id())) {
-    return Invalid(
-        absl::StrCat("'", request->message_id(), "' is not a message id"));
-  }
+  if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
   auto rows = store_->Deliveries(request->message_id());
   if (!rows.ok()) return FromAbsl(rows.status());
   if (rows->empty()) {
@@ -224,10 +234,7 @@ grpc::Status LocalService::Status(grpc::ServerContext*,
   for (const DeliveryRow& r : *rows) {
     v1::DeliveryStatus* d = response->add_deliveries();
     d->set_recipient(r.peer);
-    std::string state = r.state;
-    if (state == kStateQueued && outbox_->InFlight(r.message_id, r.peer)) {
-      state = std::string(kStateInFlight);
-    }
+    const std::string state = ShownState(r);
     d->set_state(state);
     d->set_attempts(r.attempts);
     d->set_last_error(r.last_error);
@@ -266,10 +273,7 @@ grpc::Status LocalService::Inbox(grpc::ServerContext*,
 grpc::Status LocalService::Show(grpc::ServerContext* context,
                                 const v1::ShowRequest* request,
                                 v1::ShowResponse* response) {
-  if (!IsValidMessageId(request->message_id())) {
-    return Invalid(
-        absl::StrCat("'", request->message_id(), "' is not a message id"));
-  }
+  if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
   auto record = store_->GetInbox(request->message_id());
   if (!record.ok()) return FromAbsl(record.status());
   if (!record->has_value()) {
@@ -295,10 +299,7 @@ grpc::Status LocalService::Show(grpc::ServerContext* context,
 grpc::Status LocalService::Ack(grpc::ServerContext*,
                                const v1::AckRequest* request,
                                v1::AckResponse* response) {
-  if (!IsValidMessageId(request->message_id())) {
-    return Invalid(
-        absl::StrCat("'", request->message_id(), "' is not a message id"));
-  }
+  if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
   auto already = store_->Ack(request->message_id());
   if (!already.ok()) return FromAbsl(already.status());
   response->set_already(*already);
@@ -374,10 +375,7 @@ grpc::Status LocalService::Outbox(grpc::ServerContext*,
   auto rows = store_->ListDeliveries(stored_state, limit);
   if (!rows.ok()) return FromAbsl(rows.status());
   for (const DeliveryRow& r : *rows) {
-    std::string state = r.state;
-    if (state == kStateQueued && outbox_->InFlight(r.message_id, r.peer)) {
-      state = std::string(kStateInFlight);
-    }
+    const std::string state = ShownState(r);
     if (want_in_flight && state != kStateInFlight) continue;
     v1::OutboxEntry* e = response->add_entries();
     e->set_message_id(r.message_id);
@@ -394,10 +392,7 @@ grpc::Status LocalService::Outbox(grpc::ServerContext*,
 grpc::Status LocalService::Cancel(grpc::ServerContext* context,
                                   const v1::CancelRequest* request,
                                   v1::CancelResponse* response) {
-  if (!IsValidMessageId(request->message_id())) {
-    return Invalid(
-        absl::StrCat("'", request->message_id(), "' is not a message id"));
-  }
+  if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
   auto rows = store_->Deliveries(request->message_id());
   if (!rows.ok()) return FromAbsl(rows.status());
   if (rows->empty()) {

@@ -60,6 +60,8 @@ class LocalService final : public v1::Local::Service {
   static std::string Caller(grpc::ServerContext* context);
 
  private:
+  // The stored state, or in_flight while the outbox is sending it.
+  std::string ShownState(const DeliveryRow& row) const;
   grpc::Status DoSubmit(grpc::ServerContext*, const v1::SubmitRequest*,
                         v1::SubmitResponse*);
 

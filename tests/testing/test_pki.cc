@@ -37,6 +37,14 @@ std::string KeyPem(EVP_PKEY* key) {
   return std::string(data, len);
 }
 
+std::string CertPem(X509* x) {
+  ossl::Bio bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509(bio.get(), x);
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, len);
+}
+
 void AddExt(X509* cert, X509* issuer, int nid, const char* value) {
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
@@ -70,11 +78,7 @@ TestPki::Ca TestPki::MakeCa(const std::string& name) {
   AddExt(x.get(), x.get(), NID_key_usage, "critical,keyCertSign,cRLSign");
   AddExt(x.get(), x.get(), NID_subject_key_identifier, "hash");
   Check(X509_sign(x.get(), ca.key->pkey(), EVP_sha256()) > 0, "sign CA");
-  ossl::Bio bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_X509(bio.get(), x.get());
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
-  std::string pem(data, len);
+  const std::string pem = CertPem(x.get());
   auto parsed = Certificate::FromPem(pem);
   Check(parsed.ok(), "parse CA");
   ca.cert = *parsed;
@@ -128,11 +132,7 @@ TestPki::KeyPair TestPki::Issue(Ca& ca, const std::string& node_id,
   AddExt(x.get(), ca.cert->x509(), NID_subject_key_identifier, "hash");
   AddExt(x.get(), ca.cert->x509(), NID_authority_key_identifier, "keyid");
   Check(X509_sign(x.get(), ca.key->pkey(), EVP_sha256()) > 0, "sign");
-  ossl::Bio bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_X509(bio.get(), x.get());
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
-  std::string pem(data, len);
+  const std::string pem = CertPem(x.get());
   auto parsed = Certificate::FromPem(pem);
   Check(parsed.ok(), "parse cert");
   kp.cert = *parsed;
