@@ -28,8 +28,10 @@ std::string ChunkListDigest(const v1::Envelope& envelope) {
   return Sha256(list);
 }
 
-Refusal MakeRefusal(v1::RefusalCode code, std::string reason) {
-  return Refusal{code, std::move(reason)};
+// Sets what is refused and why; keeps what is already known (outer_verified).
+void SetRefusal(Refusal* refusal, v1::RefusalCode code, std::string reason) {
+  refusal->code = code;
+  refusal->reason = std::move(reason);
 }
 
 }  // namespace
@@ -125,44 +127,43 @@ absl::StatusOr<v1::Header> Opener::ParseHeader(const v1::Envelope& envelope,
                                                Refusal* refusal) const {
   v1::Header header;
   if (envelope.header().empty() || !header.ParseFromString(envelope.header())) {
-    *refusal = MakeRefusal(v1::REFUSAL_MALFORMED, "header does not parse");
+    SetRefusal(refusal, v1::REFUSAL_MALFORMED, "header does not parse");
     return absl::InvalidArgumentError(refusal->reason);
   }
   if (!IsAllowedSuite(header.suite_id())) {
-    *refusal = MakeRefusal(
-        v1::REFUSAL_UNKNOWN_SUITE,
-        absl::StrCat("suite '", header.suite_id(), "' is not allowed"));
+    SetRefusal(refusal, v1::REFUSAL_UNKNOWN_SUITE,
+               absl::StrCat("suite '", header.suite_id(), "' is not allowed"));
     return absl::InvalidArgumentError(refusal->reason);
   }
   if (!IsValidMessageId(header.message_id()) ||
       !IsValidNodeId(header.origin())) {
-    *refusal = MakeRefusal(v1::REFUSAL_MALFORMED, "bad message id or origin");
+    SetRefusal(refusal, v1::REFUSAL_MALFORMED, "bad message id or origin");
     return absl::InvalidArgumentError(refusal->reason);
   }
   if (std::find(header.recipients().begin(), header.recipients().end(),
                 node_id_) == header.recipients().end()) {
-    *refusal = MakeRefusal(v1::REFUSAL_NOT_FOR_ME,
-                           absl::StrCat(node_id_, " is not a recipient"));
+    SetRefusal(refusal, v1::REFUSAL_NOT_FOR_ME,
+               absl::StrCat(node_id_, " is not a recipient"));
     return absl::InvalidArgumentError(refusal->reason);
   }
   if (envelope.ciphertext().size() > max_ciphertext_bytes_) {
-    *refusal = MakeRefusal(v1::REFUSAL_TOO_LARGE, "envelope too large");
+    SetRefusal(refusal, v1::REFUSAL_TOO_LARGE, "envelope too large");
     return absl::InvalidArgumentError(refusal->reason);
   }
   const int64_t now = clock_->NowUnixMs();
   if (header.expires_unix_ms() <= header.created_unix_ms()) {
-    *refusal = MakeRefusal(v1::REFUSAL_MALFORMED, "expires before created");
+    SetRefusal(refusal, v1::REFUSAL_MALFORMED, "expires before created");
     return absl::InvalidArgumentError(refusal->reason);
   }
   if (now > header.expires_unix_ms() + max_skew_ms_) {
-    *refusal = MakeRefusal(
-        v1::REFUSAL_EXPIRED,
+    SetRefusal(
+        refusal, v1::REFUSAL_EXPIRED,
         absl::StrCat("expired at ", FormatRfc3339Ms(header.expires_unix_ms())));
     return absl::InvalidArgumentError(refusal->reason);
   }
   if (header.created_unix_ms() > now + max_skew_ms_) {
-    *refusal = MakeRefusal(v1::REFUSAL_MALFORMED,
-                           "created in the future beyond the allowed skew");
+    SetRefusal(refusal, v1::REFUSAL_MALFORMED,
+               "created in the future beyond the allowed skew");
     return absl::InvalidArgumentError(refusal->reason);
   }
   return header;
@@ -180,17 +181,16 @@ absl::StatusOr<OpenedEnvelope> Opener::Open(const v1::Envelope& envelope,
       directory_->SigningCert(header.origin(), envelope.outer().signer_key_id(),
                               header.created_unix_ms());
   if (!signer.ok()) {
-    *refusal =
-        MakeRefusal(v1::REFUSAL_BAD_SIGNATURE,
-                    absl::StrCat("no trusted signing key of ", header.origin(),
-                                 ": ", signer.status().message()));
+    SetRefusal(refusal, v1::REFUSAL_BAD_SIGNATURE,
+               absl::StrCat("no trusted signing key of ", header.origin(), ": ",
+                            signer.status().message()));
     return absl::UnauthenticatedError(refusal->reason);
   }
   if (auto s = VerifyBatchSignature(envelope.outer(), kEnvelopeBatchLabel,
                                     out.outer_digest, **signer, verified);
       !s.ok()) {
-    *refusal = MakeRefusal(v1::REFUSAL_BAD_SIGNATURE,
-                           absl::StrCat("outer signature: ", s.message()));
+    SetRefusal(refusal, v1::REFUSAL_BAD_SIGNATURE,
+               absl::StrCat("outer signature: ", s.message()));
     return absl::UnauthenticatedError(refusal->reason);
   }
   refusal->outer_verified = true;
@@ -207,15 +207,15 @@ absl::StatusOr<OpenedEnvelope> Opener::Open(const v1::Envelope& envelope,
     last = plain.status();
   }
   if (!decrypted) {
-    *refusal = MakeRefusal(v1::REFUSAL_DECRYPT_FAILED,
-                           absl::StrCat("cannot decrypt: ", last.message()));
+    SetRefusal(refusal, v1::REFUSAL_DECRYPT_FAILED,
+               absl::StrCat("cannot decrypt: ", last.message()));
     return absl::UnauthenticatedError(refusal->reason);
   }
 
   auto inner_bytes = CmsVerify(out.inner_signed, **signer);
   if (!inner_bytes.ok()) {
-    *refusal = MakeRefusal(v1::REFUSAL_BAD_SIGNATURE,
-                           std::string(inner_bytes.status().message()));
+    SetRefusal(refusal, v1::REFUSAL_BAD_SIGNATURE,
+               std::string(inner_bytes.status().message()));
     return absl::UnauthenticatedError(refusal->reason);
   }
   if (!out.inner.ParseFromString(*inner_bytes) ||
@@ -227,12 +227,12 @@ absl::StatusOr<OpenedEnvelope> Opener::Open(const v1::Envelope& envelope,
       out.inner.recipients_size() != header.recipients_size() ||
       !std::equal(out.inner.recipients().begin(), out.inner.recipients().end(),
                   header.recipients().begin())) {
-    *refusal = MakeRefusal(v1::REFUSAL_BAD_SIGNATURE,
-                           "signed inner content does not match the header");
+    SetRefusal(refusal, v1::REFUSAL_BAD_SIGNATURE,
+               "signed inner content does not match the header");
     return absl::UnauthenticatedError(refusal->reason);
   }
   if (!out.payload.ParseFromString(out.inner.payload())) {
-    *refusal = MakeRefusal(v1::REFUSAL_MALFORMED, "payload does not parse");
+    SetRefusal(refusal, v1::REFUSAL_MALFORMED, "payload does not parse");
     return absl::InvalidArgumentError(refusal->reason);
   }
   return out;

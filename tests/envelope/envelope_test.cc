@@ -7,6 +7,7 @@
 #include "daemon/envelope/merkle.h"
 #include "daemon/envelope/receipt.h"
 #include "gtest/gtest.h"
+#include "tests/testing/fake_directory.h"
 #include "tests/testing/test_pki.h"
 
 namespace kontor {
@@ -14,40 +15,8 @@ namespace {
 
 using testing::TestPki;
 
-// Certificates by node id, with validity checked as a real directory does.
-class FakeDirectory : public KeyDirectory {
- public:
-  void Add(const TestPki::Node& n) {
-    signing_[n.id].push_back(n.signing.cert);
-    encryption_[n.id] = n.encryption.cert;
-  }
-  void AddSigning(const std::string& id, CertificatePtr c) {
-    signing_[id].push_back(std::move(c));
-  }
-  absl::StatusOr<CertificatePtr> SigningCert(absl::string_view node_id,
-                                             absl::string_view key_id,
-                                             int64_t at) const override {
-    auto it = signing_.find(std::string(node_id));
-    if (it == signing_.end()) return absl::NotFoundError("no such node");
-    for (const auto& c : it->second) {
-      if (c->key_id() == key_id) {
-        if (!c->ValidAt(at)) return absl::UnauthenticatedError("not valid");
-        return c;
-      }
-    }
-    return absl::NotFoundError("no such key");
-  }
-  absl::StatusOr<CertificatePtr> EncryptionCert(
-      absl::string_view node_id) const override {
-    auto it = encryption_.find(std::string(node_id));
-    if (it == encryption_.end()) return absl::NotFoundError("no such node");
-    return it->second;
-  }
-
- private:
-  std::map<std::string, std::vector<CertificatePtr>> signing_;
-  std::map<std::string, CertificatePtr> encryption_;
-};
+using testing::FakeDirectory;
+using testing::SignerOf;
 
 class EnvelopeTest : public ::testing::Test {
  protected:
@@ -62,12 +31,6 @@ class EnvelopeTest : public ::testing::Test {
     dir_.Add(lv_);
     ee_sealer_ = std::make_unique<Sealer>("ee", SignerOf(ee_), &dir_);
     fi_opener_ = OpenerFor(fi_);
-  }
-
-  std::shared_ptr<const EcdsaSigner> SignerOf(const TestPki::Node& n) {
-    auto key = PrivateKey::FromFile(n.signing.key_path);
-    return std::shared_ptr<const EcdsaSigner>(
-        std::move(*EcdsaSigner::New(std::move(*key), n.signing.cert)));
   }
 
   std::unique_ptr<Opener> OpenerFor(const TestPki::Node& n) {

@@ -8,6 +8,7 @@
 #include "daemon/envelope/receipt.h"
 #include "daemon/outbox/backoff.h"
 #include "gtest/gtest.h"
+#include "tests/testing/fake_directory.h"
 #include "tests/testing/test_pki.h"
 
 namespace kontor {
@@ -83,7 +84,7 @@ class FakeLink : public PeerLink {
   std::set<std::string> refuse;
   std::map<std::string, int> calls;
   std::map<std::string, std::vector<std::string>> delivered;
-  std::map<std::string, std::shared_ptr<EcdsaSigner>> signers;
+  std::map<std::string, std::shared_ptr<const EcdsaSigner>> signers;
 };
 
 class OutboxTest : public ::testing::Test {

@@ -1,0 +1,195 @@
+#include "daemon/inbox/receiver.h"
+
+#include "daemon/common/ids.h"
+#include "daemon/envelope/receipt.h"
+#include "gtest/gtest.h"
+#include "tests/testing/fake_directory.h"
+#include "tests/testing/test_pki.h"
+
+namespace kontor {
+namespace {
+
+using testing::FakeDirectory;
+using testing::SignerOf;
+using testing::TestPki;
+
+class ReceiverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string dir = testing::TempDir("inbox");
+    pki_ = std::make_unique<TestPki>(dir);
+    ca_ = pki_->MakeCa("ca");
+    ee_ = pki_->MakeNode(ca_, "ee");
+    fi_ = pki_->MakeNode(ca_, "fi");
+    lv_ = pki_->MakeNode(ca_, "lv");
+    for (auto* n : {&ee_, &fi_, &lv_}) directory_.Add(*n);
+    store_ = std::move(*Store::Open(dir + "/fi.db"));
+    opener_ =
+        std::make_unique<Opener>("fi", testing::DecryptionKeysOf(fi_),
+                                 &directory_, Clock::Real(), 300000, 1 << 20);
+    receiver_ = std::make_unique<Receiver>("fi", store_.get(), opener_.get(),
+                                           SignerOf(fi_), Clock::Real());
+  }
+
+  v1::Envelope Make(const std::string& body, const std::string& id = "",
+                    const KeyDirectory* encrypt_with = nullptr) {
+    Sealer sealer("ee", SignerOf(ee_),
+                  encrypt_with ? encrypt_with : &directory_);
+    v1::Header h;
+    h.set_message_id(id.empty() ? NewMessageId() : id);
+    h.set_origin("ee");
+    h.add_recipients("fi");
+    h.set_created_unix_ms(Clock::Real()->NowUnixMs());
+    h.set_expires_unix_ms(h.created_unix_ms() + 3600000);
+    v1::Payload p;
+    p.set_kind("note");
+    p.set_body(body);
+    auto env = sealer.Seal(h, p);
+    EXPECT_TRUE(env.ok());
+    EXPECT_TRUE(sealer.SignOuter({&*env}).ok());
+    return *env;
+  }
+
+  static std::string IdOf(const v1::Envelope& e) {
+    v1::Header h;
+    h.ParseFromString(e.header());
+    return h.message_id();
+  }
+
+  // Receives and checks every receipt is validly signed by fi for its
+  // envelope.
+  std::vector<v1::ReceiptBody> Receive(
+      const std::string& peer, const std::vector<v1::Envelope>& envs,
+      std::vector<std::string>* raw = nullptr) {
+    auto receipts = receiver_->Receive(peer, envs);
+    EXPECT_TRUE(receipts.ok()) << receipts.status();
+    std::vector<v1::ReceiptBody> out;
+    for (size_t i = 0; i < receipts->size(); ++i) {
+      v1::Receipt r;
+      EXPECT_TRUE(r.ParseFromString((*receipts)[i]));
+      auto body = VerifyReceipt(r, directory_, "fi", "ee", IdOf(envs[i]),
+                                OuterDigest(envs[i], kSuiteV1));
+      EXPECT_TRUE(body.ok()) << body.status();
+      out.push_back(body.ok() ? *body : v1::ReceiptBody());
+      if (raw) raw->push_back((*receipts)[i]);
+    }
+    return out;
+  }
+
+  size_t Stored(const std::string& id) {
+    size_t n = 0;
+    auto rows = store_->ListInbox(false, 0, 1000);  // keep it alive
+    for (const auto& r : *rows) {
+      n += r.message_id == id;
+    }
+    return n;
+  }
+
+  std::unique_ptr<TestPki> pki_;
+  TestPki::Ca ca_;
+  TestPki::Node ee_, fi_, lv_;
+  FakeDirectory directory_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Opener> opener_;
+  std::unique_ptr<Receiver> receiver_;
+};
+
+TEST_F(ReceiverTest, AcceptsStoresAndSignsReceipts) {
+  v1::Envelope a = Make("a"), b = Make("b");
+  auto bodies = Receive("ee", {a, b});
+  EXPECT_EQ(bodies[0].verdict(), v1::ACCEPTED);
+  EXPECT_EQ(bodies[1].verdict(), v1::ACCEPTED);
+  EXPECT_EQ(Stored(IdOf(a)), 1u);
+  auto rec = *store_->GetInbox(IdOf(b));
+  v1::Payload p;
+  ASSERT_TRUE(p.ParseFromString(rec->payload));
+  EXPECT_EQ(p.body(), "b");
+}
+
+TEST_F(ReceiverTest, DuplicatesGetTheStoredReceiptAndAreStoredOnce) {
+  v1::Envelope a = Make("a");
+  std::vector<std::string> first, again;
+  Receive("ee", {a}, &first);
+  Receive("ee", {a, a}, &again);
+  EXPECT_EQ(again[0], first[0]);
+  EXPECT_EQ(again[1], first[0]);
+  EXPECT_EQ(Stored(IdOf(a)), 1u);
+}
+
+TEST_F(ReceiverTest, TwoCopiesInOneBatchAreStoredOnce) {
+  v1::Envelope a = Make("a");
+  std::vector<std::string> raw;
+  auto bodies = Receive("ee", {a, a}, &raw);
+  EXPECT_EQ(bodies[0].verdict(), v1::ACCEPTED);
+  EXPECT_EQ(raw[1], raw[0]);
+  EXPECT_EQ(Stored(IdOf(a)), 1u);
+}
+
+TEST_F(ReceiverTest, SameIdOtherContentIsRefusedAndTheOriginalKept) {
+  v1::Envelope a = Make("original");
+  Receive("ee", {a});
+  v1::Envelope b = Make("replacement", IdOf(a));
+  auto bodies = Receive("ee", {b});
+  EXPECT_EQ(bodies[0].verdict(), v1::REFUSED);
+  EXPECT_EQ(bodies[0].refusal(), v1::REFUSAL_CONFLICT);
+  v1::Payload p;
+  p.ParseFromString((*store_->GetInbox(IdOf(a)))->payload);
+  EXPECT_EQ(p.body(), "original");
+}
+
+TEST_F(ReceiverTest, ForgeryDoesNotOccupyTheIdOfTheRealMessage) {
+  v1::Envelope real = Make("real");
+  v1::Envelope forged = real;
+  std::string ct = forged.ciphertext();
+  ct[ct.size() / 2] ^= 1;
+  forged.set_ciphertext(ct);
+  auto refused = Receive("ee", {forged});
+  EXPECT_EQ(refused[0].refusal(), v1::REFUSAL_BAD_SIGNATURE);
+  EXPECT_FALSE(store_->FindInbox("ee", IdOf(real))->has_value());
+  auto accepted = Receive("ee", {real});
+  EXPECT_EQ(accepted[0].verdict(), v1::ACCEPTED);
+  EXPECT_EQ(Stored(IdOf(real)), 1u);
+}
+
+TEST_F(ReceiverTest, AnotherPeerCannotDeliverOrBlockAnOriginsMessage) {
+  v1::Envelope a = Make("a");
+  auto refused = Receive("lv", {a});
+  EXPECT_EQ(refused[0].refusal(), v1::REFUSAL_ORIGIN_MISMATCH);
+  EXPECT_FALSE(store_->FindInbox("ee", IdOf(a))->has_value());
+  EXPECT_EQ(Receive("ee", {a})[0].verdict(), v1::ACCEPTED);
+}
+
+TEST_F(ReceiverTest, AuthenticButUndecryptableIsRefusedForGoodAndRemembered) {
+  // ee seals for "fi" with lv's encryption key: the outer signature is ee's
+  // and valid, but fi cannot decrypt. A permanent, remembered refusal.
+  FakeDirectory wrong_keys;
+  wrong_keys.AddSigning("ee", ee_.signing.cert);
+  TestPki::Node fi_with_lv_key = lv_;
+  fi_with_lv_key.id = "fi";
+  wrong_keys.Add(fi_with_lv_key);
+  v1::Envelope a = Make("a", "", &wrong_keys);
+  std::vector<std::string> first, again;
+  auto bodies = Receive("ee", {a}, &first);
+  EXPECT_EQ(bodies[0].verdict(), v1::REFUSED);
+  EXPECT_EQ(bodies[0].refusal(), v1::REFUSAL_DECRYPT_FAILED);
+  Receive("ee", {a}, &again);
+  EXPECT_EQ(again[0], first[0]);
+  EXPECT_EQ(Stored(IdOf(a)), 0u);  // not listed in the inbox
+}
+
+TEST_F(ReceiverTest, GarbageGetsASignedRefusalNotAnError) {
+  v1::Envelope garbage;
+  garbage.set_header("\xff\xff not a header");
+  garbage.set_ciphertext("nothing");
+  auto receipts = receiver_->Receive("ee", {garbage});
+  ASSERT_TRUE(receipts.ok());
+  v1::Receipt r;
+  ASSERT_TRUE(r.ParseFromString((*receipts)[0]));
+  v1::ReceiptBody b;
+  ASSERT_TRUE(b.ParseFromString(r.body()));
+  EXPECT_EQ(b.verdict(), v1::REFUSED);
+  EXPECT_EQ(b.refusal(), v1::REFUSAL_MALFORMED);
+}
+
+}  // namespace
+}  // namespace kontor
