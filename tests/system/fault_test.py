@@ -35,8 +35,10 @@ import time
 import traceback
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-FEDERATION_SH = REPO / "deploy" / "federation.sh"
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import FEDERATION_SH  # noqa: E402
 
 SENDER, RECEIVER = "ee", "fi"
 BACKOFF = "backoff { initial_ms: 200 max_ms: 2000 }\n"
@@ -118,7 +120,7 @@ class Federation:
     def _fed(self, *args, crash_at=None):
         with self.lock:
             p = subprocess.run(
-                [str(FEDERATION_SH), *args], env=self._env(crash_at),
+                [FEDERATION_SH, *args], env=self._env(crash_at),
                 stdin=subprocess.DEVNULL, capture_output=True, text=True,
                 timeout=120)
         if p.returncode != 0:
@@ -727,7 +729,7 @@ def main():
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
     ctx = Ctx(args, workdir)
-    passed = failed = 0
+    res = harness.Results()
     interrupted = False
     todo = [(n, f) for n, f in SCENARIOS if not args.only or n == args.only]
     total_start = time.monotonic()
@@ -759,18 +761,16 @@ def main():
                     ok = False
             elapsed = time.monotonic() - t0
             if ok:
-                passed += 1
-                log(f"PASS {name} ({text}; {elapsed:.1f} s)")
+                res.check(f"{name} ({text}; {elapsed:.1f} s)", True)
                 if ctx.fed is not None:
                     shutil.rmtree(ctx.fed.dir, ignore_errors=True)
             else:
-                failed += 1
                 where = f" [logs: {ctx.fed.dir}/*/kontord.log]" if ctx.fed else ""
-                log(f"FAIL {name}: {text} ({elapsed:.1f} s){where}")
+                res.check(name, False, f"{text} ({elapsed:.1f} s){where}")
             ctx.fed = None
     except KeyboardInterrupt:
         interrupted = True
-        failed += 1
+        res.failed += 1
         log("interrupted")
     finally:
         if ctx.fed is not None:
@@ -779,7 +779,7 @@ def main():
             except Exception as e:
                 log(f"  note: stopping {ctx.fed.dir}: {e}")
     log(f"total {time.monotonic() - total_start:.1f} s")
-    if failed == 0 and not interrupted:
+    if res.failed == 0 and not interrupted:
         if created:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
@@ -787,8 +787,7 @@ def main():
                 p.unlink()
     else:
         log(f"work directory kept: {workdir}")
-    log(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    return res.summary()
 
 
 if __name__ == "__main__":

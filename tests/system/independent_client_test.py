@@ -14,56 +14,24 @@ exits 0 only if nothing failed.
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
 
 import grpc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
-FEDERATION_SH = os.path.join(REPO, "deploy", "federation.sh")
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, HERE)
+import harness  # noqa: E402
 import stubs  # noqa: E402
+from harness import FEDERATION_SH, describe, poll  # noqa: E402
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # limits.max_message_bytes of federation.sh
 DELIVERY_DEADLINE_S = 60
 RPC_TIMEOUT_S = 20
 
 
-def binary(env_name, *candidates):
-    path = os.environ.get(env_name)
-    if path:
-        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-            sys.exit(f"{env_name}={path} is not an executable file")
-        return os.path.abspath(path)
-    for c in candidates:
-        c = os.path.join(REPO, c)
-        if os.path.isfile(c) and os.access(c, os.X_OK):
-            return c
-    sys.exit(f"set {env_name} (no {' or '.join(candidates)} in {REPO})")
-
-
-KONTORD = binary("KONTORD", "build/daemon/kontord", "build/kontord")
-KONTOR = binary("KONTOR", "build/client/kontor", "build/kontor")
-
-
-class Results:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name, ok, detail=""):
-        if ok:
-            self.passed += 1
-            print(f"PASS {name}", flush=True)
-        else:
-            self.failed += 1
-            print(f"FAIL {name}" + (f": {detail}" if detail else ""), flush=True)
-        return ok
+KONTORD, KONTOR = harness.binaries()
 
 
 def federation(*args, timeout=90):
@@ -95,17 +63,6 @@ def kontor(*args, timeout=60):
     return r.returncode, r.stdout, r.stderr
 
 
-def poll(fn, deadline_s, interval_s=0.1):
-    """Calls fn until it returns something truthy or the deadline passes;
-    returns the last value."""
-    end = time.monotonic() + deadline_s
-    while True:
-        value = fn()
-        if value or time.monotonic() >= end:
-            return value
-        time.sleep(interval_s)
-
-
 def rpc_error(fn):
     """Runs fn; returns the grpc.RpcError it raised, or None."""
     try:
@@ -113,10 +70,6 @@ def rpc_error(fn):
     except grpc.RpcError as e:
         return e
     return None
-
-
-def describe(err):
-    return "no error" if err is None else f"{err.code()}: {err.details()}"
 
 
 def one_line_error(stderr):
@@ -346,31 +299,5 @@ def run_cli(res, pb, ee, fi, socks, tmp, msg_id, body):
               rc == 75 and one_line_error(err), f"rc={rc} stderr={err!r}")
 
 
-def main():
-    res = Results()
-    tmp = tempfile.mkdtemp(prefix="kx-ic.", dir="/tmp")
-    fed = os.path.join(tmp, "fed")
-    started = time.monotonic()
-    try:
-        run(tmp, res)
-    except Exception as e:  # noqa: BLE001 - any crash is a failed check
-        import traceback
-        traceback.print_exc()
-        res.check("test ran to the end", False, f"{type(e).__name__}: {e}")
-    finally:
-        if os.path.isdir(fed):
-            try:
-                federation("stop", fed)
-            except Exception as e:  # noqa: BLE001
-                res.check("federation.sh stop", False, str(e))
-    if res.failed == 0 and not os.environ.get("KEEP_TMP"):
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        print(f"kept {tmp} (logs: {fed}/*/kontord.log)")
-    print(f"# {time.monotonic() - started:.1f} s")
-    print(f"{res.passed} passed, {res.failed} failed")
-    return 0 if res.failed == 0 else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(run, "kx-ic.", federation))

@@ -25,23 +25,22 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from concurrent import futures
 
 import grpc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
-FEDERATION_SH = os.path.join(REPO, "deploy", "federation.sh")
-MAKE_PKI = os.path.join(REPO, "certs-example", "make-pki.sh")
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, HERE)
+import harness  # noqa: E402
 import stubs  # noqa: E402
+from harness import FEDERATION_SH, REPO, describe, poll  # noqa: E402
+
+MAKE_PKI = os.path.join(REPO, "certs-example", "make-pki.sh")
 
 RPC_TIMEOUT_S = 10
 LOG_DEADLINE_S = 10
@@ -50,36 +49,7 @@ RECEIPT_BATCH_LABEL = b"kontor-rcpt-batch-v1"
 GARBAGE_HEADER = b"\xff\xff\xff\xff\x0f not a Header"  # field 0x1fffffff, wire type 7
 
 
-def binary(env_name, *candidates):
-    path = os.environ.get(env_name)
-    if path:
-        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-            sys.exit(f"{env_name}={path} is not an executable file")
-        return os.path.abspath(path)
-    for c in candidates:
-        c = os.path.join(REPO, c)
-        if os.path.isfile(c) and os.access(c, os.X_OK):
-            return c
-    sys.exit(f"set {env_name} (no {' or '.join(candidates)} in {REPO})")
-
-
-KONTORD = binary("KONTORD", "build/daemon/kontord", "build/kontord")
-KONTOR = binary("KONTOR", "build/client/kontor", "build/kontor")
-
-
-class Results:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name, ok, detail=""):
-        if ok:
-            self.passed += 1
-            print(f"PASS {name}", flush=True)
-        else:
-            self.failed += 1
-            print(f"FAIL {name}" + (f": {detail}" if detail else ""), flush=True)
-        return ok
+KONTORD, KONTOR = harness.binaries()
 
 
 def note(msg):
@@ -103,15 +73,6 @@ def federation(*args):
 def kontor_json(sock, *args):
     out = run_tool([KONTOR, "--node", sock, "--json", *args], timeout=60)
     return json.loads(out)
-
-
-def poll(fn, deadline_s, interval_s=0.1):
-    end = time.monotonic() + deadline_s
-    while True:
-        value = fn()
-        if value or time.monotonic() >= end:
-            return value
-        time.sleep(interval_s)
 
 
 def read(path, mode="rb"):
@@ -246,10 +207,6 @@ def exchange(pb, port, creds, envelopes):
 
 def garbage_envelope(pb):
     return pb.envelope_pb2.Envelope(header=GARBAGE_HEADER, ciphertext=os.urandom(96))
-
-
-def describe(err):
-    return "no error" if err is None else f"{err.code()}: {err.details()}"
 
 
 class FakeFederation:
@@ -494,31 +451,5 @@ def run(tmp, res):
     res.check("both nodes still run", status.returncode == 0, status.stdout)
 
 
-def main():
-    res = Results()
-    tmp = tempfile.mkdtemp(prefix="kx-tls.", dir="/tmp")
-    fed = os.path.join(tmp, "fed")
-    started = time.monotonic()
-    try:
-        run(tmp, res)
-    except Exception as e:  # noqa: BLE001 - any crash is a failed check
-        import traceback
-        traceback.print_exc()
-        res.check("test ran to the end", False, f"{type(e).__name__}: {e}")
-    finally:
-        if os.path.isdir(fed):
-            try:
-                federation("stop", fed)
-            except Exception as e:  # noqa: BLE001
-                res.check("federation.sh stop", False, str(e))
-    if res.failed == 0 and not os.environ.get("KEEP_TMP"):
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        print(f"kept {tmp} (logs: {fed}/*/kontord.log)")
-    print(f"# {time.monotonic() - started:.1f} s")
-    print(f"{res.passed} passed, {res.failed} failed")
-    return 0 if res.failed == 0 else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(run, "kx-tls.", federation))
