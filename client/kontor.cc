@@ -47,8 +47,8 @@ Commands:
                               submit a message; prints its id once durable
   status MSGID                delivery state per recipient, with receipts
   inbox [--unread]            list received messages
-  show MSGID                  a received message, decrypted
-  ack MSGID                   mark a received message as handled
+  show MSGID [--from ORIGIN]  a received message, decrypted
+  ack MSGID [--from ORIGIN]   mark a received message as handled
   watch [--since SEQ]         stream new inbox messages (resumable cursor)
   peers                       connectivity, backoff, queue and certificates
   outbox [--state S]          deliveries (default: queued and in flight)
@@ -413,11 +413,13 @@ int Inbox(const Options& o, v1::Local::Stub* stub) {
 
 int Show(const Options& o, v1::Local::Stub* stub) {
   Args a(o.args, {});
-  if (auto e = a.Check({}); !e.empty()) return Fail(kUsage, e);
-  if (a.positional().size() != 1)
-    return Fail(kUsage, "usage: kontor show MSGID");
+  if (auto e = a.Check({"from"}); !e.empty()) return Fail(kUsage, e);
+  if (a.positional().size() != 1) {
+    return Fail(kUsage, "usage: kontor show MSGID [--from ORIGIN]");
+  }
   v1::ShowRequest req;
   req.set_message_id(a.positional()[0]);
+  req.set_origin(a.Get("from"));
   v1::ShowResponse resp;
   grpc::ClientContext c;
   SetDeadline(&c);
@@ -449,11 +451,13 @@ int Show(const Options& o, v1::Local::Stub* stub) {
 
 int Ack(const Options& o, v1::Local::Stub* stub) {
   Args a(o.args, {});
-  if (auto e = a.Check({}); !e.empty()) return Fail(kUsage, e);
-  if (a.positional().size() != 1)
-    return Fail(kUsage, "usage: kontor ack MSGID");
+  if (auto e = a.Check({"from"}); !e.empty()) return Fail(kUsage, e);
+  if (a.positional().size() != 1) {
+    return Fail(kUsage, "usage: kontor ack MSGID [--from ORIGIN]");
+  }
   v1::AckRequest req;
   req.set_message_id(a.positional()[0]);
+  req.set_origin(a.Get("from"));
   v1::AckResponse resp;
   grpc::ClientContext c;
   SetDeadline(&c);

@@ -15,7 +15,7 @@ namespace kontor {
 namespace {
 
 constexpr size_t kMaxClientKey = 128;
-constexpr int64_t kMaxExpirySeconds = 90LL * 24 * 3600;
+constexpr size_t kMaxList = 100000;  // rows per Inbox/Outbox answer
 
 // The message kinds of DESIGN.md §6.
 const std::set<std::string>& KnownKinds() {
@@ -90,6 +90,32 @@ LocalService::LocalService(
 
 std::string LocalService::Caller(grpc::ServerContext*) { return "local-admin"; }
 
+absl::StatusOr<InboxRecord> LocalService::FindReceived(
+    const std::string& message_id, const std::string& origin) const {
+  if (!origin.empty() && !IsValidNodeId(origin)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("origin: '", origin, "' is not a node id"));
+  }
+  auto records = store_->GetInbox(message_id, origin);
+  if (!records.ok()) return records.status();
+  if (records->empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("no message ", message_id,
+                     origin.empty() ? "" : absl::StrCat(" from ", origin),
+                     " in this node's inbox"));
+  }
+  if (records->size() > 1) {
+    std::string origins;
+    for (const auto& r : *records) {
+      absl::StrAppend(&origins, origins.empty() ? "" : ", ", r.origin);
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "message id ", message_id, " was received from several origins (",
+        origins, "): name the origin (--from)"));
+  }
+  return std::move((*records)[0]);
+}
+
 std::string LocalService::ShownState(const DeliveryRow& row) const {
   if (row.state == kStateQueued &&
       outbox_->InFlight(row.message_id, row.peer)) {
@@ -148,8 +174,11 @@ grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
     return Invalid("client_key: at most 128 characters");
   }
   if (request->expires_in_seconds() < 0 ||
-      request->expires_in_seconds() > kMaxExpirySeconds) {
+      request->expires_in_seconds() > kMaxLifetimeMs / 1000) {
     return Invalid("expires_in_seconds: 0 (default) to 90 days");
+  }
+  if (!v1::Priority_IsValid(request->priority())) {
+    return Invalid("priority: routine, urgent or flash");
   }
   v1::Priority priority = request->priority();
   if (priority == v1::PRIORITY_UNSPECIFIED) priority = v1::ROUTINE;
@@ -262,7 +291,9 @@ grpc::Status LocalService::Status(grpc::ServerContext*,
 grpc::Status LocalService::Inbox(grpc::ServerContext*,
                                  const v1::InboxRequest* request,
                                  v1::InboxResponse* response) {
-  const size_t limit = request->limit() == 0 ? 100 : request->limit();
+  const size_t limit = request->limit() == 0
+                           ? 100
+                           : std::min<size_t>(request->limit(), kMaxList);
   auto records =
       store_->ListInbox(request->unread_only(), request->after_seq(), limit);
   if (!records.ok()) return FromAbsl(records.status());
@@ -274,23 +305,19 @@ grpc::Status LocalService::Show(grpc::ServerContext* context,
                                 const v1::ShowRequest* request,
                                 v1::ShowResponse* response) {
   if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
-  auto record = store_->GetInbox(request->message_id());
-  if (!record.ok()) return FromAbsl(record.status());
-  if (!record->has_value()) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        absl::StrCat("no message ", request->message_id(),
-                                     " in this node's inbox"));
-  }
-  FillEntry(**record, response->mutable_entry());
-  if (!response->mutable_payload()->ParseFromString((*record)->payload)) {
+  auto found = FindReceived(request->message_id(), request->origin());
+  if (!found.ok()) return FromAbsl(found.status());
+  const InboxRecord& record = *found;
+  FillEntry(record, response->mutable_entry());
+  if (!response->mutable_payload()->ParseFromString(record.payload)) {
     return grpc::Status(grpc::StatusCode::DATA_LOSS,
                         "stored payload is damaged");
   }
   v1::Header header;
-  if (header.ParseFromString((*record)->header)) {
+  if (header.ParseFromString(record.header)) {
     for (const auto& r : header.recipients()) response->add_recipients(r);
   }
-  response->set_signer((*record)->origin);
+  response->set_signer(record.origin);
   KLOG(Info, "api") << Caller(context) << " read message "
                     << request->message_id();
   return grpc::Status::OK;
@@ -300,7 +327,9 @@ grpc::Status LocalService::Ack(grpc::ServerContext*,
                                const v1::AckRequest* request,
                                v1::AckResponse* response) {
   if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
-  auto already = store_->Ack(request->message_id());
+  auto found = FindReceived(request->message_id(), request->origin());
+  if (!found.ok()) return FromAbsl(found.status());
+  auto already = store_->Ack(found->origin, found->message_id);
   if (!already.ok()) return FromAbsl(already.status());
   response->set_already(*already);
   return grpc::Status::OK;
@@ -371,7 +400,9 @@ grpc::Status LocalService::Outbox(grpc::ServerContext*,
   const bool want_in_flight = request->state() == kStateInFlight;
   const std::string stored_state =
       want_in_flight ? std::string(kStateQueued) : request->state();
-  const size_t limit = request->limit() == 0 ? 1000 : request->limit();
+  const size_t limit = request->limit() == 0
+                           ? 1000
+                           : std::min<size_t>(request->limit(), kMaxList);
   auto rows = store_->ListDeliveries(stored_state, limit);
   if (!rows.ok()) return FromAbsl(rows.status());
   for (const DeliveryRow& r : *rows) {

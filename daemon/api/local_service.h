@@ -60,6 +60,10 @@ class LocalService final : public v1::Local::Service {
   static std::string Caller(grpc::ServerContext* context);
 
  private:
+  // The one accepted inbox record with this id (and origin, if given).
+  // kFailedPrecondition if the id came from several origins.
+  absl::StatusOr<InboxRecord> FindReceived(const std::string& message_id,
+                                           const std::string& origin) const;
   // The stored state, or in_flight while the outbox is sending it.
   std::string ShownState(const DeliveryRow& row) const;
   grpc::Status DoSubmit(grpc::ServerContext*, const v1::SubmitRequest*,

@@ -55,6 +55,15 @@ std::string HexEncode(absl::string_view bytes) {
   return out;
 }
 
+std::string Printable(absl::string_view text, size_t max) {
+  std::string out;
+  for (char c : text.substr(0, max)) {
+    out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  }
+  if (text.size() > max) out += "...";
+  return out;
+}
+
 std::string FormatRfc3339Ms(int64_t unix_ms) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMillis(unix_ms),
                           absl::UTCTimeZone());

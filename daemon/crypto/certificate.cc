@@ -148,15 +148,24 @@ absl::Status Certificate::Init() {
 bool Certificate::AllowsPurpose(KeyPurpose purpose) const {
   const uint32_t usage = X509_get_key_usage(x509_.get());
   if (usage == UINT32_MAX) return false;  // no keyUsage extension
+  // Extended key usage: TLS certificates must say client and server auth;
+  // signing and encryption certificates must not be usable for TLS.
+  const bool has_eku =
+      (X509_get_extension_flags(x509_.get()) & EXFLAG_XKUSAGE) != 0;
+  const uint32_t eku = X509_get_extended_key_usage(x509_.get());
+  const bool tls_eku =
+      has_eku && (eku & XKU_SSL_CLIENT) != 0 && (eku & XKU_SSL_SERVER) != 0;
+  const bool any_tls_eku =
+      has_eku && (eku & (XKU_SSL_CLIENT | XKU_SSL_SERVER)) != 0;
   switch (purpose) {
     case KeyPurpose::kTls:
-      return (usage & KU_DIGITAL_SIGNATURE) != 0;
+      return (usage & KU_DIGITAL_SIGNATURE) != 0 && tls_eku;
     case KeyPurpose::kSigning:
       return (usage & KU_DIGITAL_SIGNATURE) != 0 &&
-             (usage & KU_KEY_AGREEMENT) == 0;
+             (usage & KU_KEY_AGREEMENT) == 0 && !any_tls_eku;
     case KeyPurpose::kEncryption:
       return (usage & KU_KEY_AGREEMENT) != 0 &&
-             (usage & KU_DIGITAL_SIGNATURE) == 0;
+             (usage & KU_DIGITAL_SIGNATURE) == 0 && !any_tls_eku;
   }
   return false;
 }

@@ -118,6 +118,25 @@ absl::StatusOr<std::string> CmsDecrypt(absl::string_view der,
     return absl::InvalidArgumentError(
         "ciphertext is not CMS AuthEnvelopedData");
   }
+  // Is `cert` a recipient at all? (CMS_decrypt does not say so reliably:
+  // its error queue may be empty.)
+  bool recipient = false;
+  STACK_OF(CMS_RecipientInfo)* infos = CMS_get0_RecipientInfos(cms->get());
+  for (int i = 0; infos != nullptr && i < sk_CMS_RecipientInfo_num(infos);
+       ++i) {
+    CMS_RecipientInfo* ri = sk_CMS_RecipientInfo_value(infos, i);
+    if (CMS_RecipientInfo_type(ri) != CMS_RECIPINFO_AGREE) continue;
+    STACK_OF(CMS_RecipientEncryptedKey)* reks =
+        CMS_RecipientInfo_kari_get0_reks(ri);
+    for (int k = 0;
+         reks != nullptr && k < sk_CMS_RecipientEncryptedKey_num(reks); ++k) {
+      if (CMS_RecipientEncryptedKey_cert_cmp(
+              sk_CMS_RecipientEncryptedKey_value(reks, k), cert.x509()) == 0) {
+        recipient = true;
+      }
+    }
+  }
+  if (!recipient) return absl::NotFoundError("not encrypted to this key");
   ossl::Bio out(BIO_new(BIO_s_mem()));
   if (CMS_decrypt(cms->get(), key.pkey(), cert.x509(), nullptr, out.get(),
                   CMS_BINARY) != 1) {

@@ -34,7 +34,8 @@ absl::StatusOr<std::string> CmsEncrypt(
     absl::string_view content, const std::vector<CertificatePtr>& recipients);
 
 // Opens an AuthEnvelopedData for `cert`'s recipient info with `key`.
-// kUnauthenticated if the tag or any structure fails (never partial output).
+// kNotFound if `cert` is not among the recipients; kUnauthenticated if the
+// tag or any structure fails (never partial output).
 absl::StatusOr<std::string> CmsDecrypt(absl::string_view der,
                                        const PrivateKey& key,
                                        const Certificate& cert);

@@ -50,7 +50,10 @@ absl::StatusOr<std::unique_ptr<TrustStore>> TrustStore::Load(
     }
     ca.allowed = files.allowed_node_ids;
     ca.store.reset(X509_STORE_new());
-    X509_STORE_add_cert(ca.store.get(), ca.cert->x509());
+    if (!ca.store ||
+        X509_STORE_add_cert(ca.store.get(), ca.cert->x509()) != 1) {
+      return ossl::Error(absl::StatusCode::kInternal, "X509_STORE");
+    }
     if (!files.crl_path.empty()) {
       auto crl = LoadCrl(files.crl_path);
       if (!crl.ok()) return crl.status();
@@ -61,7 +64,14 @@ absl::StatusOr<std::unique_ptr<TrustStore>> TrustStore::Load(
       }
       ca.crl_next_update_ms =
           AsnTimeToUnixMs(X509_CRL_get0_nextUpdate(crl->get()));
-      X509_STORE_add_crl(ca.store.get(), crl->get());
+      if (ca.crl_next_update_ms == 0) {
+        // A CRL without nextUpdate would count as current forever.
+        return absl::InvalidArgumentError(
+            absl::StrCat(files.crl_path, ": CRL has no nextUpdate"));
+      }
+      if (X509_STORE_add_crl(ca.store.get(), crl->get()) != 1) {
+        return ossl::Error(absl::StatusCode::kInternal, "X509_STORE_add_crl");
+      }
       ca.crl = std::move(*crl);
     }
     ts->cas_.push_back(std::move(ca));
@@ -107,8 +117,7 @@ absl::StatusOr<std::string> TrustStore::VerifyNodeCertificate(
     return absl::UnauthenticatedError(
         absl::StrCat("CA ", issuer->cert->subject(), " has no CRL configured"));
   }
-  if (issuer->crl && issuer->crl_next_update_ms != 0 &&
-      issuer->crl_next_update_ms < now_unix_ms) {
+  if (issuer->crl && issuer->crl_next_update_ms < now_unix_ms) {
     return absl::UnauthenticatedError(
         absl::StrCat("CRL of CA ", issuer->cert->subject(), " is out of date"));
   }

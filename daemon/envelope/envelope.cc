@@ -29,7 +29,9 @@ std::string ChunkListDigest(const v1::Envelope& envelope) {
 }
 
 // Sets what is refused and why; keeps what is already known (outer_verified).
-void SetRefusal(Refusal* refusal, v1::RefusalCode code, std::string reason) {
+void SetRefusal(Refusal* refusal, v1::RefusalCode code, std::string reason,
+                v1::Verdict verdict = v1::REFUSED) {
+  refusal->verdict = verdict;
   refusal->code = code;
   refusal->reason = std::move(reason);
 }
@@ -132,12 +134,18 @@ absl::StatusOr<v1::Header> Opener::ParseHeader(const v1::Envelope& envelope,
   }
   if (!IsAllowedSuite(header.suite_id())) {
     SetRefusal(refusal, v1::REFUSAL_UNKNOWN_SUITE,
-               absl::StrCat("suite '", header.suite_id(), "' is not allowed"));
+               absl::StrCat("suite '", Printable(header.suite_id()),
+                            "' is not allowed"));
     return absl::InvalidArgumentError(refusal->reason);
   }
   if (!IsValidMessageId(header.message_id()) ||
       !IsValidNodeId(header.origin())) {
     SetRefusal(refusal, v1::REFUSAL_MALFORMED, "bad message id or origin");
+    return absl::InvalidArgumentError(refusal->reason);
+  }
+  if (header.priority() == v1::PRIORITY_UNSPECIFIED ||
+      !v1::Priority_IsValid(header.priority())) {
+    SetRefusal(refusal, v1::REFUSAL_MALFORMED, "unknown priority");
     return absl::InvalidArgumentError(refusal->reason);
   }
   if (std::find(header.recipients().begin(), header.recipients().end(),
@@ -150,23 +158,36 @@ absl::StatusOr<v1::Header> Opener::ParseHeader(const v1::Envelope& envelope,
     SetRefusal(refusal, v1::REFUSAL_TOO_LARGE, "envelope too large");
     return absl::InvalidArgumentError(refusal->reason);
   }
-  const int64_t now = clock_->NowUnixMs();
-  if (header.expires_unix_ms() <= header.created_unix_ms()) {
-    SetRefusal(refusal, v1::REFUSAL_MALFORMED, "expires before created");
+  // Both times are the peer's: compare without overflow.
+  if (header.created_unix_ms() <= 0 ||
+      header.expires_unix_ms() <= header.created_unix_ms() ||
+      header.expires_unix_ms() - header.created_unix_ms() >
+          kMaxLifetimeMs + max_skew_ms_) {
+    SetRefusal(refusal, v1::REFUSAL_MALFORMED,
+               "expires must be after created, within 90 days");
     return absl::InvalidArgumentError(refusal->reason);
   }
-  if (now > header.expires_unix_ms() + max_skew_ms_) {
+  return header;
+}
+
+absl::Status Opener::CheckTimes(const v1::Header& header,
+                                Refusal* refusal) const {
+  const int64_t now = clock_->NowUnixMs();
+  if (now - max_skew_ms_ > header.expires_unix_ms()) {
     SetRefusal(
         refusal, v1::REFUSAL_EXPIRED,
         absl::StrCat("expired at ", FormatRfc3339Ms(header.expires_unix_ms())));
     return absl::InvalidArgumentError(refusal->reason);
   }
   if (header.created_unix_ms() > now + max_skew_ms_) {
-    SetRefusal(refusal, v1::REFUSAL_MALFORMED,
-               "created in the future beyond the allowed skew");
-    return absl::InvalidArgumentError(refusal->reason);
+    SetRefusal(
+        refusal, v1::REFUSAL_MALFORMED,
+        absl::StrCat("created ", FormatRfc3339Ms(header.created_unix_ms()),
+                     ", beyond the allowed clock skew"),
+        v1::DEFERRED);
+    return absl::UnavailableError(refusal->reason);
   }
-  return header;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<OpenedEnvelope> Opener::Open(const v1::Envelope& envelope,
@@ -181,9 +202,14 @@ absl::StatusOr<OpenedEnvelope> Opener::Open(const v1::Envelope& envelope,
       directory_->SigningCert(header.origin(), envelope.outer().signer_key_id(),
                               header.created_unix_ms());
   if (!signer.ok()) {
-    SetRefusal(refusal, v1::REFUSAL_BAD_SIGNATURE,
-               absl::StrCat("no trusted signing key of ", header.origin(), ": ",
-                            signer.status().message()));
+    // An unknown key may be a rotation this node has not been told of yet:
+    // not now, maybe later. A known key outside its validity is final.
+    const bool unknown = signer.status().code() == absl::StatusCode::kNotFound;
+    SetRefusal(
+        refusal, v1::REFUSAL_BAD_SIGNATURE,
+        absl::StrCat(unknown ? "unknown" : "untrusted", " signing key of ",
+                     header.origin(), ": ", signer.status().message()),
+        unknown ? v1::DEFERRED : v1::REFUSED);
     return absl::UnauthenticatedError(refusal->reason);
   }
   if (auto s = VerifyBatchSignature(envelope.outer(), kEnvelopeBatchLabel,
@@ -197,6 +223,7 @@ absl::StatusOr<OpenedEnvelope> Opener::Open(const v1::Envelope& envelope,
 
   absl::Status last = absl::NotFoundError("no decryption key");
   bool decrypted = false;
+  bool key_missing = true;  // no key of ours is a recipient
   for (const DecryptionKey& k : keys_) {
     auto plain = CmsDecrypt(envelope.ciphertext(), *k.key, *k.cert);
     if (plain.ok()) {
@@ -204,11 +231,19 @@ absl::StatusOr<OpenedEnvelope> Opener::Open(const v1::Envelope& envelope,
       decrypted = true;
       break;
     }
-    last = plain.status();
+    if (plain.status().code() != absl::StatusCode::kNotFound) {
+      key_missing = false;
+      last = plain.status();
+    }
   }
   if (!decrypted) {
+    // Encrypted to a key of ours that is not configured (an old_encryption
+    // key left out after a rotation): the operator can fix that.
     SetRefusal(refusal, v1::REFUSAL_DECRYPT_FAILED,
-               absl::StrCat("cannot decrypt: ", last.message()));
+               key_missing ? "encrypted to none of this node's configured "
+                             "encryption keys (old_encryption missing?)"
+                           : absl::StrCat("cannot decrypt: ", last.message()),
+               key_missing ? v1::DEFERRED : v1::REFUSED);
     return absl::UnauthenticatedError(refusal->reason);
   }
 

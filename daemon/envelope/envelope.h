@@ -22,6 +22,9 @@ inline constexpr absl::string_view kEnvelopeLabel = "kontor-env-v1";
 inline constexpr absl::string_view kInnerVersion = "kontor-inner-v1";
 inline constexpr absl::string_view kEnvelopeBatchLabel = "kontor-env-batch-v1";
 bool IsAllowedSuite(absl::string_view suite_id);
+// Longest allowed time from created to expires (a backdated or everlasting
+// envelope is refused).
+inline constexpr int64_t kMaxLifetimeMs = 90LL * 24 * 3600 * 1000;
 
 // The labelled structure the outer signature covers (through a Merkle root):
 //   "kontor-env-v1" 0x00 | u32 len | suite | u32 len | header bytes |
@@ -73,8 +76,11 @@ class Sealer {
   const KeyDirectory* directory_;
 };
 
-// Why an envelope was refused, in wire terms.
+// Why an envelope was refused, in wire terms. verdict REFUSED is permanent
+// (the same bytes will always be refused); DEFERRED may change (a key not
+// known yet, clocks apart): the sender retries later.
 struct Refusal {
+  v1::Verdict verdict = v1::REFUSED;
   v1::RefusalCode code = v1::REFUSAL_NONE;
   std::string reason;
   // The origin's outer signature verified: the envelope is authentic even
@@ -97,10 +103,15 @@ class Opener {
          const KeyDirectory* directory, const Clock* clock, int64_t max_skew_ms,
          uint64_t max_ciphertext_bytes);
 
-  // Parses and checks the header without any signature check: suite,
-  // ids, that this node is a recipient, times. Cheap; for dedup.
+  // Parses and checks the header without any signature check: suite, ids,
+  // priority, that this node is a recipient, size, lifetime. Depends on the
+  // bytes only, so its refusals are permanent. Cheap; comes before dedup.
   absl::StatusOr<v1::Header> ParseHeader(const v1::Envelope& envelope,
                                          Refusal* refusal) const;
+  // Expired (refused) or created in the future beyond the skew (deferred).
+  // Depends on the clock: comes after dedup, so a stored message is always
+  // answered with its stored receipt.
+  absl::Status CheckTimes(const v1::Header& header, Refusal* refusal) const;
   // Outer signature (origin's key, valid at header.created), then decryption
   // and the inner signature, and that the inner content matches the header.
   // `verified` (optional) remembers batch signatures already checked.

@@ -40,7 +40,8 @@ absl::StatusOr<v1::ReceiptBody> VerifyReceipt(const v1::Receipt& receipt,
     return absl::UnauthenticatedError(absl::StrCat(
         "receipt does not match message ", message_id, " to ", recipient));
   }
-  if (body.verdict() != v1::ACCEPTED && body.verdict() != v1::REFUSED) {
+  if (body.verdict() != v1::ACCEPTED && body.verdict() != v1::REFUSED &&
+      body.verdict() != v1::DEFERRED) {
     return absl::UnauthenticatedError("receipt has no verdict");
   }
   auto cert = directory.SigningCert(

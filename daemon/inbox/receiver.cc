@@ -45,43 +45,45 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
     item.body.set_time_unix_ms(now);
     item.needs_signature = true;
 
-    auto refuse = [&](v1::RefusalCode code, const std::string& reason) {
-      item.body.set_verdict(v1::REFUSED);
-      item.body.set_refusal(code);
-      item.body.set_reason(reason);
-    };
-
     Refusal refusal;
+    auto refuse = [&](const Refusal& r) {
+      item.body.set_verdict(r.verdict);
+      item.body.set_refusal(r.code);
+      item.body.set_reason(r.reason);
+    };
     auto header = opener_->ParseHeader(env, &refusal);
     if (!header.ok()) {
       // Fill in what can be read, so that the sender can match the refusal.
+      // (Depends on the bytes only: the same bytes are always refused.)
       v1::Header partial;
       if (partial.ParseFromString(env.header())) {
         item.body.set_message_id(partial.message_id());
         item.body.set_origin(partial.origin());
         item.body.set_outer_digest(OuterDigest(env, partial.suite_id()));
       }
-      KLOG(Warning, "inbox") << "refused envelope " << item.body.message_id()
-                             << " from peer " << peer << ": " << refusal.reason;
-      refuse(refusal.code, refusal.reason);
+      KLOG(Warning, "inbox")
+          << "refused envelope " << Printable(item.body.message_id())
+          << " from peer " << peer << ": " << refusal.reason;
+      refuse(refusal);
       continue;
+    }
+    if (header->origin() != peer) {
+      // Relaying comes later; until then a peer sends only its own
+      // messages. No signed statement about someone else's envelope.
+      KLOG(Security, "inbox")
+          << "peer " << peer << " sent envelope " << header->message_id()
+          << " with origin " << header->origin() << ": batch refused";
+      return absl::PermissionDeniedError(
+          absl::StrCat("origin ", header->origin(),
+                       " is not the authenticated peer ", peer));
     }
     item.body.set_message_id(header->message_id());
     item.body.set_origin(header->origin());
     const std::string digest = OuterDigest(env, header->suite_id());
     item.body.set_outer_digest(digest);
 
-    if (header->origin() != peer) {
-      KLOG(Security, "inbox")
-          << "peer " << peer << " sent envelope " << header->message_id()
-          << " with origin " << header->origin() << ": refused";
-      refuse(v1::REFUSAL_ORIGIN_MISMATCH,
-             absl::StrCat("origin ", header->origin(),
-                          " is not the authenticated peer ", peer));
-      continue;
-    }
-
-    // Dedup before any expensive check.
+    // Dedup before any expensive or clock-dependent check: what was stored
+    // is answered with its stored receipt, whatever the time now.
     auto seen = store_->FindInbox(header->origin(), header->message_id());
     if (!seen.ok()) return seen.status();
     if (seen->has_value()) {
@@ -93,20 +95,28 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
             << "message " << header->message_id() << " from "
             << header->origin()
             << " arrived again with a different digest: refused";
-        refuse(v1::REFUSAL_CONFLICT,
-               "this message id was already received with other content");
+        refusal.code = v1::REFUSAL_CONFLICT;
+        refusal.reason =
+            "this message id was already received with other content";
+        refuse(refusal);
       }
       continue;
     }
 
-    auto opened = opener_->Open(env, *header, &refusal, &verified);
+    const absl::Status times = opener_->CheckTimes(*header, &refusal);
+    absl::StatusOr<OpenedEnvelope> opened =
+        times.ok() ? opener_->Open(env, *header, &refusal, &verified)
+                   : absl::StatusOr<OpenedEnvelope>(times);
     if (!opened.ok()) {
-      KLOG(Security, "inbox") << "refused message " << header->message_id()
-                              << " from " << peer << ": " << refusal.reason;
-      refuse(refusal.code, refusal.reason);
-      // Only an envelope whose outer signature verified may occupy its id;
-      // a forgery must not block the real message.
-      if (refusal.outer_verified) {
+      const bool deferred = refusal.verdict == v1::DEFERRED;
+      KLOG(Security, "inbox")
+          << (deferred ? "deferred" : "refused") << " message "
+          << header->message_id() << " from " << peer << ": " << refusal.reason;
+      refuse(refusal);
+      // Only a permanent refusal of an envelope whose outer signature
+      // verified is remembered: a forgery must not occupy the id of the real
+      // message, and a deferral may turn out differently later.
+      if (refusal.outer_verified && !deferred) {
         item.store = true;
         item.record.accepted = false;
       }

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "daemon/common/crash_point.h"
+#include "daemon/common/ids.h"
 #include "daemon/common/log.h"
 #include "daemon/envelope/receipt.h"
 #include "daemon/outbox/backoff.h"
@@ -16,6 +17,10 @@ namespace {
 constexpr int64_t kIdleRecheckMs = 5000;
 // last_success_ms is persisted at most this often while all goes well.
 constexpr int64_t kSuccessPersistMs = 10000;
+// A message that was sent at least once (the recipient may have stored it and
+// its receipt been lost) is offered again after its expiry for this long, so
+// that the recipient's stored receipt can still settle it as delivered.
+constexpr int64_t kFinalAttemptWindowMs = 24LL * 3600 * 1000;
 
 double Jitter() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -162,7 +167,7 @@ void Outbox::Fail(PeerLoop* loop, PeerState* state,
 
 bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
   const int64_t now = clock_->NowUnixMs();
-  auto pending = store_->NextDeliveries(loop->peer, options_.max_batch, {});
+  auto pending = store_->NextDeliveries(loop->peer, options_.max_batch, now);
   if (!pending.ok()) {
     KLOG(Error, "outbox") << "cannot read queue of " << loop->peer << ": "
                           << pending.status().message();
@@ -175,7 +180,8 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
   std::vector<std::string> envelopes;
   size_t bytes = 0;
   for (const PendingDelivery& d : *pending) {
-    if (now > d.expires_ms) {
+    if (now > d.expires_ms &&
+        (d.attempts == 0 || now > d.expires_ms + kFinalAttemptWindowMs)) {
       settlements.push_back(Settlement{d.message_id, loop->peer, kStateExpired,
                                        "expired before delivery", "", now});
       continue;
@@ -219,6 +225,7 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
   }
 
   std::vector<std::string> bad;
+  std::vector<std::pair<const PendingDelivery*, std::string>> deferred;
   const int64_t settled_at = clock_->NowUnixMs();
   VerifiedRoots verified;  // one ECDSA verification per receipt batch
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -240,11 +247,17 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
       settlements.push_back(Settlement{d.message_id, loop->peer,
                                        kStateDelivered, "", (*receipts)[i],
                                        settled_at});
+    } else if (body->verdict() == v1::DEFERRED) {
+      KLOG(Warning, "outbox")
+          << "message " << d.message_id << " deferred by " << loop->peer << ": "
+          << Printable(body->reason(), 200);
+      deferred.emplace_back(&d, Printable(body->reason(), 200));
     } else {
       const bool expired = body->refusal() == v1::REFUSAL_EXPIRED;
       KLOG(Warning, "outbox")
           << "message " << d.message_id << " refused by " << loop->peer << " ("
-          << v1::RefusalCode_Name(body->refusal()) << "): " << body->reason();
+          << v1::RefusalCode_Name(body->refusal())
+          << "): " << Printable(body->reason(), 200);
       settlements.push_back(Settlement{
           d.message_id, loop->peer, expired ? kStateExpired : kStateRejected,
           absl::StrCat(v1::RefusalCode_Name(body->refusal()), ": ",
@@ -262,6 +275,20 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
     }
   }
   CrashPoint("deliver.after_receipt_commit");
+  // A deferral concerns that message only (the peer is fine): it waits
+  // with its own backoff, so it is not offered again at once.
+  for (const auto& [d, reason] : deferred) {
+    const int64_t delay =
+        BackoffDelayMs(d->attempts + 1, options_.initial_backoff_ms,
+                       options_.max_backoff_ms, Jitter());
+    if (auto s = store_->MarkAttempted(
+            loop->peer, {d->message_id},
+            absl::StrCat("deferred by ", loop->peer, ": ", reason), settled_at,
+            settled_at + delay);
+        !s.ok()) {
+      KLOG(Error, "outbox") << "cannot record deferral: " << s.message();
+    }
+  }
   if (!bad.empty()) {
     Fail(loop, state, bad, "invalid receipt");
     return false;

@@ -164,6 +164,10 @@ absl::Status Node::Start() {
   fed.RegisterService(federation_service_.get());
   fed.SetMaxReceiveMessageSize(grpc_limit_);
   fed.SetMaxSendMessageSize(grpc_limit_);
+  // Connections are re-handshaken at least this often, so a peer whose
+  // certificate is no longer trusted is cut off.
+  fed.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, 3600 * 1000);
+  fed.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 60 * 1000);
   federation_server_ = fed.BuildAndStart();
   if (!federation_server_ || federation_port_ == 0) {
     return absl::UnavailableError(

@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS deliveries(
   reason TEXT NOT NULL DEFAULT '',
   receipt BLOB,
   updated_ms INTEGER NOT NULL,
+  not_before_ms INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(message_id, peer));
 CREATE INDEX IF NOT EXISTS deliveries_queue
   ON deliveries(peer, state, priority DESC, created_ms);
@@ -153,6 +154,34 @@ absl::Status Exec(sqlite3* db, const char* sql) {
     return SqlError(db, rc, absl::StrCat("exec: ", msg));
   }
   return absl::OkStatus();
+}
+
+// Schema versions (PRAGMA user_version): 0 = new or first release,
+// 2 = deliveries.not_before_ms. kSchema creates the newest form; this brings
+// an older file up to it.
+constexpr int kSchemaVersion = 2;
+
+absl::Status Migrate(sqlite3* db) {
+  Stmt v(db, "PRAGMA user_version");
+  int version = v.Step() == SQLITE_ROW ? static_cast<int>(v.Int(0)) : 0;
+  if (version >= kSchemaVersion) return absl::OkStatus();
+  bool has_not_before = false;
+  {
+    Stmt cols(db, "PRAGMA table_info(deliveries)");
+    while (cols.Step() == SQLITE_ROW) {
+      has_not_before = has_not_before || cols.Text(1) == "not_before_ms";
+    }
+  }
+  if (!has_not_before) {
+    if (auto s = Exec(db,
+                      "ALTER TABLE deliveries ADD COLUMN not_before_ms "
+                      "INTEGER NOT NULL DEFAULT 0");
+        !s.ok()) {
+      return s;
+    }
+  }
+  return Exec(db,
+              absl::StrCat("PRAGMA user_version = ", kSchemaVersion).c_str());
 }
 
 absl::StatusOr<sqlite3*> OpenDb(const std::string& path) {
@@ -281,16 +310,16 @@ class SqliteStore : public Store {
 
   absl::Status MarkAttempted(const std::string& peer,
                              const std::vector<std::string>& ids,
-                             const std::string& error,
-                             int64_t now_ms) override {
+                             const std::string& error, int64_t now_ms,
+                             int64_t not_before_ms) override {
     return Write([&](sqlite3* db) -> absl::Status {
       for (const std::string& id : ids) {
-        Stmt s(
-            db,
-            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, "
-            "updated_ms = ? WHERE message_id = ? AND peer = ? AND state = ?");
-        s.Bind(1, error).Bind(2, now_ms).Bind(3, id).Bind(4, peer);
-        s.Bind(5, kStateQueued);
+        Stmt s(db,
+               "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, "
+               "updated_ms = ?, not_before_ms = ? WHERE message_id = ? AND "
+               "peer = ? AND state = ?");
+        s.Bind(1, error).Bind(2, now_ms).Bind(3, not_before_ms).Bind(4, id);
+        s.Bind(5, peer).Bind(6, kStateQueued);
         if (auto st = s.Run("mark attempted"); !st.ok()) return st;
       }
       return absl::OkStatus();
@@ -395,18 +424,21 @@ class SqliteStore : public Store {
     return s;
   }
 
-  absl::StatusOr<bool> Ack(const std::string& message_id) override {
+  absl::StatusOr<bool> Ack(const std::string& origin,
+                           const std::string& message_id) override {
     bool already = false;
     bool found = false;
     absl::Status s = Write([&](sqlite3* db) -> absl::Status {
       Stmt q(db,
-             "SELECT acked FROM inbox WHERE message_id = ? AND accepted = 1");
-      q.Bind(1, message_id);
+             "SELECT acked FROM inbox WHERE origin = ? AND message_id = ? AND "
+             "accepted = 1");
+      q.Bind(1, origin).Bind(2, message_id);
       if (q.Step() != SQLITE_ROW) return absl::OkStatus();
       found = true;
       already = q.Int(0) != 0;
-      Stmt u(db, "UPDATE inbox SET acked = 1 WHERE message_id = ?");
-      u.Bind(1, message_id);
+      Stmt u(db,
+             "UPDATE inbox SET acked = 1 WHERE origin = ? AND message_id = ?");
+      u.Bind(1, origin).Bind(2, message_id);
       return u.Run("ack");
     });
     if (!s.ok()) return s;
@@ -424,31 +456,21 @@ class SqliteStore : public Store {
   }
 
   absl::StatusOr<std::vector<PendingDelivery>> NextDeliveries(
-      const std::string& peer, size_t limit,
-      const std::vector<std::string>& exclude_ids) override {
+      const std::string& peer, size_t limit, int64_t now_ms) override {
     absl::MutexLock l(&read_mu_);
-    // Fetch a little more than asked so excluded (in flight) rows do not
-    // starve the batch.
     Stmt s(reader_,
            "SELECT d.message_id, d.priority, d.created_ms, d.expires_ms, "
            "m.envelope, m.outer_digest, d.attempts FROM deliveries d JOIN "
            "messages m ON m.id = d.message_id WHERE d.peer = ? AND d.state = "
-           "'queued' ORDER BY d.priority DESC, d.created_ms LIMIT ?");
+           "'queued' AND d.not_before_ms <= ? ORDER BY d.priority DESC, "
+           "d.created_ms LIMIT ?");
     if (auto st = s.status(); !st.ok()) return st;
-    s.Bind(1, peer).Bind(2, static_cast<int64_t>(limit + exclude_ids.size()));
+    s.Bind(1, peer).Bind(2, now_ms).Bind(3, static_cast<int64_t>(limit));
     std::vector<PendingDelivery> out;
     int rc;
-    while ((rc = s.Step()) == SQLITE_ROW && out.size() < limit) {
+    while ((rc = s.Step()) == SQLITE_ROW) {
       PendingDelivery d;
       d.message_id = s.Text(0);
-      bool excluded = false;
-      for (const auto& x : exclude_ids) {
-        if (x == d.message_id) {
-          excluded = true;
-          break;
-        }
-      }
-      if (excluded) continue;
       d.peer = peer;
       d.priority = static_cast<int>(s.Int(1));
       d.created_ms = s.Int(2);
@@ -545,16 +567,19 @@ class SqliteStore : public Store {
     return out;
   }
 
-  absl::StatusOr<std::optional<InboxRecord>> GetInbox(
-      const std::string& message_id) override {
+  absl::StatusOr<std::vector<InboxRecord>> GetInbox(
+      const std::string& message_id, const std::string& origin) override {
     absl::MutexLock l(&read_mu_);
     Stmt s(reader_, absl::StrCat("SELECT ", kInboxCols,
                                  " FROM inbox WHERE message_id = ? AND "
-                                 "accepted = 1 LIMIT 1")
+                                 "(? = '' OR origin = ?) AND accepted = 1 "
+                                 "ORDER BY seq LIMIT 16")
                         .c_str());
-    s.Bind(1, message_id);
-    if (s.Step() != SQLITE_ROW) return std::optional<InboxRecord>();
-    return std::optional<InboxRecord>(ReadInbox(s));
+    if (auto st = s.status(); !st.ok()) return st;
+    s.Bind(1, message_id).Bind(2, origin).Bind(3, origin);
+    std::vector<InboxRecord> out;
+    while (s.Step() == SQLITE_ROW) out.push_back(ReadInbox(s));
+    return out;
   }
 
   uint64_t MaxInboxSeq() override {
@@ -626,6 +651,17 @@ class SqliteStore : public Store {
         Exec(writer_, "RELEASE job").IgnoreError();
       }
       results.push_back(s);
+      if (sqlite3_get_autocommit(writer_)) {
+        // SQLite rolled the whole transaction back (disk full, I/O error,
+        // out of memory): nothing of this batch is committed, so every job
+        // fails, and none may run outside the transaction.
+        absl::Status lost =
+            s.ok() ? absl::UnavailableError("store transaction rolled back")
+                   : s;
+        KLOG(Error, "store") << "transaction lost: " << lost.message();
+        for (auto& q : batch) q->done.set_value(lost);
+        return;
+      }
     }
     absl::Status commit = Exec(writer_, "COMMIT");
     if (!commit.ok()) {
@@ -707,6 +743,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
     }
   }
   if (auto s = Exec(*writer, kSchema); !s.ok()) {
+    sqlite3_close(*writer);
+    return s;
+  }
+  if (auto s = Migrate(*writer); !s.ok()) {
     sqlite3_close(*writer);
     return s;
   }

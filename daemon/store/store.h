@@ -133,14 +133,16 @@ class Store {
   virtual absl::StatusOr<std::optional<SubmitOutcome>> FindByClientKey(
       const std::string& submitter, const std::string& client_key,
       const std::string& request_hash) = 0;
-  // Queued deliveries to `peer`, highest priority first, then oldest.
+  // Queued deliveries to `peer` that are due at `now_ms` (not deferred past
+  // it), highest priority first, then oldest.
   virtual absl::StatusOr<std::vector<PendingDelivery>> NextDeliveries(
-      const std::string& peer, size_t limit,
-      const std::vector<std::string>& exclude_ids) = 0;
+      const std::string& peer, size_t limit, int64_t now_ms) = 0;
+  // Counts a failed attempt; with not_before_ms > 0 the delivery is not due
+  // again before then (a deferral of this message only).
   virtual absl::Status MarkAttempted(const std::string& peer,
                                      const std::vector<std::string>& ids,
-                                     const std::string& error,
-                                     int64_t now_ms) = 0;
+                                     const std::string& error, int64_t now_ms,
+                                     int64_t not_before_ms = 0) = 0;
   virtual absl::Status Settle(const std::vector<Settlement>& settlements) = 0;
   virtual absl::StatusOr<std::vector<DeliveryRow>> Deliveries(
       const std::string& message_id) = 0;
@@ -165,10 +167,14 @@ class Store {
   virtual absl::StatusOr<std::vector<InboxRecord>> ListInbox(bool unread_only,
                                                              uint64_t after_seq,
                                                              size_t limit) = 0;
-  virtual absl::StatusOr<std::optional<InboxRecord>> GetInbox(
-      const std::string& message_id) = 0;
-  // Returns true if it was already acked. kNotFound if no such message.
-  virtual absl::StatusOr<bool> Ack(const std::string& message_id) = 0;
+  // Accepted inbox records with this id; `origin` empty means any origin
+  // (ids are random, so normally at most one).
+  virtual absl::StatusOr<std::vector<InboxRecord>> GetInbox(
+      const std::string& message_id, const std::string& origin) = 0;
+  // Marks (origin, message_id) as handled; returns true if it already was.
+  // kNotFound if there is no such accepted message.
+  virtual absl::StatusOr<bool> Ack(const std::string& origin,
+                                   const std::string& message_id) = 0;
   virtual uint64_t MaxInboxSeq() = 0;
   // Blocks until an accepted inbox record with seq > after_seq may exist or
   // `timeout_ms` passes.

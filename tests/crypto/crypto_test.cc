@@ -222,6 +222,23 @@ TEST_F(CryptoTest, TrustRefusesWrongPurposeAndMissingUri) {
                    .ok());
 }
 
+TEST_F(CryptoTest, OneKeyPerPurposeIsEnforcedByUsageAndExtendedUsage) {
+  auto ts = Trust();
+  // A signing certificate is no TLS certificate (no serverAuth/clientAuth).
+  EXPECT_EQ(ts->VerifyNodeCertificate(*ee_->signing.cert, KeyPurpose::kTls,
+                                      NowMs(), NowMs())
+                .status()
+                .code(),
+            absl::StatusCode::kPermissionDenied);
+  // A TLS certificate is no signing certificate (it has TLS usages).
+  EXPECT_EQ(ts->VerifyNodeCertificate(*ee_->tls.cert, KeyPurpose::kSigning,
+                                      NowMs(), NowMs())
+                .status()
+                .code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_FALSE(ee_->tls.cert->AllowsPurpose(KeyPurpose::kEncryption));
+}
+
 TEST_F(CryptoTest, TrustChecksValidityAtTheGivenTime) {
   auto ts = Trust();
   auto expired = pki_->Issue(*ca_, "ee", KeyPurpose::kSigning, -10 * 86400,

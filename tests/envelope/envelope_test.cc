@@ -64,16 +64,19 @@ class EnvelopeTest : public ::testing::Test {
     return *env;
   }
 
-  // Opens with fi's opener; returns the refusal code (NONE if accepted).
+  // Opens with fi's opener as the receiver does; returns the refusal code
+  // (NONE if accepted).
   v1::RefusalCode OpenCode(const v1::Envelope& env,
-                           std::string* reason = nullptr) {
+                           std::string* reason = nullptr,
+                           v1::Verdict* verdict = nullptr) {
     Refusal refusal;
     auto header = fi_opener_->ParseHeader(env, &refusal);
-    if (header.ok()) {
+    if (header.ok() && fi_opener_->CheckTimes(*header, &refusal).ok()) {
       auto opened = fi_opener_->Open(env, *header, &refusal);
       if (opened.ok()) return v1::REFUSAL_NONE;
     }
     if (reason) *reason = refusal.reason;
+    if (verdict) *verdict = refusal.verdict;
     return refusal.code;
   }
 
@@ -188,12 +191,48 @@ TEST_F(EnvelopeTest, SuiteIdIsBoundIntoTheSignedStructure) {
   EXPECT_NE(OuterDigest(env, kSuiteV1), OuterDigest(env, "another-suite"));
 }
 
-TEST_F(EnvelopeTest, ExpiredAndFutureEnvelopesAreRefused) {
+TEST_F(EnvelopeTest, ExpiredIsRefusedAndFutureIsDeferred) {
   v1::Envelope env = Sealed(Header());
+  v1::Verdict verdict;
   clock_.AdvanceMs(3600000 + 300000 + 1);
-  EXPECT_EQ(OpenCode(env), v1::REFUSAL_EXPIRED);
+  EXPECT_EQ(OpenCode(env, nullptr, &verdict), v1::REFUSAL_EXPIRED);
+  EXPECT_EQ(verdict, v1::REFUSED);
+  // Created beyond the skew ahead of our clock: the clocks disagree, which
+  // may be ours to fix: deferred, not refused.
   clock_.AdvanceMs(-(3600000 + 300000 + 1) - 400000);
-  EXPECT_EQ(OpenCode(env), v1::REFUSAL_MALFORMED);  // created in the future
+  EXPECT_EQ(OpenCode(env, nullptr, &verdict), v1::REFUSAL_MALFORMED);
+  EXPECT_EQ(verdict, v1::DEFERRED);
+}
+
+TEST_F(EnvelopeTest, LifetimeAndPriorityAreBounded) {
+  v1::Header h = Header();
+  h.set_expires_unix_ms(h.created_unix_ms() + kMaxLifetimeMs + 400000);
+  EXPECT_EQ(OpenCode(Sealed(h)), v1::REFUSAL_MALFORMED);
+  h = Header();
+  h.set_expires_unix_ms(h.created_unix_ms());
+  EXPECT_EQ(OpenCode(Sealed(h)), v1::REFUSAL_MALFORMED);
+  h = Header();
+  h.set_priority(static_cast<v1::Priority>(7));  // would outrank flash
+  EXPECT_EQ(OpenCode(Sealed(h)), v1::REFUSAL_MALFORMED);
+}
+
+TEST_F(EnvelopeTest, UnknownSigningKeyIsDeferredNotRefused) {
+  // ee signs with a key fi has not been told of (a rotation in progress).
+  auto new_signing =
+      pki_->Issue(ca_, "ee", KeyPurpose::kSigning, -60, 86400, "-new");
+  TestPki::Node rotated = ee_;
+  rotated.signing = new_signing;
+  Sealer sealer("ee", SignerOf(rotated), &dir_);
+  v1::Payload p;
+  p.set_kind("note");
+  auto env = sealer.Seal(Header(), p);
+  ASSERT_TRUE(sealer.SignOuter({&*env}).ok());
+  v1::Verdict verdict;
+  EXPECT_EQ(OpenCode(*env, nullptr, &verdict), v1::REFUSAL_BAD_SIGNATURE);
+  EXPECT_EQ(verdict, v1::DEFERRED);
+  // Once configured, the same envelope opens.
+  dir_.AddSigning("ee", new_signing.cert);
+  EXPECT_EQ(OpenCode(*env), v1::REFUSAL_NONE);
 }
 
 TEST_F(EnvelopeTest, EnvelopeForAnotherNodeIsRefused) {

@@ -24,11 +24,10 @@ class ReceiverTest : public ::testing::Test {
     lv_ = pki_->MakeNode(ca_, "lv");
     for (auto* n : {&ee_, &fi_, &lv_}) directory_.Add(*n);
     store_ = std::move(*Store::Open(dir + "/fi.db"));
-    opener_ =
-        std::make_unique<Opener>("fi", testing::DecryptionKeysOf(fi_),
-                                 &directory_, Clock::Real(), 300000, 1 << 20);
+    opener_ = std::make_unique<Opener>("fi", testing::DecryptionKeysOf(fi_),
+                                       &directory_, &clock_, 300000, 1 << 20);
     receiver_ = std::make_unique<Receiver>("fi", store_.get(), opener_.get(),
-                                           SignerOf(fi_), Clock::Real());
+                                           SignerOf(fi_), &clock_);
   }
 
   v1::Envelope Make(const std::string& body, const std::string& id = "",
@@ -39,7 +38,8 @@ class ReceiverTest : public ::testing::Test {
     h.set_message_id(id.empty() ? NewMessageId() : id);
     h.set_origin("ee");
     h.add_recipients("fi");
-    h.set_created_unix_ms(Clock::Real()->NowUnixMs());
+    h.set_created_unix_ms(clock_.NowUnixMs());
+    h.set_priority(v1::ROUTINE);
     h.set_expires_unix_ms(h.created_unix_ms() + 3600000);
     v1::Payload p;
     p.set_kind("note");
@@ -85,6 +85,7 @@ class ReceiverTest : public ::testing::Test {
     return n;
   }
 
+  FakeClock clock_{Clock::Real()->NowUnixMs()};
   std::unique_ptr<TestPki> pki_;
   TestPki::Ca ca_;
   TestPki::Node ee_, fi_, lv_;
@@ -100,9 +101,10 @@ TEST_F(ReceiverTest, AcceptsStoresAndSignsReceipts) {
   EXPECT_EQ(bodies[0].verdict(), v1::ACCEPTED);
   EXPECT_EQ(bodies[1].verdict(), v1::ACCEPTED);
   EXPECT_EQ(Stored(IdOf(a)), 1u);
-  auto rec = *store_->GetInbox(IdOf(b));
+  auto rec = *store_->GetInbox(IdOf(b), "ee");
+  ASSERT_EQ(rec.size(), 1u);
   v1::Payload p;
-  ASSERT_TRUE(p.ParseFromString(rec->payload));
+  ASSERT_TRUE(p.ParseFromString(rec[0].payload));
   EXPECT_EQ(p.body(), "b");
 }
 
@@ -133,7 +135,7 @@ TEST_F(ReceiverTest, SameIdOtherContentIsRefusedAndTheOriginalKept) {
   EXPECT_EQ(bodies[0].verdict(), v1::REFUSED);
   EXPECT_EQ(bodies[0].refusal(), v1::REFUSAL_CONFLICT);
   v1::Payload p;
-  p.ParseFromString((*store_->GetInbox(IdOf(a)))->payload);
+  p.ParseFromString((*store_->GetInbox(IdOf(a), "ee"))[0].payload);
   EXPECT_EQ(p.body(), "original");
 }
 
@@ -153,28 +155,84 @@ TEST_F(ReceiverTest, ForgeryDoesNotOccupyTheIdOfTheRealMessage) {
 
 TEST_F(ReceiverTest, AnotherPeerCannotDeliverOrBlockAnOriginsMessage) {
   v1::Envelope a = Make("a");
-  auto refused = Receive("lv", {a});
-  EXPECT_EQ(refused[0].refusal(), v1::REFUSAL_ORIGIN_MISMATCH);
+  // No signed statement at all about someone else's envelope.
+  EXPECT_EQ(receiver_->Receive("lv", {a}).status().code(),
+            absl::StatusCode::kPermissionDenied);
   EXPECT_FALSE(store_->FindInbox("ee", IdOf(a))->has_value());
   EXPECT_EQ(Receive("ee", {a})[0].verdict(), v1::ACCEPTED);
 }
 
-TEST_F(ReceiverTest, AuthenticButUndecryptableIsRefusedForGoodAndRemembered) {
-  // ee seals for "fi" with lv's encryption key: the outer signature is ee's
-  // and valid, but fi cannot decrypt. A permanent, remembered refusal.
+TEST_F(ReceiverTest, StoredMessageReplayedAfterExpiryGetsItsStoredReceipt) {
+  // Never two contradicting signed receipts for the same envelope: dedup
+  // comes before the clock checks.
+  v1::Envelope a = Make("a");
+  std::vector<std::string> first, later;
+  Receive("ee", {a}, &first);
+  clock_.AdvanceMs(2 * 3600000);
+  auto bodies = Receive("ee", {a}, &later);
+  EXPECT_EQ(bodies[0].verdict(), v1::ACCEPTED);
+  EXPECT_EQ(later[0], first[0]);
+  // A message never seen is refused as expired.
+  v1::Envelope old = Make("b");
+  clock_.AdvanceMs(2 * 3600000);
+  EXPECT_EQ(Receive("ee", {old})[0].refusal(), v1::REFUSAL_EXPIRED);
+}
+
+TEST_F(ReceiverTest, UnknownSigningKeyIsDeferredAndNotRemembered) {
+  auto rotated_key =
+      pki_->Issue(ca_, "ee", KeyPurpose::kSigning, -60, 86400, "-rotated");
+  TestPki::Node rotated = ee_;
+  rotated.signing = rotated_key;
+  Sealer sealer("ee", SignerOf(rotated), &directory_);
+  v1::Header h;
+  h.set_message_id(NewMessageId());
+  h.set_origin("ee");
+  h.add_recipients("fi");
+  h.set_priority(v1::ROUTINE);
+  h.set_created_unix_ms(clock_.NowUnixMs());
+  h.set_expires_unix_ms(h.created_unix_ms() + 3600000);
+  v1::Payload p;
+  p.set_kind("note");
+  auto env = sealer.Seal(h, p);
+  ASSERT_TRUE(sealer.SignOuter({&*env}).ok());
+  EXPECT_EQ(Receive("ee", {*env})[0].verdict(), v1::DEFERRED);
+  EXPECT_FALSE(store_->FindInbox("ee", h.message_id())->has_value());
+  directory_.AddSigning("ee", rotated_key.cert);  // config catches up
+  EXPECT_EQ(Receive("ee", {*env})[0].verdict(), v1::ACCEPTED);
+}
+
+TEST_F(ReceiverTest, EncryptedToAKeyNotConfiguredIsDeferred) {
+  // ee seals for "fi" with a key fi does not have configured (as after a
+  // rotation without old_encryption): the operator can fix it, so deferred.
   FakeDirectory wrong_keys;
   wrong_keys.AddSigning("ee", ee_.signing.cert);
   TestPki::Node fi_with_lv_key = lv_;
   fi_with_lv_key.id = "fi";
   wrong_keys.Add(fi_with_lv_key);
   v1::Envelope a = Make("a", "", &wrong_keys);
+  auto bodies = Receive("ee", {a});
+  EXPECT_EQ(bodies[0].verdict(), v1::DEFERRED);
+  EXPECT_EQ(bodies[0].refusal(), v1::REFUSAL_DECRYPT_FAILED);
+  EXPECT_FALSE(store_->FindInbox("ee", IdOf(a))->has_value());
+}
+
+TEST_F(ReceiverTest, AuthenticButUndecryptableIsRefusedForGoodAndRemembered) {
+  // ee itself signed a ciphertext that does not decrypt (corrupted before
+  // signing): authentic, and never going to open. Permanent, remembered.
+  Sealer sealer("ee", SignerOf(ee_), &directory_);
+  v1::Envelope a = Make("a");
+  std::string ct = a.ciphertext();
+  ct[ct.size() - 20] ^= 1;  // inside the GCM-protected content
+  a.set_ciphertext(ct);
+  ASSERT_TRUE(sealer.SignOuter({&a}).ok());
   std::vector<std::string> first, again;
   auto bodies = Receive("ee", {a}, &first);
   EXPECT_EQ(bodies[0].verdict(), v1::REFUSED);
   EXPECT_EQ(bodies[0].refusal(), v1::REFUSAL_DECRYPT_FAILED);
   Receive("ee", {a}, &again);
   EXPECT_EQ(again[0], first[0]);
-  EXPECT_EQ(Stored(IdOf(a)), 0u);  // not listed in the inbox
+  EXPECT_EQ(Stored(IdOf(a)), 0u);  // remembered, but not listed
+  EXPECT_TRUE(store_->FindInbox("ee", IdOf(a))->has_value());
 }
 
 TEST_F(ReceiverTest, GarbageGetsASignedRefusalNotAnError) {

@@ -48,7 +48,7 @@ TEST_F(StoreTest, OutgoingSurvivesReopen) {
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(rows->size(), 2u);
   EXPECT_EQ((*rows)[0].state, "queued");
-  auto next = store_->NextDeliveries("lv", 10, {});
+  auto next = store_->NextDeliveries("lv", 10, 0);
   ASSERT_EQ(next->size(), 1u);
   EXPECT_EQ((*next)[0].envelope, "envelope-m1");
 }
@@ -80,7 +80,7 @@ TEST_F(StoreTest, FlashFirstThenOldest) {
   ASSERT_TRUE(store_->InsertOutgoing(Message("routine-new", 1, 5)).ok());
   ASSERT_TRUE(store_->InsertOutgoing(Message("flash", 3, 9)).ok());
   ASSERT_TRUE(store_->InsertOutgoing(Message("urgent", 2, 7)).ok());
-  auto next = store_->NextDeliveries("fi", 10, {});
+  auto next = store_->NextDeliveries("fi", 10, 0);
   ASSERT_EQ(next->size(), 4u);
   EXPECT_EQ((*next)[0].message_id, "flash");
   EXPECT_EQ((*next)[1].message_id, "urgent");
@@ -92,7 +92,7 @@ TEST_F(StoreTest, SettleIsFinalButALateReceiptWinsOverExpired) {
   ASSERT_TRUE(
       store_->Settle({{"m1", "fi", kStateExpired, "expired", "", 5}}).ok());
   EXPECT_EQ((*store_->Deliveries("m1"))[0].state, "expired");
-  EXPECT_TRUE(store_->NextDeliveries("fi", 10, {})->empty());
+  EXPECT_TRUE(store_->NextDeliveries("fi", 10, 0)->empty());
   ASSERT_TRUE(
       store_->Settle({{"m1", "fi", kStateDelivered, "", "receipt", 6}}).ok());
   EXPECT_EQ((*store_->Deliveries("m1"))[0].state, "delivered");
@@ -101,6 +101,16 @@ TEST_F(StoreTest, SettleIsFinalButALateReceiptWinsOverExpired) {
   auto row = (*store_->Deliveries("m1"))[0];
   EXPECT_EQ(row.state, "delivered");
   EXPECT_EQ(row.receipt, "receipt");
+}
+
+TEST_F(StoreTest, DeferredDeliveryIsNotDueBeforeItsTime) {
+  ASSERT_TRUE(store_->InsertOutgoing(Message("m1")).ok());
+  ASSERT_TRUE(store_->MarkAttempted("fi", {"m1"}, "deferred", 100, 5000).ok());
+  EXPECT_TRUE(store_->NextDeliveries("fi", 10, 4999)->empty());
+  auto due = store_->NextDeliveries("fi", 10, 5000);
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ((*due)[0].attempts, 1u);
+  EXPECT_EQ((*store_->Deliveries("m1"))[0].last_error, "deferred");
 }
 
 TEST_F(StoreTest, CancelOnlyQueued) {
@@ -138,6 +148,8 @@ TEST_F(StoreTest, InboxDedupsOnOriginAndId) {
   EXPECT_EQ(store_->ListInbox(false, 0, 10)->size(), 2u);
   EXPECT_EQ((*store_->FindInbox("ee", "m1"))->receipt, "receipt-1");
   EXPECT_EQ(store_->MaxInboxSeq(), 2u);
+  EXPECT_EQ(store_->GetInbox("m1", "")->size(), 2u);  // two origins, one id
+  EXPECT_EQ(store_->GetInbox("m1", "lv")->size(), 1u);
 }
 
 TEST_F(StoreTest, AckAndUnread) {
@@ -149,10 +161,13 @@ TEST_F(StoreTest, AckAndUnread) {
   std::vector<std::optional<DedupEntry>> existing;
   ASSERT_TRUE(store_->InsertInbox({r}, &existing).ok());
   EXPECT_EQ(store_->ListInbox(true, 0, 10)->size(), 1u);
-  EXPECT_FALSE(*store_->Ack("m1"));
-  EXPECT_TRUE(*store_->Ack("m1"));
+  EXPECT_EQ(store_->Ack("lv", "m1").status().code(),
+            absl::StatusCode::kNotFound);  // (origin, id), not id alone
+  EXPECT_FALSE(*store_->Ack("ee", "m1"));
+  EXPECT_TRUE(*store_->Ack("ee", "m1"));
   EXPECT_TRUE(store_->ListInbox(true, 0, 10)->empty());
-  EXPECT_EQ(store_->Ack("nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Ack("ee", "nope").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(StoreTest, RefusedRecordsAreNotListedButDedup) {
