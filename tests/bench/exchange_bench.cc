@@ -90,6 +90,7 @@ int Run(int messages, int concurrency, size_t size) {
     h.set_message_id(NewMessageId());
     h.set_origin("ee");
     h.add_recipients("fi");
+    h.set_priority(v1::ROUTINE);
     h.set_created_unix_ms(Clock::Real()->NowUnixMs());
     h.set_expires_unix_ms(h.created_unix_ms() + 3600000);
     return h;
@@ -119,6 +120,13 @@ int Run(int messages, int concurrency, size_t size) {
   const double outer_sign_64 =
       MicrosPerOp(50, [&] { (void)sealer.SignOuter(all); }) / 64;
   Refusal refusal;
+  {
+    auto h = opener.ParseHeader(envs[0], &refusal);
+    if (!h.ok() || !opener.Open(envs[0], *h, &refusal).ok()) {
+      fprintf(stderr, "envelope does not open: %s\n", refusal.reason.c_str());
+      return 1;
+    }
+  }
   const double open_full = MicrosPerOp(kOps, [&] {
     auto h = opener.ParseHeader(envs[0], &refusal);
     (void)opener.Open(envs[0], *h, &refusal);
