@@ -137,13 +137,16 @@ void Outbox::Run(PeerLoop* loop) {
 }
 
 void Outbox::Fail(PeerLoop* loop, PeerState* state,
-                  const std::vector<std::string>& ids,
-                  const std::string& error) {
+                  const std::vector<std::string>& ids, const std::string& error,
+                  bool flash_waiting) {
   const int64_t now = clock_->NowUnixMs();
   state->failures += 1;
-  const int64_t delay =
-      BackoffDelayMs(state->failures, options_.initial_backoff_ms,
-                     options_.max_backoff_ms, Jitter());
+  const int64_t delay = BackoffDelayMs(
+      state->failures, options_.initial_backoff_ms,
+      flash_waiting
+          ? std::min(options_.max_backoff_ms, options_.flash_max_backoff_ms)
+          : options_.max_backoff_ms,
+      Jitter());
   state->next_attempt_ms = now + delay;
   state->last_error = error;
   KLOG(Warning, "outbox") << "peer " << loop->peer << ": " << error
@@ -206,7 +209,11 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
   if (batch.empty()) return true;
 
   std::vector<std::string> ids;
-  for (const PendingDelivery* d : batch) ids.push_back(d->message_id);
+  bool flash = false;
+  for (const PendingDelivery* d : batch) {
+    ids.push_back(d->message_id);
+    flash = flash || d->priority == v1::FLASH;
+  }
   {
     absl::MutexLock lock(&mu_);
     loop->in_flight.insert(ids.begin(), ids.end());
@@ -214,7 +221,7 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
   auto receipts = link_->Exchange(loop->peer, envelopes);
   CrashPoint("deliver.after_send");
   if (!receipts.ok()) {
-    Fail(loop, state, ids, std::string(receipts.status().message()));
+    Fail(loop, state, ids, std::string(receipts.status().message()), flash);
     return false;
   }
   if (receipts->size() != batch.size()) {

@@ -34,6 +34,8 @@ struct OutboxOptions {
   size_t max_batch = 64;
   size_t max_batch_bytes = 8 << 20;
   int64_t max_skew_ms = 300 * 1000;
+  // While a flash message waits for a peer, retry it at least this often.
+  int64_t flash_max_backoff_ms = 5000;
 };
 
 struct PeerRuntime {
@@ -80,8 +82,11 @@ class Outbox {
   void Run(PeerLoop* loop);
   // One round: returns true if it delivered something (so go again at once).
   bool RunOnce(PeerLoop* loop, PeerState* state);
+  // `flash_waiting`: a flash message is among those that failed, so the
+  // backoff is capped at flash_max_backoff_ms.
   void Fail(PeerLoop* loop, PeerState* state,
-            const std::vector<std::string>& ids, const std::string& error);
+            const std::vector<std::string>& ids, const std::string& error,
+            bool flash_waiting = false);
 
   const std::string node_id_;
   Store* const store_;

@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS deliveries(
   not_before_ms INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(message_id, peer));
 CREATE INDEX IF NOT EXISTS deliveries_queue
-  ON deliveries(peer, state, priority DESC, created_ms);
+  ON deliveries(peer, state, priority, created_ms);
 CREATE TABLE IF NOT EXISTS peers(
   peer TEXT PRIMARY KEY,
   failures INTEGER NOT NULL,
@@ -458,30 +458,28 @@ class SqliteStore : public Store {
   absl::StatusOr<std::vector<PendingDelivery>> NextDeliveries(
       const std::string& peer, size_t limit, int64_t now_ms) override {
     absl::MutexLock l(&read_mu_);
-    Stmt s(reader_,
-           "SELECT d.message_id, d.priority, d.created_ms, d.expires_ms, "
-           "m.envelope, m.outer_digest, d.attempts FROM deliveries d JOIN "
-           "messages m ON m.id = d.message_id WHERE d.peer = ? AND d.state = "
-           "'queued' AND d.not_before_ms <= ? ORDER BY d.priority DESC, "
-           "d.created_ms LIMIT ?");
-    if (auto st = s.status(); !st.ok()) return st;
-    s.Bind(1, peer).Bind(2, now_ms).Bind(3, static_cast<int64_t>(limit));
-    std::vector<PendingDelivery> out;
-    int rc;
-    while ((rc = s.Step()) == SQLITE_ROW) {
-      PendingDelivery d;
-      d.message_id = s.Text(0);
-      d.peer = peer;
-      d.priority = static_cast<int>(s.Int(1));
-      d.created_ms = s.Int(2);
-      d.expires_ms = s.Int(3);
-      d.envelope = s.Text(4);
-      d.outer_digest = s.Text(5);
-      d.attempts = static_cast<uint32_t>(s.Int(6));
-      out.push_back(std::move(d));
+    std::vector<PendingDelivery> flash, urgent, routine;
+    // Priority classes cover every value, so no row can be stranded.
+    if (auto s = Due(peer, 3, 1 << 30, limit, now_ms, &flash); !s.ok()) {
+      return s;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-      return SqlError(reader_, rc, "next deliveries");
+    const size_t rest = limit - flash.size();
+    if (rest > 0) {
+      // Fetch each class up to the whole rest, then share it.
+      if (auto s = Due(peer, 2, 2, rest, now_ms, &urgent); !s.ok()) return s;
+      if (auto s = Due(peer, -(1 << 30), 1, rest, now_ms, &routine); !s.ok()) {
+        return s;
+      }
+    }
+    const size_t routine_share = rest == 0 ? 0 : std::max<size_t>(1, rest / 4);
+    size_t take_routine = std::min(routine.size(), routine_share);
+    size_t take_urgent = std::min(urgent.size(), rest - take_routine);
+    take_routine = std::min(routine.size(), rest - take_urgent);
+    std::vector<PendingDelivery> out = std::move(flash);
+    for (size_t i = 0; i < take_urgent; ++i)
+      out.push_back(std::move(urgent[i]));
+    for (size_t i = 0; i < take_routine; ++i) {
+      out.push_back(std::move(routine[i]));
     }
     return out;
   }
@@ -675,6 +673,37 @@ class SqliteStore : public Store {
     for (size_t i = 0; i < batch.size(); ++i) {
       batch[i]->done.set_value(results[i]);
     }
+  }
+
+  // Due queued deliveries with min <= priority <= max, oldest first.
+  absl::Status Due(const std::string& peer, int min_priority, int max_priority,
+                   size_t limit, int64_t now_ms,
+                   std::vector<PendingDelivery>* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_) {
+    Stmt s(reader_,
+           "SELECT d.message_id, d.priority, d.created_ms, d.expires_ms, "
+           "m.envelope, m.outer_digest, d.attempts FROM deliveries d JOIN "
+           "messages m ON m.id = d.message_id WHERE d.peer = ? AND d.state = "
+           "'queued' AND d.priority BETWEEN ? AND ? AND d.not_before_ms <= ? "
+           "ORDER BY d.created_ms LIMIT ?");
+    if (auto st = s.status(); !st.ok()) return st;
+    s.Bind(1, peer).Bind(2, min_priority).Bind(3, max_priority);
+    s.Bind(4, now_ms).Bind(5, static_cast<int64_t>(limit));
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      PendingDelivery d;
+      d.message_id = s.Text(0);
+      d.peer = peer;
+      d.priority = static_cast<int>(s.Int(1));
+      d.created_ms = s.Int(2);
+      d.expires_ms = s.Int(3);
+      d.envelope = s.Text(4);
+      d.outer_digest = s.Text(5);
+      d.attempts = static_cast<uint32_t>(s.Int(6));
+      out->push_back(std::move(d));
+    }
+    if (rc != SQLITE_DONE) return SqlError(reader_, rc, "due deliveries");
+    return absl::OkStatus();
   }
 
   static absl::StatusOr<std::optional<SubmitOutcome>> FindClientKey(

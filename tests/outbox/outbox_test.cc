@@ -103,20 +103,23 @@ class OutboxTest : public ::testing::Test {
     }
     store_ = std::move(*Store::Open(dir_ + "/kontor.db"));
   }
-  void StartOutbox() {
-    OutboxOptions options;
-    options.initial_backoff_ms = 20;
-    options.max_backoff_ms = 100;
+  void StartOutbox(OutboxOptions options = DefaultOptions()) {
     outbox_ = std::make_unique<Outbox>(
         "ee", std::vector<std::string>{"fi", "lv"}, store_.get(), &link_,
         &directory_, Clock::Real(), options);
     outbox_->Start();
   }
-  std::string Submit(const std::vector<std::string>& to) {
+  static OutboxOptions DefaultOptions() {
+    OutboxOptions options;
+    options.initial_backoff_ms = 20;
+    options.max_backoff_ms = 100;
+    return options;
+  }
+  std::string Submit(const std::vector<std::string>& to, int priority = 1) {
     OutgoingMessage m;
     m.id = NewMessageId();
     m.recipients = to;
-    m.priority = 1;
+    m.priority = priority;
     m.created_ms = Clock::Real()->NowUnixMs();
     m.expires_ms = m.created_ms + 3600000;
     m.kind = "note";
@@ -230,6 +233,45 @@ TEST_F(OutboxTest, ReceiptFromTheWrongSignerIsNotDelivery) {
   }
   EXPECT_EQ(StateOf(id, "fi"), "queued");
   EXPECT_EQ(store_->GetPeerState("fi")->last_error, "invalid receipt");
+}
+
+// DESIGN.md §5 / issue 4: 10,000 routine messages wait for a peer that is
+// down; a flash message sent last goes first when it is back, and while it
+// waits the backoff toward that peer stays short.
+TEST_F(OutboxTest, FlashSentLastIsDeliveredFirstAndKeepsBackoffShort) {
+  {
+    absl::MutexLock l(&link_.mu);
+    link_.down.insert("fi");
+  }
+  OutboxOptions options;
+  options.initial_backoff_ms = 20;
+  options.max_backoff_ms = 3600 * 1000;
+  options.flash_max_backoff_ms = 50;
+  StartOutbox(options);
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t) {
+    writers.emplace_back([&] {
+      for (int i = 0; i < 2500; ++i) Submit({"fi"}, v1::ROUTINE);
+    });
+  }
+  for (auto& w : writers) w.join();
+  const std::string flash = Submit({"fi"}, v1::FLASH);
+  // Without the flash cap, 10 failures would mean a backoff of ~10 s.
+  for (int i = 0; i < 2000 && store_->GetPeerState("fi")->failures < 10; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto state = *store_->GetPeerState("fi");
+  ASSERT_GE(state.failures, 10u);
+  EXPECT_LE(state.next_attempt_ms - Clock::Real()->NowUnixMs(), 50);
+  {
+    absl::MutexLock l(&link_.mu);
+    link_.down.erase("fi");
+  }
+  outbox_->PeerContact("fi");
+  ASSERT_TRUE(WaitFor(flash, "fi", "delivered"));
+  absl::MutexLock l(&link_.mu);
+  ASSERT_FALSE(link_.delivered["fi"].empty());
+  EXPECT_EQ(link_.delivered["fi"][0], flash);
 }
 
 TEST_F(OutboxTest, ExpiredMessagesAreNotSent) {

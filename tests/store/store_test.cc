@@ -87,6 +87,30 @@ TEST_F(StoreTest, FlashFirstThenOldest) {
   EXPECT_EQ((*next)[2].message_id, "routine-old");
 }
 
+TEST_F(StoreTest, UrgentAndRoutineShareABatchSoRoutineIsNeverStarved) {
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(
+        store_->InsertOutgoing(Message("u" + std::to_string(i), 2, i)).ok());
+    ASSERT_TRUE(
+        store_->InsertOutgoing(Message("r" + std::to_string(i), 1, i)).ok());
+  }
+  ASSERT_TRUE(store_->InsertOutgoing(Message("f", 3, 1000)).ok());
+  auto batch = *store_->NextDeliveries("fi", 65, 0);
+  ASSERT_EQ(batch.size(), 65u);
+  EXPECT_EQ(batch[0].message_id, "f");
+  int urgent = 0, routine = 0;
+  for (const auto& d : batch) {
+    urgent += d.priority == 2;
+    routine += d.priority == 1;
+  }
+  EXPECT_EQ(urgent, 48);
+  EXPECT_EQ(routine, 16);
+  // With no urgent traffic, routine fills the batch.
+  StoreTest::Reopen();
+  auto only_routine = *store_->NextDeliveries("lv", 10, 0);
+  EXPECT_TRUE(only_routine.empty());
+}
+
 TEST_F(StoreTest, SettleIsFinalButALateReceiptWinsOverExpired) {
   ASSERT_TRUE(store_->InsertOutgoing(Message("m1")).ok());
   ASSERT_TRUE(
