@@ -53,6 +53,7 @@ Commands:
   peers                       connectivity, backoff, queue and certificates
   outbox [--state S]          deliveries (default: queued and in flight)
   cancel MSGID                cancel deliveries not yet made
+  retry MSGID                 queue suspended deliveries again, now
 
 Options:
   --node N    the node: a unix socket path (or unix:PATH), or host:port with
@@ -593,6 +594,27 @@ int Outbox(const Options& o, v1::Local::Stub* stub) {
   return kOk;
 }
 
+int Retry(const Options& o, v1::Local::Stub* stub) {
+  Args a(o.args, {});
+  if (auto e = a.Check({}); !e.empty()) return Fail(kUsage, e);
+  if (a.positional().size() != 1) {
+    return Fail(kUsage, "usage: kontor retry MSGID");
+  }
+  v1::RetryRequest req;
+  req.set_message_id(a.positional()[0]);
+  v1::RetryResponse resp;
+  grpc::ClientContext c;
+  SetDeadline(&c);
+  auto s = stub->Retry(&c, req, &resp);
+  if (!s.ok()) return RpcFail(s, o);
+  if (o.json) {
+    PrintJson(resp);
+  } else {
+    printf("%u delivery(ies) queued again\n", resp.retried());
+  }
+  return kOk;
+}
+
 int Cancel(const Options& o, v1::Local::Stub* stub) {
   Args a(o.args, {});
   if (auto e = a.Check({}); !e.empty()) return Fail(kUsage, e);
@@ -669,7 +691,8 @@ int main(int argc, char** argv) {
                         std::function<int(const Options&, v1::Local::Stub*)>>
       kCommands = {{"send", Send},   {"status", Status}, {"inbox", Inbox},
                    {"show", Show},   {"ack", Ack},       {"watch", Watch},
-                   {"peers", Peers}, {"outbox", Outbox}, {"cancel", Cancel}};
+                   {"peers", Peers}, {"outbox", Outbox}, {"cancel", Cancel},
+                   {"retry", Retry}};
   auto it = kCommands.find(o.command);
   if (it == kCommands.end()) {
     return Fail(kUsage,

@@ -233,7 +233,10 @@ grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
   if (!outcome.ok()) {
     KLOG(Error, "api") << "cannot store message: "
                        << outcome.status().message();
-    return FromAbsl(outcome.status());
+    return FromAbsl(absl::Status(
+        outcome.status().code(),
+        absl::StrCat("this node cannot store the message now (",
+                     outcome.status().message(), "); nothing was sent")));
   }
   CrashPoint("submit.after_commit");
   if (!outcome->duplicate) {
@@ -393,9 +396,10 @@ grpc::Status LocalService::Outbox(grpc::ServerContext*,
       "",         "queued",  "in_flight", "delivered",
       "rejected", "expired", "cancelled"};
   if (kStates.count(request->state()) == 0) {
-    return Invalid(absl::StrCat("state: '", request->state(),
-                                "' is not one of queued, in_flight, "
-                                "delivered, rejected, expired, cancelled"));
+    return Invalid(
+        absl::StrCat("state: '", request->state(),
+                     "' is not one of queued, in_flight, "
+                     "delivered, rejected, expired, cancelled, suspended"));
   }
   const bool want_in_flight = request->state() == kStateInFlight;
   const std::string stored_state =
@@ -435,6 +439,25 @@ grpc::Status LocalService::Cancel(grpc::ServerContext* context,
   KLOG(Info, "api") << Caller(context) << " cancelled " << *n
                     << " delivery(ies) of " << request->message_id();
   response->set_cancelled(*n);
+  return grpc::Status::OK;
+}
+
+grpc::Status LocalService::Retry(grpc::ServerContext* context,
+                                 const v1::RetryRequest* request,
+                                 v1::RetryResponse* response) {
+  if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
+  auto rows = store_->Deliveries(request->message_id());
+  if (!rows.ok()) return FromAbsl(rows.status());
+  if (rows->empty()) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("no message ", request->message_id()));
+  }
+  auto n = store_->Retry(request->message_id(), clock_->NowUnixMs());
+  if (!n.ok()) return FromAbsl(n.status());
+  for (const DeliveryRow& r : *rows) outbox_->PeerContact(r.peer);
+  KLOG(Info, "api") << Caller(context) << " retried " << *n
+                    << " delivery(ies) of " << request->message_id();
+  response->set_retried(*n);
   return grpc::Status::OK;
 }
 

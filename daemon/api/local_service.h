@@ -54,6 +54,8 @@ class LocalService final : public v1::Local::Service {
                       v1::OutboxResponse*) override;
   grpc::Status Cancel(grpc::ServerContext*, const v1::CancelRequest*,
                       v1::CancelResponse*) override;
+  grpc::Status Retry(grpc::ServerContext*, const v1::RetryRequest*,
+                     v1::RetryResponse*) override;
 
   // Who is calling. The unix socket gives no uid in gRPC 1.51, so every
   // caller on it is the local administrator.

@@ -103,9 +103,16 @@ void Outbox::Run(PeerLoop* loop) {
     KLOG(Info, "outbox") << "peer " << loop->peer << ": resuming backoff after "
                          << state.failures << " failures";
   }
+  // When a delivery the recipient deferred becomes due (0: none), so the
+  // loop wakes for it rather than at the next idle recheck. This thread's.
+  int64_t deferred_due_ms = 0;
   for (;;) {
     {
       absl::MutexLock lock(&mu_);
+      if (deferred_due_ms > 0 && clock_->NowUnixMs() >= deferred_due_ms) {
+        loop->work = true;
+        deferred_due_ms = 0;
+      }
       auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return stopping_ || loop->contact ||
                (loop->work && clock_->NowUnixMs() >= state.next_attempt_ms);
@@ -116,12 +123,16 @@ void Outbox::Run(PeerLoop* loop) {
         if (loop->work && state.next_attempt_ms > now) {
           wait = std::min(wait, state.next_attempt_ms - now);
         }
+        if (deferred_due_ms > now) {
+          wait = std::min(wait, deferred_due_ms - now);
+        }
         if (mu_.AwaitWithTimeout(absl::Condition(&ready),
                                  absl::Milliseconds(wait))) {
           break;
         }
         if (!loop->work) {
-          // Periodic recheck without news: look at the queue anyway.
+          // Periodic recheck without news, or a deferred delivery due: look
+          // at the queue.
           loop->work = clock_->NowUnixMs() >= state.next_attempt_ms;
         }
       }
@@ -132,6 +143,10 @@ void Outbox::Run(PeerLoop* loop) {
     if (RunOnce(loop, &state)) {
       absl::MutexLock lock(&mu_);
       loop->work = true;  // there may be more
+    } else if (auto due =
+                   store_->NextDeferredDueMs(loop->peer, clock_->NowUnixMs());
+               due.ok()) {
+      deferred_due_ms = *due;
     }
   }
 }
@@ -285,8 +300,23 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
   // A deferral concerns that message only (the peer is fine): it waits
   // with its own backoff, so it is not offered again at once.
   for (const auto& [d, reason] : deferred) {
+    if (d->deferrals + 1 >= options_.suspend_after_deferrals) {
+      KLOG(Warning, "outbox")
+          << "message " << d->message_id << " to " << loop->peer
+          << " suspended after " << d->deferrals + 1
+          << " deferrals; needs an operator: " << reason;
+      if (auto s = store_->Suspend(
+              d->message_id, loop->peer,
+              absl::StrCat("deferred ", d->deferrals + 1, " times by ",
+                           loop->peer, ": ", reason),
+              settled_at);
+          !s.ok()) {
+        KLOG(Error, "outbox") << "cannot suspend: " << s.message();
+      }
+      continue;
+    }
     const int64_t delay =
-        BackoffDelayMs(d->attempts + 1, options_.initial_backoff_ms,
+        BackoffDelayMs(d->deferrals + 1, options_.initial_backoff_ms,
                        options_.max_backoff_ms, Jitter());
     if (auto s = store_->MarkAttempted(
             loop->peer, {d->message_id},

@@ -36,6 +36,9 @@ struct OutboxOptions {
   int64_t max_skew_ms = 300 * 1000;
   // While a flash message waits for a peer, retry it at least this often.
   int64_t flash_max_backoff_ms = 5000;
+  // A delivery the recipient deferred this many times is suspended: it
+  // needs an operator (`kontor retry` once the cause is fixed).
+  uint32_t suspend_after_deferrals = 8;
 };
 
 struct PeerRuntime {

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS deliveries(
   receipt BLOB,
   updated_ms INTEGER NOT NULL,
   not_before_ms INTEGER NOT NULL DEFAULT 0,
+  deferrals INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(message_id, peer));
 CREATE INDEX IF NOT EXISTS deliveries_queue
   ON deliveries(peer, state, priority, created_ms);
@@ -76,8 +77,13 @@ CREATE INDEX IF NOT EXISTS inbox_id ON inbox(message_id);
 )sql";
 
 absl::Status SqlError(sqlite3* db, int rc, absl::string_view what) {
-  const std::string msg = absl::StrCat(what, ": ", sqlite3_errstr(rc), " (",
-                                       db ? sqlite3_errmsg(db) : "", ")");
+  // "what: database or disk is full", with SQLite's own detail only when it
+  // says more than the code does.
+  const std::string code = sqlite3_errstr(rc);
+  const std::string detail = db ? sqlite3_errmsg(db) : "";
+  const std::string msg = absl::StrCat(
+      what, ": ", code,
+      detail.empty() || detail == code ? "" : absl::StrCat(" (", detail, ")"));
   switch (rc & 0xff) {
     case SQLITE_FULL:
     case SQLITE_NOMEM:
@@ -151,31 +157,36 @@ absl::Status Exec(sqlite3* db, const char* sql) {
   if (rc != SQLITE_OK) {
     std::string msg = err ? err : "";
     sqlite3_free(err);
-    return SqlError(db, rc, absl::StrCat("exec: ", msg));
+    return SqlError(db, rc, "store");
   }
   return absl::OkStatus();
 }
 
 // Schema versions (PRAGMA user_version): 0 = new or first release,
-// 2 = deliveries.not_before_ms. kSchema creates the newest form; this brings
-// an older file up to it.
-constexpr int kSchemaVersion = 2;
+// 2 = deliveries.not_before_ms, 3 = deliveries.deferrals. kSchema creates the
+// newest form; this brings an older file up to it.
+constexpr int kSchemaVersion = 3;
+
+absl::Status AddColumnIfMissing(sqlite3* db, const char* table,
+                                const char* column, const char* type) {
+  {
+    Stmt cols(db, absl::StrCat("PRAGMA table_info(", table, ")").c_str());
+    while (cols.Step() == SQLITE_ROW) {
+      if (cols.Text(1) == column) return absl::OkStatus();
+    }
+  }
+  return Exec(
+      db, absl::StrCat("ALTER TABLE ", table, " ADD COLUMN ", column, " ", type)
+              .c_str());
+}
 
 absl::Status Migrate(sqlite3* db) {
   Stmt v(db, "PRAGMA user_version");
   int version = v.Step() == SQLITE_ROW ? static_cast<int>(v.Int(0)) : 0;
   if (version >= kSchemaVersion) return absl::OkStatus();
-  bool has_not_before = false;
-  {
-    Stmt cols(db, "PRAGMA table_info(deliveries)");
-    while (cols.Step() == SQLITE_ROW) {
-      has_not_before = has_not_before || cols.Text(1) == "not_before_ms";
-    }
-  }
-  if (!has_not_before) {
-    if (auto s = Exec(db,
-                      "ALTER TABLE deliveries ADD COLUMN not_before_ms "
-                      "INTEGER NOT NULL DEFAULT 0");
+  for (const char* column : {"not_before_ms", "deferrals"}) {
+    if (auto s = AddColumnIfMissing(db, "deliveries", column,
+                                    "INTEGER NOT NULL DEFAULT 0");
         !s.ok()) {
       return s;
     }
@@ -316,10 +327,13 @@ class SqliteStore : public Store {
       for (const std::string& id : ids) {
         Stmt s(db,
                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, "
-               "updated_ms = ?, not_before_ms = ? WHERE message_id = ? AND "
-               "peer = ? AND state = ?");
-        s.Bind(1, error).Bind(2, now_ms).Bind(3, not_before_ms).Bind(4, id);
-        s.Bind(5, peer).Bind(6, kStateQueued);
+               "updated_ms = ?, not_before_ms = ?, deferrals = deferrals + "
+               "(? > 0) WHERE message_id = ? AND peer = ? AND state = ?");
+        s.Bind(1, error).Bind(2, now_ms).Bind(3, not_before_ms);
+        s.Bind(4, not_before_ms)
+            .Bind(5, id)
+            .Bind(6, peer)
+            .Bind(7, kStateQueued);
         if (auto st = s.Run("mark attempted"); !st.ok()) return st;
       }
       return absl::OkStatus();
@@ -358,9 +372,39 @@ class SqliteStore : public Store {
     absl::Status s = Write([&](sqlite3* db) -> absl::Status {
       Stmt u(db,
              "UPDATE deliveries SET state = 'cancelled', updated_ms = ? WHERE "
-             "message_id = ? AND state = 'queued'");
+             "message_id = ? AND state IN ('queued', 'suspended')");
       u.Bind(1, now_ms).Bind(2, message_id);
       if (auto st = u.Run("cancel"); !st.ok()) return st;
+      changed = static_cast<uint32_t>(sqlite3_changes(db));
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    return changed;
+  }
+
+  absl::Status Suspend(const std::string& message_id, const std::string& peer,
+                       const std::string& reason, int64_t now_ms) override {
+    return Write([&](sqlite3* db) -> absl::Status {
+      Stmt u(db,
+             "UPDATE deliveries SET state = 'suspended', reason = ?, "
+             "updated_ms = ? WHERE message_id = ? AND peer = ? AND state = "
+             "'queued'");
+      u.Bind(1, reason).Bind(2, now_ms).Bind(3, message_id).Bind(4, peer);
+      return u.Run("suspend");
+    });
+  }
+
+  absl::StatusOr<uint32_t> Retry(const std::string& message_id,
+                                 int64_t now_ms) override {
+    uint32_t changed = 0;
+    absl::Status s = Write([&](sqlite3* db) -> absl::Status {
+      Stmt u(db,
+             "UPDATE deliveries SET state = 'queued', not_before_ms = 0, "
+             "deferrals = 0, reason = '', updated_ms = ? WHERE message_id = ? "
+             "AND state IN "
+             "('queued', 'suspended')");
+      u.Bind(1, now_ms).Bind(2, message_id);
+      if (auto st = u.Run("retry"); !st.ok()) return st;
       changed = static_cast<uint32_t>(sqlite3_changes(db));
       return absl::OkStatus();
     });
@@ -526,6 +570,17 @@ class SqliteStore : public Store {
     return q;
   }
 
+  absl::StatusOr<int64_t> NextDeferredDueMs(const std::string& peer,
+                                            int64_t now_ms) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_,
+           "SELECT COALESCE(MIN(not_before_ms), 0) FROM deliveries WHERE "
+           "peer = ? AND state = 'queued' AND not_before_ms > ?");
+    s.Bind(1, peer).Bind(2, now_ms);
+    if (s.Step() != SQLITE_ROW) return SqlError(reader_, SQLITE_ERROR, "due");
+    return s.Int(0);
+  }
+
   absl::StatusOr<PeerState> GetPeerState(const std::string& peer) override {
     absl::MutexLock l(&read_mu_);
     Stmt s(reader_,
@@ -682,9 +737,10 @@ class SqliteStore : public Store {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_) {
     Stmt s(reader_,
            "SELECT d.message_id, d.priority, d.created_ms, d.expires_ms, "
-           "m.envelope, m.outer_digest, d.attempts FROM deliveries d JOIN "
-           "messages m ON m.id = d.message_id WHERE d.peer = ? AND d.state = "
-           "'queued' AND d.priority BETWEEN ? AND ? AND d.not_before_ms <= ? "
+           "m.envelope, m.outer_digest, d.attempts, d.deferrals FROM "
+           "deliveries d JOIN messages m ON m.id = d.message_id WHERE d.peer = "
+           "? AND d.state = 'queued' AND d.priority BETWEEN ? AND ? AND "
+           "d.not_before_ms <= ? "
            "ORDER BY d.created_ms LIMIT ?");
     if (auto st = s.status(); !st.ok()) return st;
     s.Bind(1, peer).Bind(2, min_priority).Bind(3, max_priority);
@@ -700,6 +756,7 @@ class SqliteStore : public Store {
       d.envelope = s.Text(4);
       d.outer_digest = s.Text(5);
       d.attempts = static_cast<uint32_t>(s.Int(6));
+      d.deferrals = static_cast<uint32_t>(s.Int(7));
       out->push_back(std::move(d));
     }
     if (rc != SQLITE_DONE) return SqlError(reader_, rc, "due deliveries");

@@ -21,6 +21,8 @@ inline constexpr absl::string_view kStateDelivered = "delivered";
 inline constexpr absl::string_view kStateRejected = "rejected";
 inline constexpr absl::string_view kStateExpired = "expired";
 inline constexpr absl::string_view kStateCancelled = "cancelled";
+// Waits for an operator (`kontor retry`); not settled.
+inline constexpr absl::string_view kStateSuspended = "suspended";
 
 struct OutgoingMessage {
   std::string id;
@@ -50,6 +52,7 @@ struct PendingDelivery {
   std::string envelope;
   std::string outer_digest;
   uint32_t attempts = 0;
+  uint32_t deferrals = 0;  // times the recipient deferred it since queued
 };
 
 struct Settlement {
@@ -139,8 +142,8 @@ class Store {
   // other leaves), so routine traffic is never starved.
   virtual absl::StatusOr<std::vector<PendingDelivery>> NextDeliveries(
       const std::string& peer, size_t limit, int64_t now_ms) = 0;
-  // Counts a failed attempt; with not_before_ms > 0 the delivery is not due
-  // again before then (a deferral of this message only).
+  // Counts a failed attempt; with not_before_ms > 0 it is a deferral of this
+  // message (counted apart) and the delivery is not due again before then.
   virtual absl::Status MarkAttempted(const std::string& peer,
                                      const std::vector<std::string>& ids,
                                      const std::string& error, int64_t now_ms,
@@ -151,9 +154,22 @@ class Store {
   virtual absl::StatusOr<std::vector<DeliveryRow>> ListDeliveries(
       const std::string& state, size_t limit) = 0;
   virtual absl::StatusOr<QueueStats> PeerQueue(const std::string& peer) = 0;
-  // Moves queued deliveries of the message to cancelled; returns how many.
+  // When the earliest deferred (queued, not yet due) delivery to `peer`
+  // becomes due; 0 if there is none.
+  virtual absl::StatusOr<int64_t> NextDeferredDueMs(const std::string& peer,
+                                                    int64_t now_ms) = 0;
+  // Moves queued or suspended deliveries of the message to cancelled;
+  // returns how many.
   virtual absl::StatusOr<uint32_t> Cancel(const std::string& message_id,
                                           int64_t now_ms) = 0;
+  // Suspends a queued delivery (it needs an operator).
+  virtual absl::Status Suspend(const std::string& message_id,
+                               const std::string& peer,
+                               const std::string& reason, int64_t now_ms) = 0;
+  // Suspended deliveries of the message are queued again and queued ones
+  // made due now; returns how many.
+  virtual absl::StatusOr<uint32_t> Retry(const std::string& message_id,
+                                         int64_t now_ms) = 0;
   virtual absl::StatusOr<PeerState> GetPeerState(const std::string& peer) = 0;
   virtual absl::Status PutPeerState(const PeerState& state) = 0;
 

@@ -66,7 +66,10 @@ class FakeLink : public PeerLink {
       b.set_recipient(peer);
       b.set_outer_digest("digest-" + e.substr(0, 36));
       b.set_time_unix_ms(1);
-      b.set_verdict(refuse.count(b.message_id()) ? v1::REFUSED : v1::ACCEPTED);
+      b.set_verdict(refuse.count(b.message_id())  ? v1::REFUSED
+                    : defer.count(b.message_id()) ? v1::DEFERRED
+                                                  : v1::ACCEPTED);
+      if (b.verdict() == v1::DEFERRED) b.set_reason("unknown signing key");
       if (b.verdict() == v1::REFUSED) {
         b.set_refusal(v1::REFUSAL_POLICY);
         b.set_reason("not allowed");
@@ -82,6 +85,7 @@ class FakeLink : public PeerLink {
   absl::Mutex mu;
   std::set<std::string> down;
   std::set<std::string> refuse;
+  std::set<std::string> defer;
   std::map<std::string, int> calls;
   std::map<std::string, std::vector<std::string>> delivered;
   std::map<std::string, std::shared_ptr<const EcdsaSigner>> signers;
@@ -272,6 +276,45 @@ TEST_F(OutboxTest, FlashSentLastIsDeliveredFirstAndKeepsBackoffShort) {
   absl::MutexLock l(&link_.mu);
   ASSERT_FALSE(link_.delivered["fi"].empty());
   EXPECT_EQ(link_.delivered["fi"][0], flash);
+}
+
+TEST_F(OutboxTest, RepeatedlyDeferredIsSuspendedUntilAnOperatorRetries) {
+  OutboxOptions options = DefaultOptions();
+  options.suspend_after_deferrals = 3;
+  StartOutbox(options);
+  const std::string other = Submit({"fi"});
+  std::string id;
+  {
+    absl::MutexLock l(&link_.mu);
+    id = NewMessageId();
+    link_.defer.insert(id);
+  }
+  OutgoingMessage m;
+  m.id = id;
+  m.recipients = {"fi"};
+  m.priority = 1;
+  m.created_ms = Clock::Real()->NowUnixMs();
+  m.expires_ms = m.created_ms + 3600000;
+  m.kind = "note";
+  m.envelope = id + "-envelope";
+  m.outer_digest = "digest-" + id;
+  m.submitter = "t";
+  ASSERT_TRUE(store_->InsertOutgoing(m).ok());
+  outbox_->Notify("fi");
+  ASSERT_TRUE(WaitFor(id, "fi", "suspended"));
+  auto row = (*store_->Deliveries(id))[0];
+  EXPECT_NE(row.reason.find("deferred 3 times by fi: unknown signing key"),
+            std::string::npos)
+      << row.reason;
+  EXPECT_EQ(StateOf(other, "fi"), "delivered");  // the peer itself is fine
+  EXPECT_EQ(store_->GetPeerState("fi")->failures, 0u);
+  {
+    absl::MutexLock l(&link_.mu);
+    link_.defer.clear();  // the operator fixed the cause
+  }
+  EXPECT_EQ(*store_->Retry(id, Clock::Real()->NowUnixMs()), 1u);
+  outbox_->PeerContact("fi");
+  ASSERT_TRUE(WaitFor(id, "fi", "delivered"));
 }
 
 TEST_F(OutboxTest, ExpiredMessagesAreNotSent) {

@@ -1,5 +1,7 @@
 #include "daemon/store/store.h"
 
+#include <sqlite3.h>
+
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -234,6 +236,31 @@ TEST_F(StoreTest, PeerStatePersists) {
   EXPECT_EQ(got->failures, 3u);
   EXPECT_EQ(got->next_attempt_ms, 12345);
   EXPECT_EQ(got->last_error, "connection refused");
+}
+
+TEST_F(StoreTest, FileOfTheFirstSchemaIsMigrated) {
+  store_.reset();
+  const std::string old = path_ + ".v0";
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(old.c_str(), &db), SQLITE_OK);
+  // deliveries as the first release made it (no not_before_ms, deferrals).
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE deliveries(message_id TEXT NOT NULL, "
+                         "peer TEXT NOT NULL, state TEXT NOT NULL, priority "
+                         "INTEGER NOT NULL, created_ms INTEGER NOT NULL, "
+                         "expires_ms INTEGER NOT NULL, attempts INTEGER NOT "
+                         "NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '', "
+                         "reason TEXT NOT NULL DEFAULT '', receipt BLOB, "
+                         "updated_ms INTEGER NOT NULL, PRIMARY "
+                         "KEY(message_id, peer))",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto migrated = Store::Open(old);
+  ASSERT_TRUE(migrated.ok()) << migrated.status();
+  ASSERT_TRUE((*migrated)->InsertOutgoing(Message("m1")).ok());
+  ASSERT_TRUE((*migrated)->MarkAttempted("fi", {"m1"}, "x", 1, 5).ok());
+  EXPECT_EQ((*migrated)->NextDeliveries("fi", 10, 5)->at(0).deferrals, 1u);
 }
 
 TEST_F(StoreTest, UnwritableLocationIsAClearError) {

@@ -51,7 +51,7 @@ EXIT_TRANSIENT = 75
 EXIT_SKIP = 77
 
 BODY_BYTES = 48 * 1024  # one message body (random bytes)
-SMALL_TMPFS = "2m"       # kontord starts in it; a few dozen bodies fill it
+SMALL_TMPFS = "2m"      # kontord starts in it; a few dozen bodies fill it
 BIG_TMPFS = "64m"       # after the remount: room for everything
 MAX_SENDS = 200         # sender_full: give up if the disk never fills
 RECEIVER_MESSAGES = 60  # receiver_full: about twice what fits at fi
@@ -550,7 +550,11 @@ def scenario_receiver_full(res, fed, mounts, body_file):
 # ------------------------------------------------------------------- run
 
 
+WORKDIR = []  # the temporary directory of this run, for an interrupt
+
+
 def run(tmp, res):
+    WORKDIR.append(tmp)
     fed = Fed(os.path.join(tmp, "fed"))
     mounts = Mounts()
     body_file = os.path.join(tmp, "body.bin")
@@ -605,7 +609,7 @@ def main():
     try:
         return harness.main(run, "kx-df.", federation)
     except KeyboardInterrupt:
-        log("interrupted")
+        log("interrupted" + (f"; kept {WORKDIR[0]}" if WORKDIR else ""))
         return 130
 
 
