@@ -500,6 +500,60 @@ TEST_F(TwoNodesTest, ClientFromAnotherCaIsRefusedWithTheReason) {
   EXPECT_TRUE((*store)->ListInbox(false, 0, 10)->empty());
 }
 
+// One message to two recipients: the content key is wrapped for each, a
+// dead recipient does not hold up the other, and the status is partial until
+// both have signed receipts.
+TEST_F(TwoNodesTest, MultiRecipientWithOneRecipientDown) {
+  const int lv_port = testing::FreePort();
+  auto ee_config =
+      TestPki::Config(ee_, {fi_, lv_}, {fi_port_, lv_port}, ca_,
+                      dir_ + "/ee-data", dir_ + "/ee.sock", ee_port_);
+  fi_node_ = StartNode(ConfigFor(fi_, ee_, fi_port_, ee_port_));
+  ee_node_ = StartNode(ee_config);
+  ASSERT_TRUE(fi_node_ && ee_node_);
+  auto ee = LocalStub("ee");
+  v1::SubmitRequest req;
+  req.add_to("fi");
+  req.add_to("lv");
+  req.mutable_payload()->set_kind("note");
+  req.mutable_payload()->set_body("to both");
+  v1::SubmitResponse resp;
+  {
+    grpc::ClientContext c;
+    ASSERT_TRUE(ee->Submit(&c, req, &resp).ok());
+  }
+  EXPECT_EQ(InboxCount(resp.message_id()), 0u);
+  for (int i = 0; i < 1000 && InboxCount(resp.message_id()) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(InboxCount(resp.message_id()), 1u);
+  EXPECT_EQ(WaitForState(ee.get(), resp.message_id(), "partial"), "partial");
+  {
+    grpc::ClientContext c;
+    v1::StatusRequest sreq;
+    sreq.set_message_id(resp.message_id());
+    v1::StatusResponse status;
+    ASSERT_TRUE(ee->Status(&c, sreq, &status).ok());
+    ASSERT_EQ(status.deliveries_size(), 2);
+    EXPECT_EQ(status.deliveries(0).recipient(), "fi");
+    EXPECT_EQ(status.deliveries(0).state(), "delivered");
+    EXPECT_EQ(status.deliveries(1).recipient(), "lv");
+    EXPECT_NE(status.deliveries(1).state(), "delivered");
+  }
+  auto lv_config =
+      TestPki::Config(lv_, {ee_}, {ee_port_}, ca_, dir_ + "/lv-data",
+                      dir_ + "/lv.sock", lv_port);
+  auto lv_node = StartNode(lv_config);
+  ASSERT_TRUE(lv_node);
+  EXPECT_EQ(WaitForState(ee.get(), resp.message_id(), "delivered"),
+            "delivered");
+  auto got = lv_node->store()->GetInbox(resp.message_id(), "ee");
+  ASSERT_EQ(got->size(), 1u);
+  v1::Payload p;
+  ASSERT_TRUE(p.ParseFromString((*got)[0].payload));
+  EXPECT_EQ(p.body(), "to both");
+}
+
 TEST_F(TwoNodesTest, NothingIsLostWhenTheReceiverStartsLate) {
   ee_node_ = StartNode(ConfigFor(ee_, fi_, ee_port_, fi_port_));
   auto ee = LocalStub("ee");
