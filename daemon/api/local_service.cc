@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "daemon/common/crash_point.h"
 #include "daemon/common/ids.h"
+#include "daemon/common/kinds.h"
 #include "daemon/common/log.h"
 #include "daemon/crypto/primitives.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -16,25 +17,6 @@ namespace {
 
 constexpr size_t kMaxClientKey = 128;
 constexpr size_t kMaxList = 100000;  // rows per Inbox/Outbox answer
-
-// The message kinds of DESIGN.md §6.
-const std::set<std::string>& KnownKinds() {
-  static const auto* kinds = new std::set<std::string>{"note",
-                                                       "referral.consult",
-                                                       "referral",
-                                                       "referral.response",
-                                                       "case.update",
-                                                       "consent.update",
-                                                       "intel.report",
-                                                       "intel.request",
-                                                       "intel.response",
-                                                       "incident.report",
-                                                       "sitrep",
-                                                       "alert",
-                                                       "restriction.update",
-                                                       "erase.notice"};
-  return *kinds;
-}
 
 grpc::Status Invalid(const std::string& message) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
@@ -159,7 +141,7 @@ grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
   }
   const v1::Payload& payload = request->payload();
   if (payload.kind().empty()) return Invalid("kind: required");
-  if (KnownKinds().count(payload.kind()) == 0) {
+  if (!IsMessageKind(payload.kind())) {
     return Invalid(absl::StrCat("kind: '", payload.kind(),
                                 "' is not a message kind (e.g. note, "
                                 "referral, intel.report)"));
@@ -200,8 +182,13 @@ grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
 
   // --- seal once; retries resend these bytes.
   const int64_t now = clock_->NowUnixMs();
+  // Expiry: the request's, else the kind's default, else the node's.
+  const auto& by_kind = config_->limits().expiry_seconds_by_kind();
+  const auto kind_default = by_kind.find(payload.kind());
   const int64_t expiry_s = request->expires_in_seconds() > 0
                                ? request->expires_in_seconds()
+                           : kind_default != by_kind.end()
+                               ? kind_default->second
                                : config_->limits().default_expiry_seconds();
   v1::Header header;
   header.set_message_id(NewMessageId());

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "daemon/common/ids.h"
+#include "daemon/common/kinds.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 
@@ -166,6 +167,20 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
   if (l->max_clock_skew_seconds() == 0) l->set_max_clock_skew_seconds(300);
   if (l->default_expiry_seconds() == 0) {
     l->set_default_expiry_seconds(7 * 24 * 3600);
+  }
+  for (const auto& [kind, seconds] : l->expiry_seconds_by_kind()) {
+    if (!IsMessageKind(kind)) {
+      return FieldError(
+          "limits.expiry_seconds_by_kind",
+          absl::StrCat("'", Printable(kind), "' is not a message kind"));
+    }
+    if (seconds == 0 || seconds > 90u * 24 * 3600) {
+      return FieldError("limits.expiry_seconds_by_kind",
+                        absl::StrCat(kind, ": 1 second to 90 days"));
+    }
+  }
+  if (l->default_expiry_seconds() > 90u * 24 * 3600) {
+    return FieldError("limits.default_expiry_seconds", "at most 90 days");
   }
   if (l->max_batch() == 0) l->set_max_batch(64);
   if (l->max_batch() > 1024) {

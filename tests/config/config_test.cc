@@ -76,6 +76,20 @@ TEST(ConfigTest, ErrorsNameTheField) {
             std::string::npos);
 }
 
+TEST(ConfigTest, ExpiryPerKindIsChecked) {
+  auto c = ParseConfig(std::string(kGood) +
+                           "limits { expiry_seconds_by_kind { key: \"alert\" "
+                           "value: 3600 } }",
+                       "/etc/kontor");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->limits().expiry_seconds_by_kind().at("alert"), 3600u);
+  EXPECT_NE(Error(std::string(kGood) +
+                  "limits { expiry_seconds_by_kind { key: \"gossip\" value: "
+                  "60 } }")
+                .find("limits.expiry_seconds_by_kind: 'gossip'"),
+            std::string::npos);
+}
+
 TEST(ConfigTest, MissingFileIsNotFound) {
   EXPECT_EQ(LoadConfig("/nonexistent/node.textproto").status().code(),
             absl::StatusCode::kNotFound);

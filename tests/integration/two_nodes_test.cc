@@ -247,6 +247,33 @@ TEST_F(TwoNodesTest, SendDeliverReadOverMutualTls) {
   EXPECT_TRUE(again.duplicate());
 }
 
+TEST_F(TwoNodesTest, ExpiryComesFromTheRequestTheKindOrTheNode) {
+  auto ee_config = ConfigFor(ee_, fi_, ee_port_, fi_port_);
+  (*ee_config.mutable_limits()->mutable_expiry_seconds_by_kind())["alert"] =
+      600;
+  ee_node_ = StartNode(ee_config);
+  ASSERT_TRUE(ee_node_);
+  auto ee = LocalStub("ee");
+  auto lifetime_s = [&](const std::string& kind, int64_t override_s) {
+    v1::SubmitRequest req;
+    req.add_to("fi");
+    req.mutable_payload()->set_kind(kind);
+    req.set_expires_in_seconds(override_s);
+    v1::SubmitResponse resp;
+    grpc::ClientContext c;
+    EXPECT_TRUE(ee->Submit(&c, req, &resp).ok());
+    grpc::ClientContext c2;
+    v1::StatusRequest sreq;
+    sreq.set_message_id(resp.message_id());
+    v1::StatusResponse status;
+    EXPECT_TRUE(ee->Status(&c2, sreq, &status).ok());
+    return (status.expires_unix_ms() - status.created_unix_ms()) / 1000;
+  };
+  EXPECT_EQ(lifetime_s("alert", 0), 600);
+  EXPECT_EQ(lifetime_s("note", 0), 3600);  // the node's default_expiry
+  EXPECT_EQ(lifetime_s("alert", 60), 60);
+}
+
 TEST_F(TwoNodesTest, SubmitRefusesBadInputAtOnce) {
   StartBoth();
   auto ee = LocalStub("ee");
