@@ -531,6 +531,7 @@ int Peers(const Options& o, v1::Local::Stub* stub) {
   for (const auto& p : resp.peers()) {
     std::string state = p.connected() ? "up" : "down";
     if (p.consecutive_failures() == 0 && !p.connected()) state = "idle";
+    if (!p.unusable_reason().empty()) state = "UNUSABLE";
     printf("  %-10s %-21s %-5s queue %llu", p.id().c_str(), p.address().c_str(),
            state.c_str(), static_cast<unsigned long long>(p.queue_depth()));
     if (p.oldest_queued_unix_ms() > 0) {
@@ -542,6 +543,9 @@ int Peers(const Options& o, v1::Local::Stub* stub) {
              Ago(p.next_attempt_unix_ms()).c_str());
     }
     printf("\n");
+    if (!p.unusable_reason().empty()) {
+      printf("             unusable: %s\n", p.unusable_reason().c_str());
+    }
     if (!p.last_error().empty()) {
       printf("             last error: %s\n", p.last_error().c_str());
     }

@@ -14,6 +14,7 @@
 #include "daemon/config/config.h"
 #include "daemon/server/identity.h"
 #include "daemon/server/node.h"
+#include "daemon/server/runner.h"
 
 namespace {
 
@@ -35,7 +36,11 @@ void Usage(FILE* out) {
           "  --verbose         debug logging\n"
           "  --help, --version\n"
           "\n"
-          "Signals: SIGTERM/SIGINT stop gracefully. Fault tests may set\n"
+          "Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads the config\n"
+          "and every certificate, key and CRL it names (also done when those\n"
+          "files change, checked every reload_check_seconds). A bad new\n"
+          "config is refused with the reason and the running one stays.\n"
+          "Fault tests may set\n"
           "KONTOR_CRASH_AT=POINT[:N] to die at a named crash point.\n");
 }
 
@@ -79,7 +84,7 @@ int main(int argc, char** argv) {
   }
   kontor::Clock* clock = kontor::Clock::Real();
   if (check_only) {
-    auto identity = kontor::LoadIdentity(*config, clock);
+    auto identity = kontor::LoadIdentity(*config, clock, /*strict=*/true);
     if (!identity.ok()) {
       fprintf(stderr, "kontord: %s: %s\n", config_path.c_str(),
               std::string(identity.status().message()).c_str());
@@ -100,33 +105,29 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  auto node = kontor::Node::Create(*config, clock);
-  if (!node.ok()) {
-    fprintf(stderr, "kontord: %s\n",
-            std::string(node.status().message()).c_str());
-    KLOG(Error, "node") << "cannot start: " << node.status().message();
-    return node.status().code() == absl::StatusCode::kInvalidArgument ||
-                   node.status().code() == absl::StatusCode::kNotFound
+  kontor::NodeRunner runner(config_path, clock);
+  if (auto s = runner.Start(); !s.ok()) {
+    fprintf(stderr, "kontord: %s\n", std::string(s.message()).c_str());
+    KLOG(Error, "node") << "cannot start: " << s.message();
+    return s.code() == absl::StatusCode::kInvalidArgument ||
+                   s.code() == absl::StatusCode::kNotFound
                ? kExitUsage
                : kExitFailed;
   }
-  if (auto s = (*node)->Start(); !s.ok()) {
-    fprintf(stderr, "kontord: %s\n", std::string(s.message()).c_str());
-    KLOG(Error, "node") << "cannot start: " << s.message();
-    return kExitFailed;
-  }
   for (;;) {
-    int sig = 0;
-    sigwait(&signals, &sig);
+    const int64_t wait_ms = runner.check_interval_ms();
+    timespec timeout{static_cast<time_t>(wait_ms / 1000),
+                     static_cast<long>((wait_ms % 1000) * 1000000)};
+    const int sig = sigtimedwait(&signals, nullptr, &timeout);
     if (sig == SIGHUP) {
-      KLOG(Warning, "node")
-          << "SIGHUP: live reload is not implemented yet; restart to apply "
-             "config changes (TLS certificate files are re-read automatically)";
-      continue;
+      runner.Reload("SIGHUP");
+    } else if (sig == SIGTERM || sig == SIGINT) {
+      KLOG(Info, "node") << "signal " << sig << ": shutting down";
+      break;
+    } else if (runner.FilesChanged()) {
+      runner.Reload("config or certificate files changed");
     }
-    KLOG(Info, "node") << "signal " << sig << ": shutting down";
-    break;
   }
-  (*node)->Shutdown();
+  runner.Shutdown();
   return kExitOk;
 }

@@ -61,14 +61,15 @@ LocalService::LocalService(
     const v1::NodeConfig* config, Store* store, const Sealer* sealer,
     kontor::Outbox* outbox, const Clock* clock,
     std::function<PeerCertInfo(const std::string&)> cert_info,
-    OwnCertInfo own_certs)
+    OwnCertInfo own_certs, std::map<std::string, std::string> unusable_peers)
     : config_(config),
       store_(store),
       sealer_(sealer),
       outbox_(outbox),
       clock_(clock),
       cert_info_(std::move(cert_info)),
-      own_certs_(own_certs) {}
+      own_certs_(own_certs),
+      unusable_peers_(std::move(unusable_peers)) {}
 
 std::string LocalService::Caller(grpc::ServerContext*) { return "local-admin"; }
 
@@ -134,6 +135,10 @@ grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
     for (const auto& p : config_->peers()) known = known || p.id() == to;
     if (!known) {
       return Invalid(absl::StrCat("to: '", to, "' is not a configured peer"));
+    }
+    if (auto it = unusable_peers_.find(to); it != unusable_peers_.end()) {
+      return Invalid(
+          absl::StrCat("to: peer '", to, "' is unusable: ", it->second));
     }
     if (!recipients.insert(to).second) {
       return Invalid(absl::StrCat("to: '", to, "' is listed twice"));
@@ -367,6 +372,9 @@ grpc::Status LocalService::Peers(grpc::ServerContext*, const v1::PeersRequest*,
     if (queue.ok()) {
       info->set_queue_depth(queue->depth);
       info->set_oldest_queued_unix_ms(queue->oldest_created_ms);
+    }
+    if (auto it = unusable_peers_.find(p.id()); it != unusable_peers_.end()) {
+      info->set_unusable_reason(it->second);
     }
     PeerCertInfo certs = cert_info_(p.id());
     info->set_signing_cert_not_after_unix_ms(certs.signing_not_after_ms);

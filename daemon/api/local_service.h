@@ -2,6 +2,7 @@
 #define KONTOR_DAEMON_API_LOCAL_SERVICE_H_
 
 #include <functional>
+#include <map>
 #include <string>
 
 #include "daemon/common/clock.h"
@@ -34,7 +35,8 @@ class LocalService final : public v1::Local::Service {
   LocalService(const v1::NodeConfig* config, Store* store, const Sealer* sealer,
                kontor::Outbox* outbox, const Clock* clock,
                std::function<PeerCertInfo(const std::string&)> cert_info,
-               OwnCertInfo own_certs);
+               OwnCertInfo own_certs,
+               std::map<std::string, std::string> unusable_peers = {});
 
   grpc::Status Submit(grpc::ServerContext*, const v1::SubmitRequest*,
                       v1::SubmitResponse*) override;
@@ -78,6 +80,8 @@ class LocalService final : public v1::Local::Service {
   const Clock* clock_;
   std::function<PeerCertInfo(const std::string&)> cert_info_;
   OwnCertInfo own_certs_;
+  // Peers whose certificates are not trusted: id -> reason.
+  const std::map<std::string, std::string> unusable_peers_;
 };
 
 }  // namespace kontor

@@ -36,9 +36,8 @@ absl::StatusOr<ossl::Crl> LoadCrl(const std::string& path) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TrustStore>> TrustStore::Load(
-    const std::vector<TrustedCaFiles>& cas, bool allow_missing_crl) {
+    const std::vector<TrustedCaFiles>& cas) {
   std::unique_ptr<TrustStore> ts(new TrustStore());
-  ts->allow_missing_crl_ = allow_missing_crl;
   for (const TrustedCaFiles& files : cas) {
     Ca ca;
     auto cert = Certificate::FromFile(files.cert_path);
@@ -49,6 +48,7 @@ absl::StatusOr<std::unique_ptr<TrustStore>> TrustStore::Load(
           absl::StrCat(files.cert_path, ": not a CA certificate"));
     }
     ca.allowed = files.allowed_node_ids;
+    ca.allow_missing_crl = files.allow_missing_crl;
     ca.store.reset(X509_STORE_new());
     if (!ca.store ||
         X509_STORE_add_cert(ca.store.get(), ca.cert->x509()) != 1) {
@@ -113,7 +113,7 @@ absl::StatusOr<std::string> TrustStore::VerifyNodeCertificate(
         "no trusted CA that issued this certificate may certify node id '",
         node_id, "'"));
   }
-  if (!issuer->crl && !allow_missing_crl_) {
+  if (!issuer->crl && !issuer->allow_missing_crl) {
     return absl::UnauthenticatedError(
         absl::StrCat("CA ", issuer->cert->subject(), " has no CRL configured"));
   }

@@ -16,6 +16,7 @@ struct TrustedCaFiles {
   std::string crl_path;  // may be empty: then certificates of this CA are
                          // refused unless allow_missing_crl
   std::vector<std::string> allowed_node_ids;  // "*" = any node id
+  bool allow_missing_crl = false;
 };
 
 // Decides whether a node certificate is trusted: issued by a configured CA
@@ -25,7 +26,7 @@ struct TrustedCaFiles {
 class TrustStore {
  public:
   static absl::StatusOr<std::unique_ptr<TrustStore>> Load(
-      const std::vector<TrustedCaFiles>& cas, bool allow_missing_crl);
+      const std::vector<TrustedCaFiles>& cas);
 
   // Returns the certified node id. `at_unix_ms` is the time at which the
   // certificate must be valid (the envelope's creation time for signers, now
@@ -50,11 +51,11 @@ class TrustStore {
     ossl::Crl crl;
     int64_t crl_next_update_ms = 0;
     std::vector<std::string> allowed;
+    bool allow_missing_crl = false;
     ossl::Store store;
   };
   TrustStore() = default;
   std::vector<Ca> cas_;
-  bool allow_missing_crl_ = false;
 };
 
 }  // namespace kontor

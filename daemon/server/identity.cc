@@ -52,6 +52,25 @@ absl::StatusOr<DecryptionKey> LoadDecryptionKey(const v1::KeyPairFiles& files,
                        *cert};
 }
 
+absl::StatusOr<ConfigKeyDirectory::PeerKeys> LoadPeerKeys(
+    const v1::NodeConfig& config, int i, const TrustStore& trust, int64_t now) {
+  const auto& p = config.peers(i);
+  ConfigKeyDirectory::PeerKeys keys;
+  for (int j = 0; j < p.signing_certs_size(); ++j) {
+    auto c = LoadNodeCert(p.signing_certs(j),
+                          absl::StrCat("peers[", i, "].signing_certs[", j, "]"),
+                          p.id(), KeyPurpose::kSigning, trust, -1, now);
+    if (!c.ok()) return c.status();
+    keys.signing.push_back(*c);
+  }
+  auto e = LoadNodeCert(p.encryption_cert(),
+                        absl::StrCat("peers[", i, "].encryption_cert"), p.id(),
+                        KeyPurpose::kEncryption, trust, now, now);
+  if (!e.ok()) return e.status();
+  keys.encryption = *e;
+  return keys;
+}
+
 }  // namespace
 
 absl::StatusOr<CertificatePtr> ConfigKeyDirectory::SigningCert(
@@ -92,7 +111,7 @@ const ConfigKeyDirectory::PeerKeys* ConfigKeyDirectory::Find(
 }
 
 absl::StatusOr<NodeIdentity> LoadIdentity(const v1::NodeConfig& config,
-                                          const Clock* clock) {
+                                          const Clock* clock, bool strict) {
   const int64_t now = clock->NowUnixMs();
   NodeIdentity id;
   std::vector<TrustedCaFiles> cas;
@@ -100,13 +119,17 @@ absl::StatusOr<NodeIdentity> LoadIdentity(const v1::NodeConfig& config,
     cas.push_back(TrustedCaFiles{
         ca.cert(),
         ca.crl(),
-        {ca.allowed_node_ids().begin(), ca.allowed_node_ids().end()}});
+        {ca.allowed_node_ids().begin(), ca.allowed_node_ids().end()},
+        ca.allow_missing_crl()});
     if (ca.crl().empty()) {
-      KLOG(Warning, "config") << "trusted CA " << ca.cert()
-                              << " has no CRL: its certificates are refused";
+      KLOG(Warning, "config")
+          << "trusted CA " << ca.cert() << " has no CRL: its certificates are "
+          << (ca.allow_missing_crl()
+                  ? "ACCEPTED without revocation checks (allow_missing_crl)"
+                  : "refused");
     }
   }
-  auto trust = TrustStore::Load(cas, /*allow_missing_crl=*/false);
+  auto trust = TrustStore::Load(cas);
   if (!trust.ok()) return Field("trusted_cas", trust.status());
   id.trust = std::move(*trust);
   const std::string& self = config.node_id();
@@ -153,21 +176,15 @@ absl::StatusOr<NodeIdentity> LoadIdentity(const v1::NodeConfig& config,
   std::map<std::string, ConfigKeyDirectory::PeerKeys> peers;
   for (int i = 0; i < config.peers_size(); ++i) {
     const auto& p = config.peers(i);
-    ConfigKeyDirectory::PeerKeys keys;
-    for (int j = 0; j < p.signing_certs_size(); ++j) {
-      auto c =
-          LoadNodeCert(p.signing_certs(j),
-                       absl::StrCat("peers[", i, "].signing_certs[", j, "]"),
-                       p.id(), KeyPurpose::kSigning, *id.trust, -1, now);
-      if (!c.ok()) return c.status();
-      keys.signing.push_back(*c);
+    auto keys = LoadPeerKeys(config, i, *id.trust, now);
+    if (!keys.ok()) {
+      if (strict) return keys.status();
+      KLOG(Warning, "config")
+          << "peer " << p.id() << " is unusable: " << keys.status().message();
+      id.unusable_peers[p.id()] = std::string(keys.status().message());
+      continue;
     }
-    auto e = LoadNodeCert(p.encryption_cert(),
-                          absl::StrCat("peers[", i, "].encryption_cert"),
-                          p.id(), KeyPurpose::kEncryption, *id.trust, now, now);
-    if (!e.ok()) return e.status();
-    keys.encryption = *e;
-    peers[p.id()] = std::move(keys);
+    peers[p.id()] = std::move(*keys);
   }
   id.directory = std::make_unique<ConfigKeyDirectory>(std::move(peers));
   return id;

@@ -46,10 +46,18 @@ struct NodeIdentity {
   std::shared_ptr<const EcdsaSigner> signer;
   std::vector<DecryptionKey> decryption_keys;  // current first
   std::unique_ptr<ConfigKeyDirectory> directory;
+  // Peers whose certificates could not be trusted, with the reason. Nothing
+  // is sent to them or accepted from them.
+  std::map<std::string, std::string> unusable_peers;
 };
 
+// Loads and checks this node's own keys (any problem is an error) and its
+// peers' certificates: with `strict` a peer problem is an error too (for
+// --check-config); otherwise that peer is listed in unusable_peers and
+// logged, so one revoked peer does not stop the node.
 absl::StatusOr<NodeIdentity> LoadIdentity(const v1::NodeConfig& config,
-                                          const Clock* clock);
+                                          const Clock* clock,
+                                          bool strict = false);
 
 }  // namespace kontor
 

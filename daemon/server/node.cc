@@ -108,6 +108,9 @@ absl::Status Node::Init() {
   std::vector<PeerEndpoint> endpoints;
   std::vector<std::string> peer_ids;
   for (const auto& p : config_.peers()) {
+    // A peer whose certificates are not trusted gets no loop and no
+    // channel; what is queued for it stays queued.
+    if (identity_.unusable_peers.count(p.id())) continue;
     endpoints.push_back(PeerEndpoint{p.id(), p.address()});
     peer_ids.push_back(p.id());
   }
@@ -142,7 +145,8 @@ absl::Status Node::Init() {
       },
       OwnCertInfo{identity_.tls_cert->not_after_unix_ms(),
                   identity_.signer->certificate()->not_after_unix_ms(),
-                  identity_.decryption_keys[0].cert->not_after_unix_ms()});
+                  identity_.decryption_keys[0].cert->not_after_unix_ms()},
+      identity_.unusable_peers);
   federation_service_ = std::make_unique<FederationService>(
       receiver_.get(), std::set<std::string>(peer_ids.begin(), peer_ids.end()),
       limits.max_batch(),
@@ -152,7 +156,9 @@ absl::Status Node::Init() {
 
 absl::Status Node::Start() {
   std::set<std::string> peers;
-  for (const auto& p : config_.peers()) peers.insert(p.id());
+  for (const auto& p : config_.peers()) {
+    if (!identity_.unusable_peers.count(p.id())) peers.insert(p.id());
+  }
 
   grpc::ServerBuilder fed;
   fed.AddListeningPort(
@@ -226,6 +232,7 @@ void Node::Shutdown() {
       std::chrono::system_clock::now() + std::chrono::seconds(3);
   if (local_server_) local_server_->Shutdown(deadline);
   if (federation_server_) federation_server_->Shutdown(deadline);
+  if (link_) link_->CancelAll();  // no waiting out a call's deadline
   if (outbox_) outbox_->Stop();
   if (local_server_) unlink(config_.local_socket().c_str());
   KLOG(Info, "node") << "node " << config_.node_id() << " stopped";

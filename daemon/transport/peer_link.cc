@@ -41,6 +41,12 @@ v1::Federation::Stub* GrpcPeerLink::Stub(const std::string& peer) {
   return raw;
 }
 
+void GrpcPeerLink::CancelAll() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
+  for (grpc::ClientContext* c : active_) c->TryCancel();
+}
+
 absl::StatusOr<std::vector<std::string>> GrpcPeerLink::Exchange(
     const std::string& peer, const std::vector<std::string>& envelopes) {
   if (addresses_.count(peer) == 0) {
@@ -60,6 +66,19 @@ absl::StatusOr<std::vector<std::string>> GrpcPeerLink::Exchange(
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::milliseconds(call_timeout_ms_));
+  {
+    absl::MutexLock lock(&mu_);
+    if (cancelled_) return absl::UnavailableError("shutting down");
+    active_.insert(&context);
+  }
+  struct Forget {
+    GrpcPeerLink* link;
+    grpc::ClientContext* context;
+    ~Forget() {
+      absl::MutexLock lock(&link->mu_);
+      link->active_.erase(context);
+    }
+  } forget{this, &context};
   auto stream = stub->Exchange(&context);
   v1::ReceiptBatch answer;
   bool ok =

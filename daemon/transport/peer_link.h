@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "absl/synchronization/mutex.h"
@@ -32,6 +33,10 @@ class GrpcPeerLink : public PeerLink {
       const std::string& peer,
       const std::vector<std::string>& envelopes) override;
 
+  // Cancels every exchange in progress (they fail as kUnavailable), and
+  // makes later ones fail at once. For shutdown.
+  void CancelAll();
+
  private:
   v1::Federation::Stub* Stub(const std::string& peer);
 
@@ -45,6 +50,8 @@ class GrpcPeerLink : public PeerLink {
   std::map<std::string, std::unique_ptr<v1::Federation::Stub>> stubs_
       ABSL_GUARDED_BY(mu_);
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  std::set<grpc::ClientContext*> active_ ABSL_GUARDED_BY(mu_);
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace kontor

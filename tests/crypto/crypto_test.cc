@@ -37,10 +37,8 @@ class CryptoTest : public ::testing::Test {
   std::unique_ptr<TrustStore> Trust(std::vector<std::string> allowed = {"ee",
                                                                         "fi"},
                                     bool with_crl = true) {
-    auto ts = TrustStore::Load(
-        {TrustedCaFiles{ca_->cert_path, with_crl ? ca_->crl_path : "",
-                        allowed}},
-        false);
+    auto ts = TrustStore::Load({TrustedCaFiles{
+        ca_->cert_path, with_crl ? ca_->crl_path : "", allowed}});
     EXPECT_TRUE(ts.ok()) << ts.status();
     return std::move(*ts);
   }
@@ -258,19 +256,24 @@ TEST_F(CryptoTest, TrustRefusesRevokedCertificateAndStaleOrMissingCrl) {
   TestPki pki(*dir_);
   auto ca = pki.MakeCa("revca");
   auto node = pki.MakeNode(ca, "lv");
-  auto load = [&](bool crl) {
-    return std::move(*TrustStore::Load(
-        {TrustedCaFiles{ca.cert_path, crl ? ca.crl_path : "", {"lv"}}}, false));
+  auto load = [&](bool crl, bool allow_missing = false) {
+    return std::move(*TrustStore::Load({TrustedCaFiles{
+        ca.cert_path, crl ? ca.crl_path : "", {"lv"}, allow_missing}}));
   };
   EXPECT_TRUE(load(true)
                   ->VerifyNodeCertificate(*node.tls.cert, KeyPurpose::kTls,
                                           NowMs(), NowMs())
                   .ok());
-  // No CRL configured: refused (a CA without revocation data is not trusted).
+  // No CRL configured: refused (a CA without revocation data is not trusted)
+  // unless that is explicitly allowed for this CA.
   EXPECT_FALSE(load(false)
                    ->VerifyNodeCertificate(*node.tls.cert, KeyPurpose::kTls,
                                            NowMs(), NowMs())
                    .ok());
+  EXPECT_TRUE(load(false, /*allow_missing=*/true)
+                  ->VerifyNodeCertificate(*node.tls.cert, KeyPurpose::kTls,
+                                          NowMs(), NowMs())
+                  .ok());
   pki.Revoke(ca, *node.tls.cert);
   auto revoked = load(true)->VerifyNodeCertificate(
       *node.tls.cert, KeyPurpose::kTls, NowMs(), NowMs());

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "daemon/common/ids.h"
 #include "daemon/envelope/receipt.h"
+#include "daemon/server/identity.h"
 #include "daemon/server/node.h"
 #include "daemon/transport/tls.h"
 #include "gtest/gtest.h"
@@ -146,7 +147,7 @@ class TwoNodesTest : public ::testing::Test {
                           const std::vector<v1::Envelope>& envs,
                           v1::ReceiptBatch* answer) {
     auto trust = TrustStore::Load(
-        {TrustedCaFiles{ca_.cert_path, ca_.crl_path, {"ee", "fi"}}}, false);
+        {TrustedCaFiles{ca_.cert_path, ca_.crl_path, {"ee", "fi"}}});
     auto creds = FederationChannelCredentials(
         TlsFiles{from.tls.cert_path, from.tls.key_path, ca_.cert_path},
         std::shared_ptr<const TrustStore>(std::move(*trust)), "fi",
@@ -499,8 +500,8 @@ TEST_F(TwoNodesTest, ClientFromAnotherCaIsRefusedWithTheReason) {
   ::testing::internal::CaptureStderr();
   fi_node_ = StartNode(ConfigFor(fi_, ee_, fi_port_, ee_port_));
   ASSERT_TRUE(fi_node_);
-  auto trust = TrustStore::Load(
-      {TrustedCaFiles{ca_.cert_path, ca_.crl_path, {"fi"}}}, false);
+  auto trust =
+      TrustStore::Load({TrustedCaFiles{ca_.cert_path, ca_.crl_path, {"fi"}}});
   auto creds = FederationChannelCredentials(
       TlsFiles{fake_ee.tls.cert_path, fake_ee.tls.key_path, ca_.cert_path},
       std::shared_ptr<const TrustStore>(std::move(*trust)), "fi",
@@ -603,16 +604,38 @@ TEST_F(TwoNodesTest, NothingIsLostWhenTheReceiverStartsLate) {
 }
 
 TEST_F(TwoNodesTest, ConfigErrorsAreReportedWithTheField) {
+  // A peer certificate that is not the peer's: an error for --check-config
+  // (strict), and at run time that peer is unusable while the node runs.
   auto config = ConfigFor(ee_, fi_, ee_port_, fi_port_);
   config.mutable_peers(0)->set_encryption_cert(lv_.encryption.cert_path);
-  auto node = Node::Create(config, Clock::Real());
-  ASSERT_FALSE(node.ok());
-  EXPECT_NE(node.status().message().find("peers[0].encryption_cert"),
+  auto strict = LoadIdentity(config, Clock::Real(), /*strict=*/true);
+  ASSERT_FALSE(strict.ok());
+  EXPECT_NE(strict.status().message().find("peers[0].encryption_cert"),
             std::string::npos)
-      << node.status();
-  EXPECT_NE(node.status().message().find("is for node 'lv'"),
+      << strict.status();
+  EXPECT_NE(strict.status().message().find("is for node 'lv'"),
             std::string::npos);
+  auto lenient = LoadIdentity(config, Clock::Real());
+  ASSERT_TRUE(lenient.ok()) << lenient.status();
+  ASSERT_EQ(lenient->unusable_peers.count("fi"), 1u);
+  EXPECT_NE(lenient->unusable_peers["fi"].find("is for node 'lv'"),
+            std::string::npos);
+  ee_node_ = StartNode(config);
+  ASSERT_TRUE(ee_node_);
+  auto ee = LocalStub("ee");
+  v1::SubmitRequest req;
+  req.add_to("fi");
+  req.mutable_payload()->set_kind("note");
+  v1::SubmitResponse resp;
+  grpc::ClientContext c;
+  auto submitted = ee->Submit(&c, req, &resp);
+  EXPECT_EQ(submitted.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(submitted.error_message().find("peer 'fi' is unusable"),
+            std::string::npos)
+      << submitted.error_message();
+  ee_node_.reset();
 
+  absl::StatusOr<std::unique_ptr<Node>> node;
   config = ConfigFor(ee_, fi_, ee_port_, fi_port_);
   config.mutable_signing()->set_key(ee_.tls.key_path);
   node = Node::Create(config, Clock::Real());
