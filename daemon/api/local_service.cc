@@ -73,6 +73,20 @@ LocalService::LocalService(
 
 std::string LocalService::Caller(grpc::ServerContext*) { return "local-admin"; }
 
+absl::StatusOr<std::vector<DeliveryRow>> LocalService::SentDeliveries(
+    const std::string& message_id) const {
+  if (!IsValidMessageId(message_id)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", message_id, "' is not a message id"));
+  }
+  auto rows = store_->Deliveries(message_id);
+  if (rows.ok() && rows->empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("no message ", message_id, " was sent from this node"));
+  }
+  return rows;
+}
+
 absl::StatusOr<InboxRecord> LocalService::FindReceived(
     const std::string& message_id, const std::string& origin) const {
   if (!origin.empty() && !IsValidNodeId(origin)) {
@@ -245,14 +259,8 @@ grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
 grpc::Status LocalService::Status(grpc::ServerContext*,
                                   const v1::StatusRequest* request,
                                   v1::StatusResponse* response) {
-  if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
-  auto rows = store_->Deliveries(request->message_id());
+  auto rows = SentDeliveries(request->message_id());
   if (!rows.ok()) return FromAbsl(rows.status());
-  if (rows->empty()) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        absl::StrCat("no message ", request->message_id(),
-                                     " was sent from this node"));
-  }
   response->set_message_id(request->message_id());
   std::set<std::string> states;
   for (const DeliveryRow& r : *rows) {
@@ -422,13 +430,8 @@ grpc::Status LocalService::Outbox(grpc::ServerContext*,
 grpc::Status LocalService::Cancel(grpc::ServerContext* context,
                                   const v1::CancelRequest* request,
                                   v1::CancelResponse* response) {
-  if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
-  auto rows = store_->Deliveries(request->message_id());
+  auto rows = SentDeliveries(request->message_id());
   if (!rows.ok()) return FromAbsl(rows.status());
-  if (rows->empty()) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        absl::StrCat("no message ", request->message_id()));
-  }
   auto n = store_->Cancel(request->message_id(), clock_->NowUnixMs());
   if (!n.ok()) return FromAbsl(n.status());
   KLOG(Info, "api") << Caller(context) << " cancelled " << *n
@@ -440,13 +443,8 @@ grpc::Status LocalService::Cancel(grpc::ServerContext* context,
 grpc::Status LocalService::Retry(grpc::ServerContext* context,
                                  const v1::RetryRequest* request,
                                  v1::RetryResponse* response) {
-  if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
-  auto rows = store_->Deliveries(request->message_id());
+  auto rows = SentDeliveries(request->message_id());
   if (!rows.ok()) return FromAbsl(rows.status());
-  if (rows->empty()) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        absl::StrCat("no message ", request->message_id()));
-  }
   auto n = store_->Retry(request->message_id(), clock_->NowUnixMs());
   if (!n.ok()) return FromAbsl(n.status());
   for (const DeliveryRow& r : *rows) outbox_->PeerContact(r.peer);

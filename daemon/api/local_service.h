@@ -64,6 +64,9 @@ class LocalService final : public v1::Local::Service {
   static std::string Caller(grpc::ServerContext* context);
 
  private:
+  // The deliveries of a message sent from this node; kNotFound if none.
+  absl::StatusOr<std::vector<DeliveryRow>> SentDeliveries(
+      const std::string& message_id) const;
   // The one accepted inbox record with this id (and origin, if given).
   // kFailedPrecondition if the id came from several origins.
   absl::StatusOr<InboxRecord> FindReceived(const std::string& message_id,

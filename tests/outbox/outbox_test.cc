@@ -120,8 +120,15 @@ class OutboxTest : public ::testing::Test {
     return options;
   }
   std::string Submit(const std::vector<std::string>& to, int priority = 1) {
+    return SubmitWithId(NewMessageId(), to, priority);
+  }
+  // Queues a message whose fake envelope starts with its id (FakeLink reads
+  // it from there).
+  std::string SubmitWithId(const std::string& id,
+                           const std::vector<std::string>& to,
+                           int priority = 1) {
     OutgoingMessage m;
-    m.id = NewMessageId();
+    m.id = id;
     m.recipients = to;
     m.priority = priority;
     m.created_ms = Clock::Real()->NowUnixMs();
@@ -207,17 +214,7 @@ TEST_F(OutboxTest, SignedRefusalEndsAsRejectedWithoutRetry) {
     absl::MutexLock l(&link_.mu);
     link_.refuse.insert(id);
   }
-  OutgoingMessage m;
-  m.id = id;
-  m.recipients = {"fi"};
-  m.created_ms = Clock::Real()->NowUnixMs();
-  m.expires_ms = m.created_ms + 3600000;
-  m.kind = "note";
-  m.envelope = id + "-envelope";
-  m.outer_digest = "digest-" + id;
-  m.submitter = "t";
-  ASSERT_TRUE(store_->InsertOutgoing(m).ok());
-  outbox_->Notify("fi");
+  SubmitWithId(id, {"fi"});
   ASSERT_TRUE(WaitFor(id, "fi", "rejected"));
   EXPECT_NE((*store_->Deliveries(id))[0].reason.find("not allowed"),
             std::string::npos);
@@ -289,18 +286,7 @@ TEST_F(OutboxTest, RepeatedlyDeferredIsSuspendedUntilAnOperatorRetries) {
     id = NewMessageId();
     link_.defer.insert(id);
   }
-  OutgoingMessage m;
-  m.id = id;
-  m.recipients = {"fi"};
-  m.priority = 1;
-  m.created_ms = Clock::Real()->NowUnixMs();
-  m.expires_ms = m.created_ms + 3600000;
-  m.kind = "note";
-  m.envelope = id + "-envelope";
-  m.outer_digest = "digest-" + id;
-  m.submitter = "t";
-  ASSERT_TRUE(store_->InsertOutgoing(m).ok());
-  outbox_->Notify("fi");
+  SubmitWithId(id, {"fi"});
   ASSERT_TRUE(WaitFor(id, "fi", "suspended"));
   auto row = (*store_->Deliveries(id))[0];
   EXPECT_NE(row.reason.find("deferred 3 times by fi: unknown signing key"),
