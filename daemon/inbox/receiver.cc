@@ -57,6 +57,13 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
       // (Depends on the bytes only: the same bytes are always refused.)
       v1::Header partial;
       if (partial.ParseFromString(env.header())) {
+        if (!partial.origin().empty() && partial.origin() != peer) {
+          KLOG(Security, "inbox")
+              << "peer " << peer << " sent an envelope claiming origin "
+              << Printable(partial.origin()) << ": batch refused";
+          return absl::PermissionDeniedError(
+              "an envelope names another origin than the authenticated peer");
+        }
         item.body.set_message_id(partial.message_id());
         item.body.set_origin(partial.origin());
         item.body.set_outer_digest(OuterDigest(env, partial.suite_id()));

@@ -162,6 +162,27 @@ TEST_F(ReceiverTest, AnotherPeerCannotDeliverOrBlockAnOriginsMessage) {
   EXPECT_EQ(Receive("ee", {a})[0].verdict(), v1::ACCEPTED);
 }
 
+TEST_F(ReceiverTest, NoSignedRefusalAboutAnotherOriginsBrokenEnvelope) {
+  v1::Envelope a = Make("a");
+  v1::Header h;
+  h.ParseFromString(a.header());
+  h.set_suite_id("not-a-suite");  // fails the structural checks
+  a.set_header(h.SerializeAsString());
+  EXPECT_EQ(receiver_->Receive("lv", {a}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  // From its own origin the same envelope gets a signed refusal (over the
+  // bytes received, so its digest is that of the altered header).
+  auto receipts = receiver_->Receive("ee", {a});
+  ASSERT_TRUE(receipts.ok());
+  v1::Receipt r;
+  ASSERT_TRUE(r.ParseFromString((*receipts)[0]));
+  v1::ReceiptBody b;
+  ASSERT_TRUE(b.ParseFromString(r.body()));
+  EXPECT_EQ(b.verdict(), v1::REFUSED);
+  EXPECT_EQ(b.refusal(), v1::REFUSAL_UNKNOWN_SUITE);
+  EXPECT_EQ(b.origin(), "ee");
+}
+
 TEST_F(ReceiverTest, StoredMessageReplayedAfterExpiryGetsItsStoredReceipt) {
   // Never two contradicting signed receipts for the same envelope: dedup
   // comes before the clock checks.
