@@ -484,20 +484,36 @@ int Watch(const Options& o, v1::Local::Stub* stub) {
     }
     req.set_since_seq(since);
   }
-  grpc::ClientContext c;
-  auto reader = stub->Watch(&c, req);
-  v1::InboxEntry e;
-  while (reader->Read(&e)) {
-    if (o.json) {
-      PrintJson(e);
-    } else {
-      PrintEntry(e);
+  // A node that restarts (reload, upgrade) ends the stream: resume after
+  // the last entry printed, so nothing is missed or printed twice. Gives up
+  // only when the node stays away.
+  bool seen_any = false;
+  for (int failures = 0;;) {
+    grpc::ClientContext c;
+    auto reader = stub->Watch(&c, req);
+    v1::InboxEntry e;
+    while (reader->Read(&e)) {
+      failures = 0;
+      seen_any = true;
+      if (o.json) {
+        PrintJson(e);
+      } else {
+        PrintEntry(e);
+      }
+      fflush(stdout);
+      req.set_since_seq(e.seq());
     }
-    fflush(stdout);
+    auto s = reader->Finish();
+    if (s.ok()) {  // a watch has no natural end: treat it as an interruption
+      s = grpc::Status(grpc::StatusCode::UNAVAILABLE, "watch stream ended");
+    }
+    if (!IsTransient(s) || ++failures > 30) return RpcFail(s, o);
+    if (failures == 1 && seen_any) {
+      fprintf(stderr, "kontor: node unavailable, resuming after seq %llu\n",
+              static_cast<unsigned long long>(req.since_seq()));
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
   }
-  auto s = reader->Finish();
-  if (!s.ok()) return RpcFail(s, o);
-  return kOk;
 }
 
 int Peers(const Options& o, v1::Local::Stub* stub) {

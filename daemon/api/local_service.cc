@@ -342,7 +342,7 @@ grpc::Status LocalService::Watch(grpc::ServerContext* context,
                                  const v1::WatchRequest* request,
                                  grpc::ServerWriter<v1::InboxEntry>* writer) {
   uint64_t cursor = request->since_seq();
-  while (!context->IsCancelled()) {
+  while (!context->IsCancelled() && !stopping_.load()) {
     auto records = store_->ListInbox(false, cursor, 100);
     if (!records.ok()) return FromAbsl(records.status());
     for (const InboxRecord& r : *records) {
@@ -353,7 +353,9 @@ grpc::Status LocalService::Watch(grpc::ServerContext* context,
     }
     if (records->empty()) store_->WaitInbox(cursor, 1000);
   }
-  return grpc::Status::OK;
+  // A watch has no natural end: the client went away, or this node is
+  // stopping (then the client should resume after its cursor).
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is stopping");
 }
 
 grpc::Status LocalService::Peers(grpc::ServerContext*, const v1::PeersRequest*,

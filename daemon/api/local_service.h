@@ -1,6 +1,7 @@
 #ifndef KONTOR_DAEMON_API_LOCAL_SERVICE_H_
 #define KONTOR_DAEMON_API_LOCAL_SERVICE_H_
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <string>
@@ -63,6 +64,10 @@ class LocalService final : public v1::Local::Service {
   // caller on it is the local administrator.
   static std::string Caller(grpc::ServerContext* context);
 
+  // Ends open Watch streams (within about a second), so that the server can
+  // shut down without waiting out its deadline.
+  void Stop() { stopping_.store(true); }
+
  private:
   // The deliveries of a message sent from this node; kNotFound if none.
   absl::StatusOr<std::vector<DeliveryRow>> SentDeliveries(
@@ -85,6 +90,7 @@ class LocalService final : public v1::Local::Service {
   OwnCertInfo own_certs_;
   // Peers whose certificates are not trusted: id -> reason.
   const std::map<std::string, std::string> unusable_peers_;
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace kontor

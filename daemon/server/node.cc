@@ -230,6 +230,7 @@ void Node::Shutdown() {
   shut_down_ = true;
   const auto deadline =
       std::chrono::system_clock::now() + std::chrono::seconds(3);
+  if (local_service_) local_service_->Stop();
   if (local_server_) local_server_->Shutdown(deadline);
   if (federation_server_) federation_server_->Shutdown(deadline);
   if (link_) link_->CancelAll();  // no waiting out a call's deadline
