@@ -779,7 +779,56 @@ def scenario_tls_rotation(res, fed):
     check_pid(res, fed, name, node, pid0, "keeps its pid to the end")
 
 
+def scenario_watch_resumes(res, fed):
+    """`kontor watch` on lv stays open across a reload of lv and prints
+    every message exactly once."""
+    name = "watch_resumes"
+    env = {k: v for k, v in os.environ.items() if k != "KONTOR_NODE"}
+    watch = subprocess.Popen(
+        [KONTOR, "--node", fed.socket("lv"), "--json", "watch", "--since",
+         str(max([0] + [e.get("seq", 0) for e in fed.query(
+             "lv", "inbox", "--limit", "100000").get("entries", [])]))],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL)
+    try:
+        sent = []
+        for subject in ("before reload", "after reload"):
+            rc, msg_id, err = fed.send("ee", "lv", subject)
+            if rc != 0 or not msg_id:
+                raise Failure(f"send {subject!r}: exit {rc}: {err.strip()}")
+            sent.append(msg_id)
+            ok, state, _ = fed.wait_delivered("ee", msg_id)
+            if not ok:
+                raise Failure(f"{subject!r} not delivered ({state})")
+            if subject == "before reload":
+                mark = fed.mark("lv")
+                os.kill(fed.pid("lv"), signal.SIGHUP)
+                fed.wait_reloaded("lv", mark)
+        deadline = time.monotonic() + 20
+        seen = []
+        os.set_blocking(watch.stdout.fileno(), False)
+        buf = ""
+        while time.monotonic() < deadline and len(seen) < len(sent):
+            chunk = watch.stdout.read() or b""
+            buf += chunk.decode()
+            while "\n" in buf:
+                line, buf = buf.split("\n", 1)
+                if line.strip():
+                    seen.append(json.loads(line).get("message_id"))
+            time.sleep(0.2)
+        res.check(f"{name}: watch on lv printed both messages, once each, "
+                  f"across lv's reload", seen == sent,
+                  f"sent {sent}, watch printed {seen}; still running: "
+                  f"{watch.poll() is None}")
+        res.check(f"{name}: watch is still running after the reload",
+                  watch.poll() is None, f"exit {watch.poll()}")
+    finally:
+        watch.kill()
+        watch.wait()
+
+
 SCENARIOS = [
+    ("watch_resumes", scenario_watch_resumes),
     ("reload_bad_config_refused", scenario_reload_bad_config_refused),
     ("reload_new_peer", scenario_reload_new_peer),
     ("revocation", scenario_revocation),
