@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -155,6 +156,9 @@ absl::Status Node::Init() {
 }
 
 absl::Status Node::Start() {
+  // grpc.health.v1.Health on both endpoints (SERVING while running), for
+  // load balancers and supervisors.
+  grpc::EnableDefaultHealthCheckService(true);
   std::set<std::string> peers;
   for (const auto& p : config_.peers()) {
     if (!identity_.unusable_peers.count(p.id())) peers.insert(p.id());
@@ -230,6 +234,11 @@ void Node::Shutdown() {
   shut_down_ = true;
   const auto deadline =
       std::chrono::system_clock::now() + std::chrono::seconds(3);
+  for (grpc::Server* server : {local_server_.get(), federation_server_.get()}) {
+    if (server != nullptr && server->GetHealthCheckService() != nullptr) {
+      server->GetHealthCheckService()->Shutdown();  // NOT_SERVING from now on
+    }
+  }
   if (local_service_) local_service_->Stop();
   if (local_server_) local_server_->Shutdown(deadline);
   if (federation_server_) federation_server_->Shutdown(deadline);

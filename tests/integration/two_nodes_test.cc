@@ -2,9 +2,11 @@
 // certificates made for the test. A "rogue" peer (a federation client holding
 // ee's real TLS certificate and signing key) sends crafted envelopes to fi.
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -273,6 +275,33 @@ TEST_F(TwoNodesTest, ExpiryComesFromTheRequestTheKindOrTheNode) {
   EXPECT_EQ(lifetime_s("alert", 0), 600);
   EXPECT_EQ(lifetime_s("note", 0), 3600);  // the node's default_expiry
   EXPECT_EQ(lifetime_s("alert", 60), 60);
+}
+
+// The standard grpc.health.v1.Health/Check answers SERVING on the local
+// socket (request: empty HealthCheckRequest; answer: status = 1, "08 01").
+TEST_F(TwoNodesTest, HealthServiceSaysServing) {
+  StartBoth();
+  auto channel = grpc::CreateChannel(absl::StrCat("unix:", dir_, "/ee.sock"),
+                                     grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext c;
+  c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Slice empty("", 0);
+  grpc::ByteBuffer request(&empty, 1);  // an empty HealthCheckRequest
+  grpc::ByteBuffer response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&c, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
+                 &request, &response,
+                 [&](grpc::Status s) { done.set_value(s); });
+  grpc::Status status = done.get_future().get();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const auto& s : slices) {
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));
 }
 
 TEST_F(TwoNodesTest, SubmitRefusesBadInputAtOnce) {
