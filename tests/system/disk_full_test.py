@@ -43,11 +43,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, HERE)
 import harness  # noqa: E402
-from harness import FEDERATION_SH  # noqa: E402
+from harness import BACKOFF, EXIT_TRANSIENT, one_line  # noqa: E402
 
 SENDER, RECEIVER = "ee", "fi"
-BACKOFF = "backoff { initial_ms: 200 max_ms: 2000 }\n"
-EXIT_TRANSIENT = 75
 EXIT_SKIP = 77
 
 BODY_BYTES = 48 * 1024  # one message body (random bytes)
@@ -190,59 +188,15 @@ class Mounts:
 
 
 def federation(*args, timeout=120):
-    env = dict(os.environ, KONTORD=KONTORD)
-    env.pop("KONTOR_CRASH_AT", None)
-    r = subprocess.run([FEDERATION_SH, *args], env=env, capture_output=True,
-                       stdin=subprocess.DEVNULL, text=True, timeout=timeout)
-    if r.returncode != 0:
-        raise RuntimeError(f"federation.sh {' '.join(args)} exited "
-                           f"{r.returncode}:\n{r.stderr}")
-    return r.stdout
+    return harness.federation_sh(KONTORD, *args, timeout=timeout,
+                                 unset=("KONTOR_CRASH_AT",))
 
 
-def pid_alive(pid):
-    """True if pid runs (a zombie counts as dead)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    state = stat[stat.rfind(")") + 2:][:1]
-    return state not in ("Z", "X", "")
+class Fed(harness.FedDir):
+    cli_timeout = CLI_TIMEOUT_S
 
-
-class Fed:
     def __init__(self, root):
-        self.root = root
-
-    def path(self, node, *rest):
-        return os.path.join(self.root, node, *rest)
-
-    def pid(self, node):
-        try:
-            with open(self.path(node, "kontord.pid")) as f:
-                return int(f.read().strip())
-        except (OSError, ValueError):
-            return None
-
-    def alive(self, node):
-        pid = self.pid(node)
-        return pid is not None and pid_alive(pid)
-
-    def socket(self, node):
-        with open(self.path(node, "socket")) as f:
-            return f.read().strip()
-
-    def cli(self, node, *args, timeout=CLI_TIMEOUT_S):
-        """Runs kontor --json against node: (exit code, stdout, stderr)."""
-        env = {k: v for k, v in os.environ.items() if k != "KONTOR_NODE"}
-        cmd = [KONTOR, "--node", self.socket(node), "--json", *args]
-        try:
-            r = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL,
-                               capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None, "", f"kontor {' '.join(args)}: no answer in {timeout} s"
-        return r.returncode, r.stdout, r.stderr
+        super().__init__(root, KONTOR)
 
     def query(self, node, *args):
         """A read-only kontor command that must succeed; its JSON."""
@@ -251,13 +205,6 @@ class Fed:
             raise RuntimeError(f"kontor {' '.join(args)} on {node} exited "
                                f"{rc}: {err.strip()}")
         return json.loads(out)
-
-    def log_lines(self, node):
-        try:
-            with open(self.path(node, "kontord.log"), errors="replace") as f:
-                return f.read().splitlines()
-        except OSError:
-            return []
 
     def outbox(self, state=None):
         args = ["outbox", "--limit", "100000"]
@@ -270,24 +217,12 @@ class Fed:
                 if e.get("recipient") == RECEIVER]
 
     def inbox(self):
-        return self.query(RECEIVER, "inbox", "--limit", "100000").get(
-            "entries", [])
-
-    def peer(self, node, peer_id):
-        for p in self.query(node, "peers").get("peers", []):
-            if p.get("id") == peer_id:
-                return p
-        return {}
+        return self.inbox_entries(RECEIVER)
 
 
 def send_args(key, subject, body_file):
     return ["send", "--to", RECEIVER, "--kind", "note", "--subject", subject,
             "--body-file", body_file, "--client-key", key]
-
-
-def one_line(stderr):
-    lines = [l for l in stderr.splitlines() if l.strip()]
-    return lines[0] if len(lines) == 1 else None
 
 
 def wait_delivered(fed, want, deadline_s=DELIVERY_DEADLINE_S):
@@ -337,10 +272,6 @@ def check_exactly_once(res, name, fed, ids):
               json.dumps(left[:3]))
 
 
-def new_log_lines(fed, node, start):
-    return fed.log_lines(node)[start:]
-
-
 # -------------------------------------------------------------- scenarios
 
 
@@ -354,7 +285,7 @@ def scenario_sender_full(res, fed, mounts, body_file):
     federation("start", fed.root, SENDER)  # fi stays down: ee keeps the queue
     res.check(f"{name}: ee starts with its data on a {SMALL_TMPFS} tmpfs",
               fed.alive(SENDER))
-    log_start = len(fed.log_lines(SENDER))
+    log_start = fed.mark(SENDER)
 
     token = secrets.token_hex(4)
     accepted = {}  # client key -> id
@@ -393,7 +324,7 @@ def scenario_sender_full(res, fed, mounts, body_file):
     res.check(f"{name}: ee answers `kontor peers` while full", rc == 0,
               f"exit {rc}: {err.strip()}")
 
-    errors = [l for l in new_log_lines(fed, SENDER, log_start)
+    errors = [l for l in fed.new_lines(SENDER, log_start)
               if " ERROR " in l and FULL_RE.search(l)]
     for l in errors[:3]:
         log(f"  note: ee log: {l}")
@@ -469,7 +400,7 @@ def scenario_receiver_full(res, fed, mounts, body_file):
     res.check(f"{name}: fi starts with its data on a {SMALL_TMPFS} tmpfs "
               f"(fresh databases on both nodes)",
               fed.alive(SENDER) and fed.alive(RECEIVER))
-    log_start = len(fed.log_lines(RECEIVER))
+    log_start = fed.mark(RECEIVER)
 
     token = secrets.token_hex(4)
     ids = []
@@ -520,7 +451,7 @@ def scenario_receiver_full(res, fed, mounts, body_file):
               "everything was delivered: fi's tmpfs did not fill"
               if outcome == "all" else
               f"not within {STALL_DEADLINE_S} s: peer {json.dumps(p)}")
-    errors = [l for l in new_log_lines(fed, RECEIVER, log_start)
+    errors = [l for l in fed.new_lines(RECEIVER, log_start)
               if " ERROR " in l and CANNOT_STORE_RE.search(l)]
     for l in errors[:3]:
         log(f"  note: fi log: {l}")
@@ -561,11 +492,8 @@ def run(tmp, res):
     with open(body_file, "wb") as f:
         f.write(os.urandom(BODY_BYTES))
     try:
-        federation("start", fed.root, SENDER, RECEIVER)
-        federation("stop", fed.root)
-        for n in (SENDER, RECEIVER):
-            with open(fed.path(n, "node.textproto"), "a") as f:
-                f.write(BACKOFF)
+        harness.create_federation(federation, fed.root, (SENDER, RECEIVER),
+                                  BACKOFF)
         for scenario in (scenario_sender_full, scenario_receiver_full):
             try:
                 scenario(res, fed, mounts, body_file)
@@ -602,10 +530,7 @@ def main():
         print(f"SKIP disk_full: cannot mount tmpfs ({reason})", flush=True)
         return EXIT_SKIP
 
-    def on_term(signum, frame):
-        raise KeyboardInterrupt()
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    harness.interrupt_on_signals()
     try:
         return harness.main(run, "kx-df.", federation)
     except KeyboardInterrupt:

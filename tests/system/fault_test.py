@@ -38,11 +38,10 @@ from pathlib import Path
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import FEDERATION_SH  # noqa: E402
+from harness import (BACKOFF, EXIT_TRANSIENT, FEDERATION_SH,  # noqa: E402
+                     pid_alive)
 
 SENDER, RECEIVER = "ee", "fi"
-BACKOFF = "backoff { initial_ms: 200 max_ms: 2000 }\n"
-EXIT_TRANSIENT = 75
 
 # Bounds: these only limit how long the test waits for a condition; the test
 # never asserts how fast anything happens.
@@ -69,17 +68,6 @@ class Failure(Exception):
 
 def log(msg):
     print(msg, flush=True)
-
-
-def pid_alive(pid):
-    """True if pid runs (a zombie counts as dead)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    state = stat[stat.rfind(")") + 2:][:1]
-    return state not in ("Z", "X", "")
 
 
 def wait_until(cond, deadline_s, what, interval=0.1):
@@ -135,8 +123,7 @@ class Federation:
         self._fed("start", str(self.dir), *self.nodes)
         self._fed("stop", str(self.dir))
         for n in self.nodes:
-            with open(self.dir / n / "node.textproto", "a") as f:
-                f.write(BACKOFF)
+            harness.append_config(self.dir, n, BACKOFF)
         for n in self.nodes:
             spec = crash[1] if crash and crash[0] == n else None
             self._fed("start", str(self.dir), n, crash_at=spec)
@@ -172,29 +159,21 @@ class Federation:
 
     def cli(self, node, *args, timeout=CLI_TIMEOUT_S):
         """Runs kontor against node; returns (exit code, stdout, stderr)."""
-        cmd = [self.kontor, "--node", self.socket(node), "--json", *args]
-        try:
-            p = subprocess.run(cmd, stdin=subprocess.DEVNULL,
-                               capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None, "", f"kontor {' '.join(args)}: no answer in {timeout} s"
-        return p.returncode, p.stdout, p.stderr
+        return harness.kontor_cli(self.kontor, self.socket(node), *args,
+                                  timeout=timeout)
 
     def query(self, node, *args, deadline_s=60):
         """Runs a read-only kontor command; retries while the node is down."""
-        end = time.monotonic() + deadline_s
-        while True:
-            rc, out, err = self.cli(node, *args, timeout=60)
-            if rc == 0:
-                try:
-                    return json.loads(out)
-                except ValueError:
-                    raise Failure(f"kontor {' '.join(args)} on {node}: "
-                                  f"not JSON: {out[:200]!r}")
-            if rc not in (EXIT_TRANSIENT, None) or time.monotonic() > end:
-                raise Failure(f"kontor {' '.join(args)} on {node} exited {rc}: "
-                              f"{err.strip()}")
-            time.sleep(0.2)
+        rc, out, err = harness.retry_transient(
+            lambda: self.cli(node, *args, timeout=60), deadline_s, 0.2)
+        if rc != 0:
+            raise Failure(f"kontor {' '.join(args)} on {node} exited {rc}: "
+                          f"{err.strip()}")
+        try:
+            return json.loads(out)
+        except ValueError:
+            raise Failure(f"kontor {' '.join(args)} on {node}: "
+                          f"not JSON: {out[:200]!r}")
 
     def log_lines(self, node):
         try:
@@ -722,11 +701,7 @@ def main():
         workdir = Path(args.workdir).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
 
-    def on_term(signum, frame):
-        raise KeyboardInterrupt()
-    signal.signal(signal.SIGTERM, on_term)
-    # Also when started in the background, where SIGINT may be ignored.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    harness.interrupt_on_signals()
 
     ctx = Ctx(args, workdir)
     res = harness.Results()

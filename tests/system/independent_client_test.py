@@ -24,7 +24,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, HERE)
 import harness  # noqa: E402
 import stubs  # noqa: E402
-from harness import FEDERATION_SH, describe, poll  # noqa: E402
+from harness import describe, one_line, poll  # noqa: E402
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # limits.max_message_bytes of federation.sh
 DELIVERY_DEADLINE_S = 60
@@ -35,13 +35,7 @@ KONTORD, KONTOR = harness.binaries()
 
 
 def federation(*args, timeout=90):
-    env = dict(os.environ, KONTORD=KONTORD)
-    r = subprocess.run([FEDERATION_SH, *args], env=env, capture_output=True,
-                       text=True, timeout=timeout)
-    if r.returncode != 0:
-        raise RuntimeError(f"federation.sh {' '.join(args)} exited "
-                           f"{r.returncode}:\n{r.stderr}")
-    return r.stdout
+    return harness.federation_sh(KONTORD, *args, timeout=timeout, unset=())
 
 
 def sockets_from_exports(out):
@@ -70,11 +64,6 @@ def rpc_error(fn):
     except grpc.RpcError as e:
         return e
     return None
-
-
-def one_line_error(stderr):
-    lines = [l for l in stderr.splitlines() if l.strip()]
-    return len(lines) == 1
 
 
 def run(tmp, res):
@@ -288,15 +277,15 @@ def run_cli(res, pb, ee, fi, socks, tmp, msg_id, body):
     rc, out, err = kontor("--node", socks["fi"], "--json", "show",
                           "6f1c2a4e-9b7d-4c3e-8a21-0d5e6f7a8b9c")
     res.check("kontor show <unknown uuid> -> exit 3, one-line error",
-              rc == 3 and one_line_error(err), f"rc={rc} stderr={err!r}")
+              rc == 3 and one_line(err) is not None, f"rc={rc} stderr={err!r}")
     rc, out, err = kontor("--node", socks["ee"], "--json", "send", "--kind",
                           "note", "--body-file", body_file)
     res.check("kontor send without --to -> exit 2, one-line error",
-              rc == 2 and one_line_error(err), f"rc={rc} stderr={err!r}")
+              rc == 2 and one_line(err) is not None, f"rc={rc} stderr={err!r}")
     rc, out, err = kontor("--node", "/tmp/nonexistent.sock", "--json", "status",
                           msg_id)
     res.check("kontor --node /tmp/nonexistent.sock status -> exit 75, one-line error",
-              rc == 75 and one_line_error(err), f"rc={rc} stderr={err!r}")
+              rc == 75 and one_line(err) is not None, f"rc={rc} stderr={err!r}")
 
 
 if __name__ == "__main__":

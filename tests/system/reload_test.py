@@ -52,14 +52,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, HERE)
 import harness  # noqa: E402
-from harness import FEDERATION_SH  # noqa: E402
+from harness import BACKOFF, one_line, pid_alive  # noqa: E402
 
 NODES = ("ee", "fi", "lv")
 NEW_NODE = "se"
-EXTRA_CONFIG = ("backoff { initial_ms: 200 max_ms: 2000 }\n"
-                "reload_check_seconds: 1\n")
+EXTRA_CONFIG = BACKOFF + "reload_check_seconds: 1\n"
 EXIT_USAGE = 2
-EXIT_TRANSIENT = 75
 
 # Bounds: they only limit how long a condition is waited for.
 RELOAD_DEADLINE_S = 20    # a reload shows in the log
@@ -90,31 +88,8 @@ def log(msg):
 
 
 def federation(*args, timeout=120):
-    env = dict(os.environ, KONTORD=KONTORD)
-    env.pop("KONTOR_CRASH_AT", None)
-    env.pop("KONTOR_NODE", None)
-    r = subprocess.run([FEDERATION_SH, *args], env=env, capture_output=True,
-                       stdin=subprocess.DEVNULL, text=True, timeout=timeout)
-    if r.returncode != 0:
-        raise RuntimeError(f"federation.sh {' '.join(args)} exited "
-                           f"{r.returncode}:\n{r.stderr[-3000:]}")
-    return r.stdout
-
-
-def pid_alive(pid):
-    """True if pid runs (a zombie counts as dead)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    state = stat[stat.rfind(")") + 2:][:1]
-    return state not in ("Z", "X", "")
-
-
-def one_line(stderr):
-    lines = [l for l in stderr.splitlines() if l.strip()]
-    return lines[0] if len(lines) == 1 else None
+    return harness.federation_sh(KONTORD, *args, timeout=timeout,
+                                 stderr_tail=3000)
 
 
 def port_accepts(port):
@@ -178,20 +153,16 @@ def first_pem(text):
 # --------------------------------------------------------------- federation
 
 
-class Fed:
+class Fed(harness.FedDir):
+    cli_timeout = CLI_TIMEOUT_S
+
     def __init__(self, root, body_file):
-        self.root = root
+        super().__init__(root, KONTOR)
         self.body = body_file
         self.pki = os.path.join(root, "pki")
         self.ca_dir = os.path.join(self.pki, "ca")
         self.ca_cert = os.path.join(self.ca_dir, "federation-ca.crt")
         self.crl = os.path.join(self.ca_dir, "federation-ca.crl.pem")
-
-    def path(self, node, *rest):
-        return os.path.join(self.root, node, *rest)
-
-    def config(self, node):
-        return self.path(node, "node.textproto")
 
     def read_config(self, node):
         with open(self.config(node)) as f:
@@ -209,40 +180,7 @@ class Fed:
         if "reload_check_seconds" not in text:
             self.write_config(node, text + EXTRA_CONFIG)
 
-    def port(self, node):
-        m = re.search(r'^\s*listen_address:\s*"[^"]*:(\d+)"',
-                      self.read_config(node), re.M)
-        return int(m.group(1))
-
-    def pid(self, node):
-        try:
-            with open(self.path(node, "kontord.pid")) as f:
-                return int(f.read().strip())
-        except (OSError, ValueError):
-            return None
-
-    def alive(self, node):
-        pid = self.pid(node)
-        return pid is not None and pid_alive(pid)
-
-    def socket(self, node):
-        with open(self.path(node, "socket")) as f:
-            return f.read().strip()
-
     # -- logs
-
-    def log_lines(self, node):
-        try:
-            with open(self.path(node, "kontord.log"), errors="replace") as f:
-                return f.read().splitlines()
-        except OSError:
-            return []
-
-    def mark(self, node):
-        return len(self.log_lines(node))
-
-    def new_lines(self, node, mark):
-        return self.log_lines(node)[mark:]
 
     def wait_log(self, node, mark, pred, deadline_s=LOG_DEADLINE_S):
         """The first line after mark for which pred is true, or None."""
@@ -275,52 +213,34 @@ class Fed:
 
     # -- CLI
 
-    def cli(self, node, *args, json_out=True, timeout=CLI_TIMEOUT_S):
-        """Runs kontor against node: (exit code, stdout, stderr)."""
-        env = {k: v for k, v in os.environ.items() if k != "KONTOR_NODE"}
-        cmd = [KONTOR, "--node", self.socket(node)]
-        if json_out:
-            cmd.append("--json")
-        try:
-            r = subprocess.run(cmd + list(args), env=env,
-                               stdin=subprocess.DEVNULL, capture_output=True,
-                               text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None, "", f"kontor {' '.join(args)}: no answer in {timeout} s"
-        return r.returncode, r.stdout, r.stderr
-
     def query(self, node, *args):
         """A read-only command (retried while the node restarts in-process);
         its JSON."""
-        end = time.monotonic() + SEND_DEADLINE_S
-        while True:
-            rc, out, err = self.cli(node, *args)
-            if rc == 0:
-                return json.loads(out)
-            if rc not in (EXIT_TRANSIENT, None) or time.monotonic() > end:
-                raise Failure(f"kontor {' '.join(args)} on {node} exited "
-                              f"{rc}: {err.strip()}")
-            time.sleep(0.3)
+        rc, out, err = harness.retry_transient(
+            lambda: self.cli(node, *args), SEND_DEADLINE_S, 0.3)
+        if rc != 0:
+            raise Failure(f"kontor {' '.join(args)} on {node} exited "
+                          f"{rc}: {err.strip()}")
+        return json.loads(out)
 
     def send(self, node, to, subject, retry=True):
         """kontor send; a transient failure (75) is retried with the same
         client key while the node may be restarting. Returns
         (exit code, message id or None, stderr)."""
         key = f"rl-{secrets.token_hex(6)}"
-        end = time.monotonic() + SEND_DEADLINE_S
-        while True:
-            rc, out, err = self.cli(node, "send", "--to", to, "--kind", "note",
-                                    "--subject", subject, "--body-file",
-                                    self.body, "--client-key", key)
-            if rc == 0:
-                try:
-                    return 0, json.loads(out)["message_id"], err
-                except (ValueError, KeyError):
-                    return 0, None, f"unexpected output {out!r}"
-            if (not retry or rc not in (EXIT_TRANSIENT, None)
-                    or time.monotonic() > end):
-                return rc, None, err
-            time.sleep(0.3)
+
+        def send_once():
+            return self.cli(node, "send", "--to", to, "--kind", "note",
+                            "--subject", subject, "--body-file", self.body,
+                            "--client-key", key)
+        rc, out, err = (harness.retry_transient(send_once, SEND_DEADLINE_S, 0.3)
+                        if retry else send_once())
+        if rc == 0:
+            try:
+                return 0, json.loads(out)["message_id"], err
+            except (ValueError, KeyError):
+                return 0, None, f"unexpected output {out!r}"
+        return rc, None, err
 
     def state(self, node, msg_id):
         """(overall state, first delivery) of a message at its origin."""
@@ -339,15 +259,7 @@ class Fed:
         return bool(ok), last.get("s"), last.get("d")
 
     def inbox_ids(self, node):
-        return {e.get("message_id") for e in
-                self.query(node, "inbox", "--limit", "100000").get(
-                    "entries", [])}
-
-    def peer_json(self, node, peer):
-        for p in self.query(node, "peers").get("peers", []):
-            if p.get("id") == peer:
-                return p
-        return {}
+        return {e.get("message_id") for e in self.inbox_entries(node)}
 
     def peer_block(self, node, peer):
         """The lines of `kontor peers` (text) about peer."""
@@ -394,10 +306,7 @@ def check_pid(res, fed, name, node, pid0, what="keeps its pid"):
 
 
 def setup(res, fed):
-    federation("start", fed.root, *NODES)
-    federation("stop", fed.root)
-    for n in NODES:
-        fed.add_extras(n)
+    harness.create_federation(federation, fed.root, NODES, EXTRA_CONFIG)
     r = subprocess.run([KONTORD, "--check-config", "--config", fed.config("ee")],
                        capture_output=True, text=True, timeout=60,
                        stdin=subprocess.DEVNULL)
@@ -638,7 +547,7 @@ def scenario_revocation(res, fed):
         return any("unusable" in l.lower() for l in block)
     ok = harness.poll(unusable, LOG_DEADLINE_S, 0.5)
     res.check(f"{name}: `kontor peers` on ee shows fi unusable", bool(ok),
-              f"fi's lines: {block}; JSON: {fed.peer_json('ee', 'fi')}")
+              f"fi's lines: {block}; JSON: {fed.peer('ee', 'fi')}")
     if ok:
         log(f"ee peers: {' | '.join(l.strip() for l in block)}")
         res.check(f"{name}: the unusable reason says revoked",
@@ -786,8 +695,7 @@ def scenario_watch_resumes(res, fed):
     env = {k: v for k, v in os.environ.items() if k != "KONTOR_NODE"}
     watch = subprocess.Popen(
         [KONTOR, "--node", fed.socket("lv"), "--json", "watch", "--since",
-         str(max([0] + [e.get("seq", 0) for e in fed.query(
-             "lv", "inbox", "--limit", "100000").get("entries", [])]))],
+         str(max([0] + [e.get("seq", 0) for e in fed.inbox_entries("lv")]))],
         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL)
     try:
@@ -866,10 +774,7 @@ def run(tmp, res):
 
 
 def main():
-    def on_term(signum, frame):
-        raise KeyboardInterrupt()
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    harness.interrupt_on_signals()
     return harness.main(run, "kx-rl.", federation)
 
 

@@ -113,9 +113,7 @@ class Node:
         self.socket = read(os.path.join(self.dir, "socket"), "r").strip()
 
     def port(self):
-        m = re.search(r'^\s*listen_address:\s*"[^"]*:(\d+)"', read(self.config, "r"),
-                      re.M)
-        return int(m.group(1))
+        return harness.config_port(self.config)
 
 
 def edit_config(path, fn):
