@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
@@ -240,9 +242,26 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
+namespace {
+std::vector<std::string>* g_temp_dirs = nullptr;
+
+void RemoveTempDirs() {
+  if (g_temp_dirs == nullptr || getenv("KONTOR_KEEP_TMP") != nullptr) return;
+  for (const std::string& dir : *g_temp_dirs) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+}
+}  // namespace
+
 std::string TempDir(const std::string& tag) {
   std::string tmpl = absl::StrCat("/tmp/kt-", tag, "-XXXXXX");
   Check(mkdtemp(&tmpl[0]) != nullptr, "mkdtemp");
+  if (g_temp_dirs == nullptr) {
+    g_temp_dirs = new std::vector<std::string>();
+    std::atexit(RemoveTempDirs);
+  }
+  g_temp_dirs->push_back(tmpl);
   return tmpl;
 }
 

@@ -64,7 +64,8 @@ class TestPki {
 
 // A free TCP port on 127.0.0.1 (bound and released).
 int FreePort();
-// A fresh directory under /tmp with a short path.
+// A fresh directory under /tmp with a short path, removed with everything
+// in it when the process exits (kept if KONTOR_KEEP_TMP is set).
 std::string TempDir(const std::string& tag);
 
 }  // namespace kontor::testing
