@@ -1,5 +1,7 @@
 #include "daemon/server/identity.h"
 
+#include <sys/stat.h>
+
 #include "absl/strings/str_cat.h"
 #include "daemon/common/ids.h"
 #include "daemon/common/log.h"
@@ -34,6 +36,17 @@ absl::StatusOr<CertificatePtr> LoadNodeCert(const std::string& path,
   return *cert;
 }
 
+// Private keys should be readable by kontord's user (and group) only.
+void WarnIfExposed(const std::string& key_path, absl::string_view field) {
+  struct stat st {};
+  if (stat(key_path.c_str(), &st) == 0 && (st.st_mode & 0007) != 0) {
+    KLOG(Warning, "config")
+        << field << ": private key " << key_path
+        << " is readable by others (mode " << std::oct << (st.st_mode & 0777)
+        << std::dec << "); chmod 600 it";
+  }
+}
+
 absl::StatusOr<DecryptionKey> LoadDecryptionKey(const v1::KeyPairFiles& files,
                                                 absl::string_view field,
                                                 const std::string& node_id,
@@ -44,6 +57,7 @@ absl::StatusOr<DecryptionKey> LoadDecryptionKey(const v1::KeyPairFiles& files,
   if (!cert.ok()) return cert.status();
   auto key = PrivateKey::FromFile(files.key());
   if (!key.ok()) return Field(absl::StrCat(field, ".key"), key.status());
+  WarnIfExposed(files.key(), absl::StrCat(field, ".key"));
   if (!(*key)->Matches(**cert)) {
     return Field(absl::StrCat(field, ".key"),
                  absl::InvalidArgumentError("does not match the certificate"));
@@ -140,6 +154,7 @@ absl::StatusOr<NodeIdentity> LoadIdentity(const v1::NodeConfig& config,
   id.tls_cert = *tls;
   auto tls_key = PrivateKey::FromFile(config.tls().key());
   if (!tls_key.ok()) return Field("tls.key", tls_key.status());
+  WarnIfExposed(config.tls().key(), "tls.key");
   if (!(*tls_key)->Matches(**tls)) {
     return Field("tls.key",
                  absl::InvalidArgumentError("does not match tls.cert"));
@@ -150,6 +165,7 @@ absl::StatusOr<NodeIdentity> LoadIdentity(const v1::NodeConfig& config,
   if (!signing.ok()) return signing.status();
   auto signing_key = PrivateKey::FromFile(config.signing().key());
   if (!signing_key.ok()) return Field("signing.key", signing_key.status());
+  WarnIfExposed(config.signing().key(), "signing.key");
   auto signer = EcdsaSigner::New(std::move(*signing_key), *signing);
   if (!signer.ok()) return Field("signing.key", signer.status());
   id.signer = std::move(*signer);

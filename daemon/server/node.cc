@@ -204,7 +204,12 @@ absl::Status Node::Start() {
   local.RegisterService(local_service_.get());
   local.SetMaxReceiveMessageSize(grpc_limit_);
   local.SetMaxSendMessageSize(grpc_limit_);
+  // The socket is created with at most 0660 (then set exactly below), so
+  // there is no moment in which others could connect. umask is per process;
+  // nothing else creates files while a node starts.
+  const mode_t old_umask = umask(0117);
   local_server_ = local.BuildAndStart();
+  umask(old_umask);
   if (!local_server_) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on unix socket ", socket_path));

@@ -67,6 +67,11 @@ sed -i 's|tls { cert: "pki/ee/tls.crt"|tls { cert: "pki/ee/missing.crt"|' "$cfg"
 check "missing certificate file" 2 "tls.cert" -- "$KONTORD" --check-config --config "$cfg"
 
 write_config ""
+chmod 644 "$work/pki/ee/signing.key"
+check "private key readable by others is warned about" 0 "signing.key: private key" -- "$KONTORD" --check-config --config "$cfg"
+chmod 600 "$work/pki/ee/signing.key"
+
+write_config ""
 sed -i 's|crl: "pki/ca/federation-ca.crl.pem" ||' "$cfg"
 check "CA without CRL refuses own certificate" 2 "has no CRL" -- "$KONTORD" --check-config --config "$cfg"
 
