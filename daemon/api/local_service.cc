@@ -249,7 +249,9 @@ grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
     KLOG(Info, "api") << "accepted message " << m.id << " ("
                       << v1::Priority_Name(priority) << ") for "
                       << m.recipients.size() << " recipient(s)";
-    for (const std::string& r : m.recipients) outbox_->Notify(r);
+    for (const std::string& r : m.recipients) {
+      outbox_->Notify(r, priority == v1::FLASH);
+    }
   }
   response->set_message_id(outcome->message_id);
   response->set_duplicate(outcome->duplicate);
@@ -399,7 +401,7 @@ grpc::Status LocalService::Outbox(grpc::ServerContext*,
                                   v1::OutboxResponse* response) {
   static const std::set<std::string> kStates = {
       "",         "queued",  "in_flight", "delivered",
-      "rejected", "expired", "cancelled"};
+      "rejected", "expired", "cancelled", "suspended"};
   if (kStates.count(request->state()) == 0) {
     return Invalid(
         absl::StrCat("state: '", request->state(),

@@ -64,10 +64,12 @@ void Outbox::Stop() {
   }
 }
 
-void Outbox::Notify(const std::string& peer) {
+void Outbox::Notify(const std::string& peer, bool flash) {
   absl::MutexLock lock(&mu_);
   auto it = loops_.find(peer);
-  if (it != loops_.end()) it->second->work = true;
+  if (it == loops_.end()) return;
+  it->second->work = true;
+  it->second->flash = it->second->flash || flash;
 }
 
 void Outbox::PeerContact(const std::string& peer) {
@@ -102,6 +104,12 @@ void Outbox::Run(PeerLoop* loop) {
   if (state.failures > 0) {
     KLOG(Info, "outbox") << "peer " << loop->peer << ": resuming backoff after "
                          << state.failures << " failures";
+    // A flash message already waiting must not wait out a long backoff.
+    auto first = store_->NextDeliveries(loop->peer, 1, state.next_attempt_ms);
+    if (first.ok() && !first->empty() && (*first)[0].priority == v1::FLASH) {
+      absl::MutexLock lock(&mu_);
+      loop->flash = true;
+    }
   }
   // When a delivery the recipient deferred becomes due (0: none), so the
   // loop wakes for it rather than at the next idle recheck. This thread's.
@@ -113,8 +121,14 @@ void Outbox::Run(PeerLoop* loop) {
         loop->work = true;
         deferred_due_ms = 0;
       }
+      if (loop->flash) {
+        loop->flash = false;
+        state.next_attempt_ms =
+            std::min(state.next_attempt_ms,
+                     clock_->NowUnixMs() + options_.flash_max_backoff_ms);
+      }
       auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || loop->contact ||
+        return stopping_ || loop->contact || loop->flash ||
                (loop->work && clock_->NowUnixMs() >= state.next_attempt_ms);
       };
       while (!ready()) {
@@ -235,6 +249,12 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
   }
   auto receipts = link_->Exchange(loop->peer, envelopes);
   CrashPoint("deliver.after_send");
+  if (receipts.status().code() == absl::StatusCode::kCancelled) {
+    // This node is stopping: no failure of the peer, no backoff.
+    absl::MutexLock lock(&mu_);
+    loop->in_flight.clear();
+    return false;
+  }
   if (!receipts.ok()) {
     Fail(loop, state, ids, std::string(receipts.status().message()), flash);
     return false;

@@ -23,7 +23,8 @@ class PeerLink {
   virtual ~PeerLink() = default;
   // Sends serialized envelopes to `peer` as one batch and returns one
   // serialized Receipt per envelope, in order. Any error means "nothing was
-  // settled, try again later" (kUnavailable, kDeadlineExceeded, ...).
+  // settled, try again later" (kUnavailable, kDeadlineExceeded, ...);
+  // kCancelled means this node is stopping (not the peer's fault).
   virtual absl::StatusOr<std::vector<std::string>> Exchange(
       const std::string& peer, const std::vector<std::string>& envelopes) = 0;
 };
@@ -64,8 +65,9 @@ class Outbox {
   void Start();
   void Stop();
 
-  // New work for `peer`: try soon, but respect its backoff.
-  void Notify(const std::string& peer);
+  // New work for `peer`: try soon, but respect its backoff; a flash message
+  // shortens that backoff to at most flash_max_backoff_ms.
+  void Notify(const std::string& peer, bool flash = false);
   // `peer` contacted us: it is alive, so try now even if backing off.
   void PeerContact(const std::string& peer);
 
@@ -76,9 +78,10 @@ class Outbox {
   struct PeerLoop {
     std::string peer;
     std::thread thread;
-    bool work = true;                 // guarded by Outbox::mu_
-    bool contact = false;             // guarded by Outbox::mu_
-    PeerRuntime runtime;              // guarded by Outbox::mu_
+    bool work = true;      // guarded by Outbox::mu_
+    bool contact = false;  // guarded by Outbox::mu_
+    bool flash = false;    // a flash message was queued; guarded by mu_
+    PeerRuntime runtime;   // guarded by Outbox::mu_
     std::set<std::string> in_flight;  // guarded by Outbox::mu_
   };
 

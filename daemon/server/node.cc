@@ -205,8 +205,8 @@ absl::Status Node::Start() {
   local.SetMaxReceiveMessageSize(grpc_limit_);
   local.SetMaxSendMessageSize(grpc_limit_);
   // The socket is created with at most 0660 (then set exactly below), so
-  // there is no moment in which others could connect. umask is per process;
-  // nothing else creates files while a node starts.
+  // there is no moment in which others could connect. umask is per process:
+  // the outbox has not started yet and gRPC's threads create no files.
   const mode_t old_umask = umask(0117);
   local_server_ = local.BuildAndStart();
   umask(old_umask);
@@ -255,10 +255,16 @@ void Node::Shutdown() {
 
 Node::~Node() {
   Shutdown();
-  // Services must outlive the servers that call them.
+  // Services must outlive the servers that call them; the data_dir lock is
+  // released only after the store (and its writer thread) is gone.
   local_server_.reset();
   federation_server_.reset();
   outbox_.reset();
+  federation_service_.reset();
+  local_service_.reset();
+  receiver_.reset();
+  link_.reset();
+  store_.reset();
   if (lock_fd_ >= 0) close(lock_fd_);
 }
 

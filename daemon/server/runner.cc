@@ -61,10 +61,14 @@ std::string NodeRunner::Fingerprint(const v1::NodeConfig& config) const {
     // pointed elsewhere).
     const bool ok = stat(f.c_str(), &st) == 0;
     const bool lok = lstat(f.c_str(), &lst) == 0;
+    // ctime too: it cannot be set back (`cp -p`, `touch -r`).
+    auto ts = [](const timespec& t) {
+      return absl::StrCat(t.tv_sec, ".", t.tv_nsec);
+    };
     absl::StrAppend(&out, f, ":", ok ? st.st_ino : 0, ":", ok ? st.st_size : -1,
-                    ":", ok ? st.st_mtim.tv_sec : 0, ".",
-                    ok ? st.st_mtim.tv_nsec : 0, ":", lok ? lst.st_ino : 0, ":",
-                    lok ? lst.st_mtim.tv_nsec : 0, ";");
+                    ":", ok ? ts(st.st_mtim) : "", ":",
+                    ok ? ts(st.st_ctim) : "", ":", lok ? lst.st_ino : 0, ":",
+                    lok ? ts(lst.st_ctim) : "", ";");
   }
   return out;
 }

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -163,9 +164,10 @@ absl::Status Exec(sqlite3* db, const char* sql) {
 }
 
 // Schema versions (PRAGMA user_version): 0 = new or first release,
-// 2 = deliveries.not_before_ms, 3 = deliveries.deferrals. kSchema creates the
-// newest form; this brings an older file up to it.
-constexpr int kSchemaVersion = 3;
+// 2 = deliveries.not_before_ms, 3 = deliveries.deferrals, 4 = priorities
+// clamped to 1..3. kSchema creates the newest form; this brings an older
+// file up to it.
+constexpr int kSchemaVersion = 4;
 
 absl::Status AddColumnIfMissing(sqlite3* db, const char* table,
                                 const char* column, const char* type) {
@@ -190,6 +192,12 @@ absl::Status Migrate(sqlite3* db) {
         !s.ok()) {
       return s;
     }
+  }
+  if (auto s = Exec(db,
+                    "UPDATE deliveries SET priority = MIN(3, MAX(1, priority)) "
+                    "WHERE priority NOT BETWEEN 1 AND 3");
+      !s.ok()) {
+    return s;
   }
   return Exec(db,
               absl::StrCat("PRAGMA user_version = ", kSchemaVersion).c_str());
@@ -278,6 +286,8 @@ class SqliteStore : public Store {
 
   absl::StatusOr<SubmitOutcome> InsertOutgoing(
       const OutgoingMessage& m) override {
+    // Stored as 1 (routine) .. 3 (flash): one value per scheduling class.
+    const int priority = std::clamp(m.priority, 1, 3);
     SubmitOutcome outcome;
     absl::Status s = Write([&](sqlite3* db) -> absl::Status {
       if (!m.client_key.empty()) {
@@ -293,7 +303,7 @@ class SqliteStore : public Store {
                "INSERT INTO messages(id, priority, created_ms, expires_ms, "
                "kind, envelope, outer_digest, submitter, client_key, "
                "request_hash) VALUES(?,?,?,?,?,?,?,?,?,?)");
-      ins.Bind(1, m.id).Bind(2, m.priority).Bind(3, m.created_ms);
+      ins.Bind(1, m.id).Bind(2, priority).Bind(3, m.created_ms);
       ins.Bind(4, m.expires_ms).Bind(5, m.kind).BindBlob(6, m.envelope);
       ins.BindBlob(7, m.outer_digest).Bind(8, m.submitter);
       if (m.client_key.empty()) {
@@ -307,7 +317,7 @@ class SqliteStore : public Store {
         Stmt d(db,
                "INSERT INTO deliveries(message_id, peer, state, priority, "
                "created_ms, expires_ms, updated_ms) VALUES(?,?,?,?,?,?,?)");
-        d.Bind(1, m.id).Bind(2, peer).Bind(3, kStateQueued).Bind(4, m.priority);
+        d.Bind(1, m.id).Bind(2, peer).Bind(3, kStateQueued).Bind(4, priority);
         d.Bind(5, m.created_ms).Bind(6, m.expires_ms).Bind(7, m.created_ms);
         if (auto st = d.Run("insert delivery"); !st.ok()) return st;
       }
@@ -503,27 +513,29 @@ class SqliteStore : public Store {
       const std::string& peer, size_t limit, int64_t now_ms) override {
     absl::MutexLock l(&read_mu_);
     std::vector<PendingDelivery> flash, urgent, routine;
-    // Priority classes cover every value, so no row can be stranded.
-    if (auto s = Due(peer, 3, 1 << 30, limit, now_ms, &flash); !s.ok()) {
-      return s;
-    }
+    // Priorities are stored as 1..3 (InsertOutgoing clamps), so each class
+    // is one value and the queue index yields rows in order: no sort, and
+    // only `limit` envelopes are read.
+    if (auto s = Due(peer, 3, limit, now_ms, &flash); !s.ok()) return s;
     const size_t rest = limit - flash.size();
     if (rest > 0) {
       // Fetch each class up to the whole rest, then share it.
-      if (auto s = Due(peer, 2, 2, rest, now_ms, &urgent); !s.ok()) return s;
-      if (auto s = Due(peer, -(1 << 30), 1, rest, now_ms, &routine); !s.ok()) {
-        return s;
-      }
+      if (auto s = Due(peer, 2, rest, now_ms, &urgent); !s.ok()) return s;
+      if (auto s = Due(peer, 1, rest, now_ms, &routine); !s.ok()) return s;
     }
     const size_t routine_share = rest == 0 ? 0 : std::max<size_t>(1, rest / 4);
     size_t take_routine = std::min(routine.size(), routine_share);
     size_t take_urgent = std::min(urgent.size(), rest - take_routine);
     take_routine = std::min(routine.size(), rest - take_urgent);
+    // Interleaved three urgent, one routine, so that a batch cut short (by
+    // its byte limit) still keeps the share.
     std::vector<PendingDelivery> out = std::move(flash);
-    for (size_t i = 0; i < take_urgent; ++i)
-      out.push_back(std::move(urgent[i]));
-    for (size_t i = 0; i < take_routine; ++i) {
-      out.push_back(std::move(routine[i]));
+    size_t u = 0, r = 0;
+    while (u < take_urgent || r < take_routine) {
+      for (int k = 0; k < 3 && u < take_urgent; ++k) {
+        out.push_back(std::move(urgent[u++]));
+      }
+      if (r < take_routine) out.push_back(std::move(routine[r++]));
     }
     return out;
   }
@@ -730,21 +742,20 @@ class SqliteStore : public Store {
     }
   }
 
-  // Due queued deliveries with min <= priority <= max, oldest first.
-  absl::Status Due(const std::string& peer, int min_priority, int max_priority,
-                   size_t limit, int64_t now_ms,
-                   std::vector<PendingDelivery>* out)
+  // Due queued deliveries of one priority, oldest first.
+  absl::Status Due(const std::string& peer, int priority, size_t limit,
+                   int64_t now_ms, std::vector<PendingDelivery>* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_) {
     Stmt s(reader_,
            "SELECT d.message_id, d.priority, d.created_ms, d.expires_ms, "
            "m.envelope, m.outer_digest, d.attempts, d.deferrals FROM "
            "deliveries d JOIN messages m ON m.id = d.message_id WHERE d.peer = "
-           "? AND d.state = 'queued' AND d.priority BETWEEN ? AND ? AND "
+           "? AND d.state = 'queued' AND d.priority = ? AND "
            "d.not_before_ms <= ? "
            "ORDER BY d.created_ms LIMIT ?");
     if (auto st = s.status(); !st.ok()) return st;
-    s.Bind(1, peer).Bind(2, min_priority).Bind(3, max_priority);
-    s.Bind(4, now_ms).Bind(5, static_cast<int64_t>(limit));
+    s.Bind(1, peer).Bind(2, priority).Bind(3, now_ms);
+    s.Bind(4, static_cast<int64_t>(limit));
     int rc;
     while ((rc = s.Step()) == SQLITE_ROW) {
       PendingDelivery d;

@@ -68,7 +68,7 @@ absl::StatusOr<std::vector<std::string>> GrpcPeerLink::Exchange(
                        std::chrono::milliseconds(call_timeout_ms_));
   {
     absl::MutexLock lock(&mu_);
-    if (cancelled_) return absl::UnavailableError("shutting down");
+    if (cancelled_) return absl::CancelledError("this node is stopping");
     active_.insert(&context);
   }
   struct Forget {
@@ -85,6 +85,10 @@ absl::StatusOr<std::vector<std::string>> GrpcPeerLink::Exchange(
       stream->Write(batch) && stream->WritesDone() && stream->Read(&answer);
   grpc::Status status = stream->Finish();
   if (!ok) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (cancelled_) return absl::CancelledError("this node is stopping");
+    }
     if (status.ok()) {
       status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
                             "stream closed without an answer");

@@ -325,6 +325,14 @@ TEST_F(TwoNodesTest, SubmitRefusesBadInputAtOnce) {
   kind.mutable_payload()->set_kind("gossip");
   EXPECT_EQ(submit(kind), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(ee_node_->store()->ListDeliveries("", 100)->size(), 0u);
+  for (const char* state : {"queued", "in_flight", "delivered", "rejected",
+                            "expired", "cancelled", "suspended"}) {
+    grpc::ClientContext c;
+    v1::OutboxRequest req;
+    req.set_state(state);
+    v1::OutboxResponse resp;
+    EXPECT_TRUE(ee->Outbox(&c, req, &resp).ok()) << state;
+  }
 }
 
 TEST_F(TwoNodesTest, TamperedEnvelopesGetSignedRefusals) {

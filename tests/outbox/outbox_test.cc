@@ -303,6 +303,32 @@ TEST_F(OutboxTest, RepeatedlyDeferredIsSuspendedUntilAnOperatorRetries) {
   ASSERT_TRUE(WaitFor(id, "fi", "delivered"));
 }
 
+TEST_F(OutboxTest, NewFlashMessageCutsALongBackoffShort) {
+  {
+    absl::MutexLock l(&link_.mu);
+    link_.down.insert("fi");
+  }
+  OutboxOptions options;
+  options.initial_backoff_ms = 600000;  // ten minutes after the first failure
+  options.max_backoff_ms = 3600 * 1000;
+  options.flash_max_backoff_ms = 50;
+  StartOutbox(options);
+  Submit({"fi"}, v1::ROUTINE);
+  for (int i = 0; i < 1000 && store_->GetPeerState("fi")->failures < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(store_->GetPeerState("fi")->failures, 1u);
+  ASSERT_GT(store_->GetPeerState("fi")->next_attempt_ms,
+            Clock::Real()->NowUnixMs() + 60000);
+  {
+    absl::MutexLock l(&link_.mu);
+    link_.down.erase("fi");
+  }
+  const std::string flash = Submit({"fi"}, v1::FLASH);
+  outbox_->Notify("fi", /*flash=*/true);
+  EXPECT_TRUE(WaitFor(flash, "fi", "delivered"));
+}
+
 TEST_F(OutboxTest, ExpiredMessagesAreNotSent) {
   StartOutbox();
   OutgoingMessage m;

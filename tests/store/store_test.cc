@@ -100,6 +100,11 @@ TEST_F(StoreTest, UrgentAndRoutineShareABatchSoRoutineIsNeverStarved) {
   auto batch = *store_->NextDeliveries("fi", 65, 0);
   ASSERT_EQ(batch.size(), 65u);
   EXPECT_EQ(batch[0].message_id, "f");
+  // Interleaved, so a batch cut short by its byte limit keeps the share.
+  EXPECT_EQ(batch[1].priority, 2);
+  EXPECT_EQ(batch[2].priority, 2);
+  EXPECT_EQ(batch[3].priority, 2);
+  EXPECT_EQ(batch[4].priority, 1);
   int urgent = 0, routine = 0;
   for (const auto& d : batch) {
     urgent += d.priority == 2;
@@ -111,6 +116,17 @@ TEST_F(StoreTest, UrgentAndRoutineShareABatchSoRoutineIsNeverStarved) {
   StoreTest::Reopen();
   auto only_routine = *store_->NextDeliveries("lv", 10, 0);
   EXPECT_TRUE(only_routine.empty());
+}
+
+TEST_F(StoreTest, OutOfRangePrioritiesAreClampedNotStranded) {
+  ASSERT_TRUE(store_->InsertOutgoing(Message("zero", 0, 1)).ok());
+  ASSERT_TRUE(store_->InsertOutgoing(Message("nine", 9, 2)).ok());
+  auto due = *store_->NextDeliveries("fi", 10, 0);
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0].message_id, "nine");  // clamped to flash
+  EXPECT_EQ(due[0].priority, 3);
+  EXPECT_EQ(due[1].message_id, "zero");  // clamped to routine
+  EXPECT_EQ(due[1].priority, 1);
 }
 
 TEST_F(StoreTest, SettleIsFinalButALateReceiptWinsOverExpired) {
