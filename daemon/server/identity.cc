@@ -2,6 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "absl/strings/str_cat.h"
 #include "daemon/common/ids.h"
 #include "daemon/common/log.h"
@@ -158,6 +161,19 @@ absl::StatusOr<NodeIdentity> LoadIdentity(const v1::NodeConfig& config,
   if (!(*tls_key)->Matches(**tls)) {
     return Field("tls.key",
                  absl::InvalidArgumentError("does not match tls.cert"));
+  }
+  // TLS serves exactly these bytes (no file watching): a certificate put in
+  // place is taken up by a reload, which checks it first.
+  id.tls_cert_pem = (*tls)->ToPem();
+  {
+    std::ifstream in(config.tls().key(), std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    id.tls_key_pem = ss.str();
+  }
+  if (auto again = PrivateKey::FromPem(id.tls_key_pem);
+      !again.ok() || !(*again)->Matches(**tls)) {
+    return Field("tls.key", absl::UnavailableError("changed while loading"));
   }
 
   auto signing = LoadNodeCert(config.signing().cert(), "signing.cert", self,

@@ -43,6 +43,8 @@ class ConfigKeyDirectory : public KeyDirectory {
 struct NodeIdentity {
   std::shared_ptr<const TrustStore> trust;
   CertificatePtr tls_cert;
+  std::string tls_cert_pem;  // as loaded and checked: what TLS serves
+  std::string tls_key_pem;
   std::shared_ptr<const EcdsaSigner> signer;
   std::vector<DecryptionKey> decryption_keys;  // current first
   std::unique_ptr<ConfigKeyDirectory> directory;

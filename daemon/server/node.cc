@@ -32,26 +32,6 @@ absl::Status MakeDir(const std::string& path) {
   return absl::OkStatus();
 }
 
-// Writes `content` to `path` atomically (temp file, fsync, rename).
-absl::Status WriteFileAtomic(const std::string& path,
-                             const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot write ", tmp, ": ", strerror(errno)));
-  }
-  bool ok = write(fd, content.data(), content.size()) ==
-                static_cast<ssize_t>(content.size()) &&
-            fsync(fd) == 0;
-  close(fd);
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cannot write ", path, ": ", strerror(errno)));
-  }
-  return absl::OkStatus();
-}
-
 // True if something accepts connections on the unix socket `path`.
 bool SocketInUse(const std::string& path) {
   int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -88,11 +68,6 @@ absl::Status Node::Init() {
         absl::StrCat("data_dir ", config_.data_dir(),
                      " is in use by another kontord (", lock_path, ")"));
   }
-  roots_path_ = config_.data_dir() + "/trust-roots.pem";
-  if (auto s = WriteFileAtomic(roots_path_, identity_.trust->RootsPem());
-      !s.ok()) {
-    return s;
-  }
   auto store = Store::Open(config_.data_dir() + "/kontor.db");
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
@@ -125,7 +100,8 @@ absl::Status Node::Init() {
       static_cast<int>(options.max_batch_bytes + max_envelope + (1 << 20));
   link_ = std::make_unique<GrpcPeerLink>(
       endpoints,
-      TlsFiles{config_.tls().cert(), config_.tls().key(), roots_path_},
+      TlsMaterial{identity_.tls_cert_pem, identity_.tls_key_pem,
+                  identity_.trust->RootsPem()},
       identity_.trust, clock_, grpc_limit_, kCallTimeoutMs);
   outbox_ = std::make_unique<Outbox>(config_.node_id(), peer_ids, store_.get(),
                                      link_.get(), identity_.directory.get(),
@@ -168,7 +144,8 @@ absl::Status Node::Start() {
   fed.AddListeningPort(
       config_.listen_address(),
       FederationServerCredentials(
-          TlsFiles{config_.tls().cert(), config_.tls().key(), roots_path_},
+          TlsMaterial{identity_.tls_cert_pem, identity_.tls_key_pem,
+                      identity_.trust->RootsPem()},
           identity_.trust, peers, clock_),
       &federation_port_);
   fed.RegisterService(federation_service_.get());

@@ -47,7 +47,6 @@ class Node {
   const Clock* clock_;
   int lock_fd_ = -1;
   NodeIdentity identity_;
-  std::string roots_path_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Sealer> sealer_;
   std::unique_ptr<Opener> opener_;

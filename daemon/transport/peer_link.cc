@@ -6,7 +6,7 @@
 
 namespace kontor {
 
-GrpcPeerLink::GrpcPeerLink(std::vector<PeerEndpoint> peers, TlsFiles tls,
+GrpcPeerLink::GrpcPeerLink(std::vector<PeerEndpoint> peers, TlsMaterial tls,
                            std::shared_ptr<const TrustStore> trust,
                            const Clock* clock, int max_message_bytes,
                            int64_t call_timeout_ms)

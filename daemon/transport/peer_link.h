@@ -25,7 +25,7 @@ struct PeerEndpoint {
 // loop forever. Thread-safe.
 class GrpcPeerLink : public PeerLink {
  public:
-  GrpcPeerLink(std::vector<PeerEndpoint> peers, TlsFiles tls,
+  GrpcPeerLink(std::vector<PeerEndpoint> peers, TlsMaterial tls,
                std::shared_ptr<const TrustStore> trust, const Clock* clock,
                int max_message_bytes, int64_t call_timeout_ms);
 
@@ -40,7 +40,7 @@ class GrpcPeerLink : public PeerLink {
  private:
   v1::Federation::Stub* Stub(const std::string& peer);
 
-  const TlsFiles tls_;
+  const TlsMaterial tls_;
   const std::shared_ptr<const TrustStore> trust_;
   const Clock* clock_;
   const int max_message_bytes_;

@@ -3,14 +3,15 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "absl/strings/str_cat.h"
 #include "daemon/common/log.h"
 #include "daemon/crypto/certificate.h"
 
 namespace kontor {
 namespace {
-
-constexpr unsigned int kCertRefreshSeconds = 1;
 
 class NodeCertificateVerifier
     : public grpc::experimental::ExternalCertificateVerifier {
@@ -63,18 +64,19 @@ class NodeCertificateVerifier
   const Clock* clock_;
 };
 
-std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> Provider(
-    const TlsFiles& files) {
-  return std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-      files.key, files.cert, files.roots, kCertRefreshSeconds);
+std::shared_ptr<grpc::experimental::StaticDataCertificateProvider> Provider(
+    const TlsMaterial& tls) {
+  return std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
+      tls.roots_pem, std::vector<grpc::experimental::IdentityKeyCertPair>{
+                         {tls.key_pem, tls.cert_pem}});
 }
 
 }  // namespace
 
 std::shared_ptr<grpc::ServerCredentials> FederationServerCredentials(
-    const TlsFiles& files, std::shared_ptr<const TrustStore> trust,
+    const TlsMaterial& tls, std::shared_ptr<const TrustStore> trust,
     std::set<std::string> allowed_peers, const Clock* clock) {
-  grpc::experimental::TlsServerCredentialsOptions options(Provider(files));
+  grpc::experimental::TlsServerCredentialsOptions options(Provider(tls));
   options.watch_root_certs();
   options.watch_identity_key_cert_pairs();
   // A client certificate is required; the chain is verified by Kontor's
@@ -91,10 +93,10 @@ std::shared_ptr<grpc::ServerCredentials> FederationServerCredentials(
 }
 
 std::shared_ptr<grpc::ChannelCredentials> FederationChannelCredentials(
-    const TlsFiles& files, std::shared_ptr<const TrustStore> trust,
+    const TlsMaterial& tls, std::shared_ptr<const TrustStore> trust,
     const std::string& expected_peer, const Clock* clock) {
   grpc::experimental::TlsChannelCredentialsOptions options;
-  options.set_certificate_provider(Provider(files));
+  options.set_certificate_provider(Provider(tls));
   options.watch_root_certs();
   options.watch_identity_key_cert_pairs();
   options.set_verify_server_certs(true);
@@ -123,6 +125,18 @@ absl::StatusOr<std::string> AuthenticatedNodeId(
     return absl::UnauthenticatedError("peer certificate names no node");
   }
   return (*cert)->node_id();
+}
+
+TlsMaterial ReadTlsMaterial(const std::string& cert_path,
+                            const std::string& key_path,
+                            const std::string& roots_path) {
+  auto read = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  return TlsMaterial{read(cert_path), read(key_path), read(roots_path)};
 }
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {

@@ -14,11 +14,19 @@
 
 namespace kontor {
 
-struct TlsFiles {
-  std::string cert;   // this node's TLS certificate (PEM)
-  std::string key;    // its private key
-  std::string roots;  // bundle of trusted CA certificates (PEM)
+// This node's TLS identity and the trusted roots, in PEM, as checked by the
+// node when it loaded them. They change only by a (validated) reload, never
+// behind the node's back.
+struct TlsMaterial {
+  std::string cert_pem;   // this node's TLS certificate
+  std::string key_pem;    // its private key
+  std::string roots_pem;  // trusted CA certificates
 };
+
+// Reads the three PEM files (for tests and tools); empty strings on error.
+TlsMaterial ReadTlsMaterial(const std::string& cert_path,
+                            const std::string& key_path,
+                            const std::string& roots_path);
 
 // Mutual TLS for the federation. Kontor's verifier checks the peer's chain
 // against the configured CAs, the node id in the URI SAN, that the issuing CA
@@ -28,7 +36,7 @@ struct TlsFiles {
 // first. Refusals are logged with the reason, since the refused side only
 // sees "Socket closed".
 std::shared_ptr<grpc::ServerCredentials> FederationServerCredentials(
-    const TlsFiles& files, std::shared_ptr<const TrustStore> trust,
+    const TlsMaterial& tls, std::shared_ptr<const TrustStore> trust,
     std::set<std::string> allowed_peers, const Clock* clock);
 
 // Credentials for dialing `expected_peer`: the server must present a
@@ -36,7 +44,7 @@ std::shared_ptr<grpc::ServerCredentials> FederationServerCredentials(
 // (set_check_call_host(false)) because the URI SAN check replaces it;
 // verification itself is never off.
 std::shared_ptr<grpc::ChannelCredentials> FederationChannelCredentials(
-    const TlsFiles& files, std::shared_ptr<const TrustStore> trust,
+    const TlsMaterial& tls, std::shared_ptr<const TrustStore> trust,
     const std::string& expected_peer, const Clock* clock);
 
 // The node id of the authenticated TLS peer of a call, from its certificate.

@@ -151,7 +151,7 @@ class TwoNodesTest : public ::testing::Test {
     auto trust = TrustStore::Load(
         {TrustedCaFiles{ca_.cert_path, ca_.crl_path, {"ee", "fi"}}});
     auto creds = FederationChannelCredentials(
-        TlsFiles{from.tls.cert_path, from.tls.key_path, ca_.cert_path},
+        ReadTlsMaterial(from.tls.cert_path, from.tls.key_path, ca_.cert_path),
         std::shared_ptr<const TrustStore>(std::move(*trust)), "fi",
         Clock::Real());
     auto stub = v1::Federation::NewStub(
@@ -540,7 +540,8 @@ TEST_F(TwoNodesTest, ClientFromAnotherCaIsRefusedWithTheReason) {
   auto trust =
       TrustStore::Load({TrustedCaFiles{ca_.cert_path, ca_.crl_path, {"fi"}}});
   auto creds = FederationChannelCredentials(
-      TlsFiles{fake_ee.tls.cert_path, fake_ee.tls.key_path, ca_.cert_path},
+      ReadTlsMaterial(fake_ee.tls.cert_path, fake_ee.tls.key_path,
+                      ca_.cert_path),
       std::shared_ptr<const TrustStore>(std::move(*trust)), "fi",
       Clock::Real());
   auto stub = v1::Federation::NewStub(
