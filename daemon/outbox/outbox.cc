@@ -115,6 +115,7 @@ void Outbox::Run(PeerLoop* loop) {
   // loop wakes for it rather than at the next idle recheck. This thread's.
   int64_t deferred_due_ms = 0;
   for (;;) {
+    ExpireOverdue(loop->peer);  // on time, also while backing off
     {
       absl::MutexLock lock(&mu_);
       if (deferred_due_ms > 0 && clock_->NowUnixMs() >= deferred_due_ms) {
@@ -131,7 +132,7 @@ void Outbox::Run(PeerLoop* loop) {
         return stopping_ || loop->contact || loop->flash ||
                (loop->work && clock_->NowUnixMs() >= state.next_attempt_ms);
       };
-      while (!ready()) {
+      if (!ready()) {
         const int64_t now = clock_->NowUnixMs();
         int64_t wait = kIdleRecheckMs;
         if (loop->work && state.next_attempt_ms > now) {
@@ -140,15 +141,14 @@ void Outbox::Run(PeerLoop* loop) {
         if (deferred_due_ms > now) {
           wait = std::min(wait, deferred_due_ms - now);
         }
-        if (mu_.AwaitWithTimeout(absl::Condition(&ready),
-                                 absl::Milliseconds(wait))) {
-          break;
-        }
-        if (!loop->work) {
+        if (!mu_.AwaitWithTimeout(absl::Condition(&ready),
+                                  absl::Milliseconds(wait)) &&
+            !loop->work) {
           // Periodic recheck without news, or a deferred delivery due: look
           // at the queue.
           loop->work = clock_->NowUnixMs() >= state.next_attempt_ms;
         }
+        if (!ready()) continue;  // back to the top: expiry, then wait again
       }
       if (stopping_) return;
       loop->work = false;
@@ -197,7 +197,20 @@ void Outbox::Fail(PeerLoop* loop, PeerState* state,
   loop->in_flight.clear();
 }
 
+void Outbox::ExpireOverdue(const std::string& peer) {
+  auto earliest = store_->EarliestQueuedExpiryMs(peer);
+  if (!earliest.ok() || *earliest == 0 || *earliest >= clock_->NowUnixMs()) {
+    return;
+  }
+  auto n = store_->ExpireOverdue(peer, clock_->NowUnixMs());
+  if (n.ok() && *n > 0) {
+    KLOG(Info, "outbox") << *n << " message(s) to " << peer
+                         << " expired undelivered";
+  }
+}
+
 bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
+  ExpireOverdue(loop->peer);  // nothing past its expiry is sent as new
   const int64_t now = clock_->NowUnixMs();
   auto pending = store_->NextDeliveries(loop->peer, options_.max_batch, now);
   if (!pending.ok()) {
@@ -205,19 +218,22 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
                           << pending.status().message();
     return false;
   }
-  if (pending->empty()) return false;
+  bool final_round = false;
+  if (pending->empty()) {
+    // Nothing queued: offer expired deliveries that were sent before one
+    // final time, so that a recipient that stored one can settle it with its
+    // stored receipt (a late receipt wins over expired).
+    pending = store_->FinalAttempts(loop->peer, options_.max_batch, now,
+                                    kFinalAttemptWindowMs);
+    if (!pending.ok() || pending->empty()) return false;
+    final_round = true;
+  }
 
   std::vector<Settlement> settlements;
   std::vector<const PendingDelivery*> batch;
   std::vector<std::string> envelopes;
   size_t bytes = 0;
   for (const PendingDelivery& d : *pending) {
-    if (now > d.expires_ms &&
-        (d.attempts == 0 || now > d.expires_ms + kFinalAttemptWindowMs)) {
-      settlements.push_back(Settlement{d.message_id, loop->peer, kStateExpired,
-                                       "expired before delivery", "", now});
-      continue;
-    }
     if (!batch.empty() &&
         bytes + d.envelope.size() > options_.max_batch_bytes) {
       break;
@@ -226,16 +242,7 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
     batch.push_back(&d);
     envelopes.push_back(d.envelope);
   }
-  if (!settlements.empty()) {
-    KLOG(Info, "outbox") << settlements.size() << " message(s) to "
-                         << loop->peer << " expired undelivered";
-    if (auto s = store_->Settle(settlements); !s.ok()) {
-      KLOG(Error, "outbox") << "cannot settle expired: " << s.message();
-      return false;
-    }
-    settlements.clear();
-  }
-  if (batch.empty()) return true;
+  if (batch.empty()) return false;
 
   std::vector<std::string> ids;
   bool flash = false;
@@ -317,6 +324,11 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
     }
   }
   CrashPoint("deliver.after_receipt_commit");
+  if (final_round) {
+    if (auto s = store_->FinalAttemptMade(loop->peer, ids); !s.ok()) {
+      KLOG(Error, "outbox") << "cannot record final attempt: " << s.message();
+    }
+  }
   // A deferral concerns that message only (the peer is fine): it waits
   // with its own backoff, so it is not offered again at once.
   for (const auto& [d, reason] : deferred) {

@@ -86,6 +86,9 @@ class Outbox {
   };
 
   void Run(PeerLoop* loop);
+  // Marks queued deliveries to `peer` past their expiry as expired (a cheap
+  // read first; a write only when something expired).
+  void ExpireOverdue(const std::string& peer);
   // One round: returns true if it delivered something (so go again at once).
   bool RunOnce(PeerLoop* loop, PeerState* state);
   // `flash_waiting`: a flash message is among those that failed, so the

@@ -392,6 +392,82 @@ class SqliteStore : public Store {
     return changed;
   }
 
+  absl::StatusOr<int64_t> EarliestQueuedExpiryMs(
+      const std::string& peer) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_,
+           "SELECT COALESCE(MIN(expires_ms), 0) FROM deliveries WHERE peer = ? "
+           "AND state = 'queued'");
+    s.Bind(1, peer);
+    if (s.Step() != SQLITE_ROW)
+      return SqlError(reader_, SQLITE_ERROR, "expiry");
+    return s.Int(0);
+  }
+
+  // For expired rows not_before_ms says whether a final attempt is pending:
+  // 0 pending, -1 made (or never needed).
+  absl::StatusOr<uint32_t> ExpireOverdue(const std::string& peer,
+                                         int64_t now_ms) override {
+    uint32_t changed = 0;
+    absl::Status s = Write([&](sqlite3* db) -> absl::Status {
+      Stmt u(db,
+             "UPDATE deliveries SET state = 'expired', reason = 'expired "
+             "before delivery', updated_ms = ?, not_before_ms = CASE WHEN "
+             "attempts > 0 THEN 0 ELSE -1 END WHERE peer = ? AND state = "
+             "'queued' AND expires_ms < ?");
+      u.Bind(1, now_ms).Bind(2, peer).Bind(3, now_ms);
+      if (auto st = u.Run("expire"); !st.ok()) return st;
+      changed = static_cast<uint32_t>(sqlite3_changes(db));
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    return changed;
+  }
+
+  absl::StatusOr<std::vector<PendingDelivery>> FinalAttempts(
+      const std::string& peer, size_t limit, int64_t now_ms,
+      int64_t window_ms) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_,
+           "SELECT d.message_id, d.priority, d.created_ms, d.expires_ms, "
+           "m.envelope, m.outer_digest, d.attempts, d.deferrals FROM "
+           "deliveries d JOIN messages m ON m.id = d.message_id WHERE d.peer = "
+           "? AND d.state = 'expired' AND d.not_before_ms = 0 AND d.attempts "
+           "> 0 AND d.expires_ms > ? ORDER BY d.expires_ms LIMIT ?");
+    if (auto st = s.status(); !st.ok()) return st;
+    s.Bind(1, peer).Bind(2, now_ms - window_ms);
+    s.Bind(3, static_cast<int64_t>(limit));
+    std::vector<PendingDelivery> out;
+    while (s.Step() == SQLITE_ROW) {
+      PendingDelivery d;
+      d.message_id = s.Text(0);
+      d.peer = peer;
+      d.priority = static_cast<int>(s.Int(1));
+      d.created_ms = s.Int(2);
+      d.expires_ms = s.Int(3);
+      d.envelope = s.Text(4);
+      d.outer_digest = s.Text(5);
+      d.attempts = static_cast<uint32_t>(s.Int(6));
+      d.deferrals = static_cast<uint32_t>(s.Int(7));
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
+
+  absl::Status FinalAttemptMade(const std::string& peer,
+                                const std::vector<std::string>& ids) override {
+    return Write([&](sqlite3* db) -> absl::Status {
+      for (const std::string& id : ids) {
+        Stmt u(db,
+               "UPDATE deliveries SET not_before_ms = -1 WHERE message_id = ? "
+               "AND peer = ? AND state = 'expired'");
+        u.Bind(1, id).Bind(2, peer);
+        if (auto st = u.Run("final attempt"); !st.ok()) return st;
+      }
+      return absl::OkStatus();
+    });
+  }
+
   absl::Status Suspend(const std::string& message_id, const std::string& peer,
                        const std::string& reason, int64_t now_ms) override {
     return Write([&](sqlite3* db) -> absl::Status {
@@ -751,11 +827,11 @@ class SqliteStore : public Store {
            "m.envelope, m.outer_digest, d.attempts, d.deferrals FROM "
            "deliveries d JOIN messages m ON m.id = d.message_id WHERE d.peer = "
            "? AND d.state = 'queued' AND d.priority = ? AND "
-           "d.not_before_ms <= ? "
+           "d.not_before_ms <= ? AND d.expires_ms >= ? "
            "ORDER BY d.created_ms LIMIT ?");
     if (auto st = s.status(); !st.ok()) return st;
-    s.Bind(1, peer).Bind(2, priority).Bind(3, now_ms);
-    s.Bind(4, static_cast<int64_t>(limit));
+    s.Bind(1, peer).Bind(2, priority).Bind(3, now_ms).Bind(4, now_ms);
+    s.Bind(5, static_cast<int64_t>(limit));
     int rc;
     while ((rc = s.Step()) == SQLITE_ROW) {
       PendingDelivery d;

@@ -137,7 +137,7 @@ class Store {
       const std::string& submitter, const std::string& client_key,
       const std::string& request_hash) = 0;
   // Queued deliveries to `peer` that are due at `now_ms` (not deferred past
-  // it), oldest first within a priority. Flash strictly first; the rest of
+  // it, not expired), oldest first within a priority. Flash strictly first; the rest of
   // the batch is shared 3:1 between urgent and routine (either takes what the
   // other leaves), so routine traffic is never starved.
   virtual absl::StatusOr<std::vector<PendingDelivery>> NextDeliveries(
@@ -162,6 +162,23 @@ class Store {
   // returns how many.
   virtual absl::StatusOr<uint32_t> Cancel(const std::string& message_id,
                                           int64_t now_ms) = 0;
+  // Earliest expiry among queued deliveries to `peer`; 0 if none.
+  virtual absl::StatusOr<int64_t> EarliestQueuedExpiryMs(
+      const std::string& peer) = 0;
+  // Marks queued deliveries to `peer` whose expiry has passed as expired.
+  // Those that were sent before (the recipient may have stored them and its
+  // receipt been lost) stay candidates for one final attempt (see
+  // FinalAttempts) until `final_until_ms` after their expiry.
+  virtual absl::StatusOr<uint32_t> ExpireOverdue(const std::string& peer,
+                                                 int64_t now_ms) = 0;
+  // Expired deliveries to `peer` still awaiting their final attempt (sent
+  // before, expired less than `window_ms` ago), oldest first.
+  virtual absl::StatusOr<std::vector<PendingDelivery>> FinalAttempts(
+      const std::string& peer, size_t limit, int64_t now_ms,
+      int64_t window_ms) = 0;
+  // The final attempt of these expired deliveries was made.
+  virtual absl::Status FinalAttemptMade(
+      const std::string& peer, const std::vector<std::string>& ids) = 0;
   // Suspends a queued delivery (it needs an operator).
   virtual absl::Status Suspend(const std::string& message_id,
                                const std::string& peer,

@@ -57,6 +57,13 @@ class FakeLink : public PeerLink {
     absl::MutexLock l(&mu);
     ++calls[peer];
     if (down.count(peer)) return absl::UnavailableError("peer down");
+    if (lose_answers > 0) {  // the peer stores, the answer is lost
+      --lose_answers;
+      for (const std::string& e : envelopes) {
+        delivered[peer].push_back(e.substr(0, 36));
+      }
+      return absl::DeadlineExceededError("answer lost");
+    }
     std::vector<v1::ReceiptBody> bodies;
     for (const std::string& e : envelopes) {
       v1::ReceiptBody b;
@@ -86,6 +93,7 @@ class FakeLink : public PeerLink {
   std::set<std::string> down;
   std::set<std::string> refuse;
   std::set<std::string> defer;
+  int lose_answers = 0;
   std::map<std::string, int> calls;
   std::map<std::string, std::vector<std::string>> delivered;
   std::map<std::string, std::shared_ptr<const EcdsaSigner>> signers;
@@ -327,6 +335,54 @@ TEST_F(OutboxTest, NewFlashMessageCutsALongBackoffShort) {
   const std::string flash = Submit({"fi"}, v1::FLASH);
   outbox_->Notify("fi", /*flash=*/true);
   EXPECT_TRUE(WaitFor(flash, "fi", "delivered"));
+}
+
+TEST_F(OutboxTest, ExpiresOnTimeWhileThePeerIsDown) {
+  {
+    absl::MutexLock l(&link_.mu);
+    link_.down.insert("fi");
+  }
+  OutboxOptions options = DefaultOptions();
+  options.initial_backoff_ms = 600000;  // the peer will not be retried soon
+  options.max_backoff_ms = 3600 * 1000;
+  StartOutbox(options);
+  OutgoingMessage m;
+  m.id = NewMessageId();
+  m.recipients = {"fi"};
+  m.priority = 1;
+  m.created_ms = Clock::Real()->NowUnixMs();
+  m.expires_ms = m.created_ms + 300;
+  m.kind = "note";
+  m.envelope = m.id + "-envelope";
+  m.outer_digest = "digest-" + m.id;
+  m.submitter = "t";
+  ASSERT_TRUE(store_->InsertOutgoing(m).ok());
+  outbox_->Notify("fi");
+  EXPECT_TRUE(WaitFor(m.id, "fi", "expired"));
+  EXPECT_EQ(store_->GetPeerState("fi")->failures, 1u);  // no more tries
+}
+
+TEST_F(OutboxTest, LostReceiptIsRecoveredByAFinalAttemptAfterExpiry) {
+  {
+    absl::MutexLock l(&link_.mu);
+    link_.lose_answers = 1;
+  }
+  StartOutbox();
+  OutgoingMessage m;
+  m.id = NewMessageId();
+  m.recipients = {"fi"};
+  m.priority = 1;
+  m.created_ms = Clock::Real()->NowUnixMs();
+  m.expires_ms = m.created_ms + 300;
+  m.kind = "note";
+  m.envelope = m.id + "-envelope";
+  m.outer_digest = "digest-" + m.id;
+  m.submitter = "t";
+  ASSERT_TRUE(store_->InsertOutgoing(m).ok());
+  outbox_->Notify("fi");
+  // The peer stored it but its answer was lost; the message then expired
+  // here. The final attempt gets the peer's receipt: delivered after all.
+  EXPECT_TRUE(WaitFor(m.id, "fi", "delivered"));
 }
 
 TEST_F(OutboxTest, ExpiredMessagesAreNotSent) {
