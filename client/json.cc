@@ -1,5 +1,6 @@
 #include "client/json.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "daemon/common/ids.h"
@@ -31,6 +32,11 @@ bool IsUtf8(const std::string& s) {
     i += len;
   }
   return true;
+}
+
+// Bytes fields that carry text for people (the message body).
+bool IsTextField(const FieldDescriptor* f) {
+  return f->type() == FieldDescriptor::TYPE_BYTES && f->name() == "body";
 }
 
 Value Scalar(const Message& m, const Reflection* r, const FieldDescriptor* f,
@@ -67,13 +73,15 @@ Value Scalar(const Message& m, const Reflection* r, const FieldDescriptor* f,
                            : r->GetBool(m, f));
       break;
     case FieldDescriptor::CPPTYPE_ENUM:
-      v.set_string_value(
-          (rep ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f))->name());
+      // Lowercase, as the CLI takes them (--priority flash).
+      v.set_string_value(absl::AsciiStrToLower(
+          (rep ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f))->name()));
       break;
     case FieldDescriptor::CPPTYPE_STRING: {
       std::string s =
           rep ? r->GetRepeatedString(m, f, index) : r->GetString(m, f);
-      if (f->type() == FieldDescriptor::TYPE_BYTES && !IsUtf8(s)) {
+      if (f->type() == FieldDescriptor::TYPE_BYTES &&
+          !(IsTextField(f) && IsUtf8(s))) {
         v.set_string_value(absl::Base64Escape(s));
       } else {
         v.set_string_value(s);
@@ -90,12 +98,12 @@ Value Scalar(const Message& m, const Reflection* r, const FieldDescriptor* f,
 
 std::string KeyFor(const Message& m, const Reflection* r,
                    const FieldDescriptor* f) {
-  std::string name = f->name();
-  if (f->type() == FieldDescriptor::TYPE_BYTES && !f->is_repeated() &&
-      !IsUtf8(r->GetString(m, f))) {
-    return name + "_base64";
+  // A text field that is not valid UTF-8 is given in base64 under
+  // "<name>_base64"; other bytes are always base64 under their own name.
+  if (IsTextField(f) && !f->is_repeated() && !IsUtf8(r->GetString(m, f))) {
+    return f->name() + "_base64";
   }
-  return name;
+  return f->name();
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -49,7 +50,8 @@ Commands:
   inbox [--unread]            list received messages
   show MSGID [--from ORIGIN]  a received message, decrypted
   ack MSGID [--from ORIGIN]   mark a received message as handled
-  watch [--since SEQ]         stream new inbox messages (resumable cursor)
+  watch [--since SEQ]         stream inbox messages as they arrive; with
+                              --since, those after SEQ first (--since 0: all)
   peers                       connectivity, backoff, queue and certificates
   outbox [--state S]          deliveries (default: queued and in flight)
   cancel MSGID                cancel deliveries not yet made
@@ -118,7 +120,8 @@ std::unique_ptr<v1::Local::Stub> Connect(const Options& o, std::string* error) {
   std::shared_ptr<grpc::ChannelCredentials> creds;
   std::string path = o.node;
   if (path.rfind("unix:", 0) == 0) path = path.substr(5);
-  if (!path.empty() && (path[0] == '/' || path[0] == '.')) {
+  // A path (absolute or relative) is a unix socket; host:port has no '/'.
+  if (path.find('/') != std::string::npos || o.node.rfind("unix:", 0) == 0) {
     if (path.size() > 107) {
       *error = absl::StrCat("socket path is ", path.size(),
                             " bytes; unix socket paths are limited to 107");
@@ -235,12 +238,14 @@ bool ReadInput(const std::string& path, std::string* out) {
     *out = ss.str();
     return true;
   }
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return false;
   std::ifstream in(path, std::ios::binary);
   if (!in) return false;
   std::ostringstream ss;
   ss << in.rdbuf();
   *out = ss.str();
-  return true;
+  return !in.bad();
 }
 
 std::string NewClientKey() {
@@ -275,7 +280,8 @@ int Send(const Options& o, v1::Local::Stub* stub) {
     }
     std::string json;
     if (!ReadInput(a.Get("payload-json"), &json)) {
-      return Fail(kUsage, "cannot read " + a.Get("payload-json"));
+      return Fail(kUsage, "cannot read " + a.Get("payload-json") +
+                              " (not a readable file)");
     }
     auto s = google::protobuf::util::JsonStringToMessage(json, p);
     if (!s.ok()) {
@@ -286,7 +292,8 @@ int Send(const Options& o, v1::Local::Stub* stub) {
   } else if (a.Has("body-file")) {
     std::string body;
     if (!ReadInput(a.Get("body-file"), &body)) {
-      return Fail(kUsage, "cannot read " + a.Get("body-file"));
+      return Fail(kUsage, "cannot read " + a.Get("body-file") +
+                              " (not a readable file)");
     }
     p->set_body(body);
     p->set_content_type("text/plain; charset=utf-8");
@@ -483,6 +490,8 @@ int Watch(const Options& o, v1::Local::Stub* stub) {
       return Fail(kUsage, "--since: an inbox sequence number");
     }
     req.set_since_seq(since);
+  } else {
+    req.set_from_now(true);
   }
   // A node that restarts (reload, upgrade) ends the stream: resume after
   // the last entry printed, so nothing is missed or printed twice. Gives up
@@ -502,6 +511,7 @@ int Watch(const Options& o, v1::Local::Stub* stub) {
       }
       fflush(stdout);
       req.set_since_seq(e.seq());
+      req.set_from_now(false);  // resume after what was printed
     }
     auto s = reader->Finish();
     if (s.ok()) {  // a watch has no natural end: treat it as an interruption

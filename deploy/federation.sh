@@ -27,8 +27,8 @@ stdout, and nothing else:
 Re-running start on an existing DIR reuses its PKI, configs and ports and starts
 the nodes that are not running; without NODE it starts every node of DIR.
 Naming a node DIR does not have yet adds it to the federation: the configs of
-the other nodes are rewritten (same ports) and a running node then needs
-'restart' to see the new peer.
+the other nodes are rewritten (same ports) and running nodes reload them by
+themselves within their reload_check_seconds (or at once on SIGHUP).
 
 The local socket is DIR/NODE/kontor.sock when that path has at most 100 bytes,
 else /tmp/kontor-<hash of DIR>/NODE.sock; DIR/NODE/socket records the choice.
@@ -417,7 +417,7 @@ cmd_start() {
     elif [[ $(config_members "$node") != "$want" ]]; then
       write_config "$node"
       if is_running "$node"; then
-        note "$node: peers changed; it runs with its old config: $(printf '%q ' "$0" restart "$dir")$node"
+        note "$node: peers changed; it reloads its config by itself within its reload_check_seconds (or now: kill -HUP \$(cat $(printf '%q' "$dir/$node/kontord.pid")))"
       fi
     fi
   done

@@ -343,7 +343,8 @@ grpc::Status LocalService::Ack(grpc::ServerContext*,
 grpc::Status LocalService::Watch(grpc::ServerContext* context,
                                  const v1::WatchRequest* request,
                                  grpc::ServerWriter<v1::InboxEntry>* writer) {
-  uint64_t cursor = request->since_seq();
+  uint64_t cursor =
+      request->from_now() ? store_->MaxInboxSeq() : request->since_seq();
   while (!context->IsCancelled() && !stopping_.load()) {
     auto records = store_->ListInbox(false, cursor, 100);
     if (!records.ok()) return FromAbsl(records.status());

@@ -226,7 +226,7 @@ def run_cli(res, pb, ee, fi, socks, tmp, msg_id, body):
         res.check("kontor status: delivered, receipt by fi",
                   doc.get("message_id") == msg_id and doc.get("state") == "delivered"
                   and dl[0].get("receipt_signer") == "fi" and
-                  bool(dl[0].get("receipt_base64")), out[:300])
+                  bool(dl[0].get("receipt")), out[:300])
 
     rc, out, err = kontor("--node", socks["fi"], "--json", "show", msg_id)
     doc = json_of("show", rc, out, err)
