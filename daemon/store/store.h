@@ -137,9 +137,9 @@ class Store {
       const std::string& submitter, const std::string& client_key,
       const std::string& request_hash) = 0;
   // Queued deliveries to `peer` that are due at `now_ms` (not deferred past
-  // it, not expired), oldest first within a priority. Flash strictly first; the rest of
-  // the batch is shared 3:1 between urgent and routine (either takes what the
-  // other leaves), so routine traffic is never starved.
+  // it, not expired), oldest first within a priority. Flash strictly first; the
+  // rest of the batch is shared 3:1 between urgent and routine (either takes
+  // what the other leaves), so routine traffic is never starved.
   virtual absl::StatusOr<std::vector<PendingDelivery>> NextDeliveries(
       const std::string& peer, size_t limit, int64_t now_ms) = 0;
   // Counts a failed attempt; with not_before_ms > 0 it is a deferral of this
