@@ -34,7 +34,6 @@ struct OutboxOptions {
   int64_t max_backoff_ms = 3600 * 1000;
   size_t max_batch = 64;
   size_t max_batch_bytes = 8 << 20;
-  int64_t max_skew_ms = 300 * 1000;
   // While a flash message waits for a peer, retry it at least this often.
   int64_t flash_max_backoff_ms = 5000;
   // A delivery the recipient deferred this many times is suspended: it

@@ -95,7 +95,6 @@ absl::Status Node::Init() {
   options.max_backoff_ms = config_.backoff().max_ms();
   options.max_batch = limits.max_batch();
   options.max_batch_bytes = std::max<uint64_t>(8 << 20, max_envelope);
-  options.max_skew_ms = int64_t{limits.max_clock_skew_seconds()} * 1000;
   grpc_limit_ =
       static_cast<int>(options.max_batch_bytes + max_envelope + (1 << 20));
   link_ = std::make_unique<GrpcPeerLink>(
