@@ -237,6 +237,27 @@ constexpr const char* kDeliveryCols =
     "message_id, peer, state, priority, created_ms, expires_ms, attempts, "
     "last_error, reason, receipt, updated_ms";
 
+// A delivery to send, with its message's envelope. Continue the query with
+// conditions on `d`; the first parameter is the peer.
+constexpr const char* kPendingSelect =
+    "SELECT d.message_id, d.priority, d.created_ms, d.expires_ms, "
+    "m.envelope, m.outer_digest, d.attempts, d.deferrals FROM deliveries d "
+    "JOIN messages m ON m.id = d.message_id WHERE d.peer = ? AND ";
+
+PendingDelivery ReadPending(Stmt& s, const std::string& peer) {
+  PendingDelivery d;
+  d.message_id = s.Text(0);
+  d.peer = peer;
+  d.priority = static_cast<int>(s.Int(1));
+  d.created_ms = s.Int(2);
+  d.expires_ms = s.Int(3);
+  d.envelope = s.Text(4);
+  d.outer_digest = s.Text(5);
+  d.attempts = static_cast<uint32_t>(s.Int(6));
+  d.deferrals = static_cast<uint32_t>(s.Int(7));
+  return d;
+}
+
 InboxRecord ReadInbox(Stmt& s) {
   InboxRecord r;
   r.seq = static_cast<uint64_t>(s.Int(0));
@@ -429,27 +450,17 @@ class SqliteStore : public Store {
       int64_t window_ms) override {
     absl::MutexLock l(&read_mu_);
     Stmt s(reader_,
-           "SELECT d.message_id, d.priority, d.created_ms, d.expires_ms, "
-           "m.envelope, m.outer_digest, d.attempts, d.deferrals FROM "
-           "deliveries d JOIN messages m ON m.id = d.message_id WHERE d.peer = "
-           "? AND d.state = 'expired' AND d.not_before_ms = 0 AND d.attempts "
-           "> 0 AND d.expires_ms > ? ORDER BY d.expires_ms LIMIT ?");
+           absl::StrCat(kPendingSelect,
+                        "d.state = 'expired' AND d.not_before_ms = 0 AND "
+                        "d.attempts > 0 AND d.expires_ms > ? ORDER BY "
+                        "d.expires_ms LIMIT ?")
+               .c_str());
     if (auto st = s.status(); !st.ok()) return st;
     s.Bind(1, peer).Bind(2, now_ms - window_ms);
     s.Bind(3, static_cast<int64_t>(limit));
     std::vector<PendingDelivery> out;
     while (s.Step() == SQLITE_ROW) {
-      PendingDelivery d;
-      d.message_id = s.Text(0);
-      d.peer = peer;
-      d.priority = static_cast<int>(s.Int(1));
-      d.created_ms = s.Int(2);
-      d.expires_ms = s.Int(3);
-      d.envelope = s.Text(4);
-      d.outer_digest = s.Text(5);
-      d.attempts = static_cast<uint32_t>(s.Int(6));
-      d.deferrals = static_cast<uint32_t>(s.Int(7));
-      out.push_back(std::move(d));
+      out.push_back(ReadPending(s, peer));
     }
     return out;
   }
@@ -822,29 +833,17 @@ class SqliteStore : public Store {
   absl::Status Due(const std::string& peer, int priority, size_t limit,
                    int64_t now_ms, std::vector<PendingDelivery>* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_) {
-    Stmt s(reader_,
-           "SELECT d.message_id, d.priority, d.created_ms, d.expires_ms, "
-           "m.envelope, m.outer_digest, d.attempts, d.deferrals FROM "
-           "deliveries d JOIN messages m ON m.id = d.message_id WHERE d.peer = "
-           "? AND d.state = 'queued' AND d.priority = ? AND "
-           "d.not_before_ms <= ? AND d.expires_ms >= ? "
-           "ORDER BY d.created_ms LIMIT ?");
+    Stmt s(reader_, absl::StrCat(kPendingSelect,
+                                 "d.state = 'queued' AND d.priority = ? AND "
+                                 "d.not_before_ms <= ? AND d.expires_ms >= ? "
+                                 "ORDER BY d.created_ms LIMIT ?")
+                        .c_str());
     if (auto st = s.status(); !st.ok()) return st;
     s.Bind(1, peer).Bind(2, priority).Bind(3, now_ms).Bind(4, now_ms);
     s.Bind(5, static_cast<int64_t>(limit));
     int rc;
     while ((rc = s.Step()) == SQLITE_ROW) {
-      PendingDelivery d;
-      d.message_id = s.Text(0);
-      d.peer = peer;
-      d.priority = static_cast<int>(s.Int(1));
-      d.created_ms = s.Int(2);
-      d.expires_ms = s.Int(3);
-      d.envelope = s.Text(4);
-      d.outer_digest = s.Text(5);
-      d.attempts = static_cast<uint32_t>(s.Int(6));
-      d.deferrals = static_cast<uint32_t>(s.Int(7));
-      out->push_back(std::move(d));
+      out->push_back(ReadPending(s, peer));
     }
     if (rc != SQLITE_DONE) return SqlError(reader_, rc, "due deliveries");
     return absl::OkStatus();
