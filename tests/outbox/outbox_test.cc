@@ -132,15 +132,16 @@ class OutboxTest : public ::testing::Test {
   }
   // Queues a message whose fake envelope starts with its id (FakeLink reads
   // it from there).
+  // `lifetime_ms` may be negative: already expired when queued.
   std::string SubmitWithId(const std::string& id,
-                           const std::vector<std::string>& to,
-                           int priority = 1) {
+                           const std::vector<std::string>& to, int priority = 1,
+                           int64_t lifetime_ms = 3600000) {
     OutgoingMessage m;
     m.id = id;
     m.recipients = to;
     m.priority = priority;
     m.created_ms = Clock::Real()->NowUnixMs();
-    m.expires_ms = m.created_ms + 3600000;
+    m.expires_ms = m.created_ms + lifetime_ms;
     m.kind = "note";
     m.envelope = m.id + "-envelope";
     m.outer_digest = "digest-" + m.id;
@@ -346,19 +347,8 @@ TEST_F(OutboxTest, ExpiresOnTimeWhileThePeerIsDown) {
   options.initial_backoff_ms = 600000;  // the peer will not be retried soon
   options.max_backoff_ms = 3600 * 1000;
   StartOutbox(options);
-  OutgoingMessage m;
-  m.id = NewMessageId();
-  m.recipients = {"fi"};
-  m.priority = 1;
-  m.created_ms = Clock::Real()->NowUnixMs();
-  m.expires_ms = m.created_ms + 300;
-  m.kind = "note";
-  m.envelope = m.id + "-envelope";
-  m.outer_digest = "digest-" + m.id;
-  m.submitter = "t";
-  ASSERT_TRUE(store_->InsertOutgoing(m).ok());
-  outbox_->Notify("fi");
-  EXPECT_TRUE(WaitFor(m.id, "fi", "expired"));
+  const std::string id = SubmitWithId(NewMessageId(), {"fi"}, 1, 300);
+  EXPECT_TRUE(WaitFor(id, "fi", "expired"));
   EXPECT_EQ(store_->GetPeerState("fi")->failures, 1u);  // no more tries
 }
 
@@ -368,37 +358,16 @@ TEST_F(OutboxTest, LostReceiptIsRecoveredByAFinalAttemptAfterExpiry) {
     link_.lose_answers = 1;
   }
   StartOutbox();
-  OutgoingMessage m;
-  m.id = NewMessageId();
-  m.recipients = {"fi"};
-  m.priority = 1;
-  m.created_ms = Clock::Real()->NowUnixMs();
-  m.expires_ms = m.created_ms + 300;
-  m.kind = "note";
-  m.envelope = m.id + "-envelope";
-  m.outer_digest = "digest-" + m.id;
-  m.submitter = "t";
-  ASSERT_TRUE(store_->InsertOutgoing(m).ok());
-  outbox_->Notify("fi");
+  const std::string id = SubmitWithId(NewMessageId(), {"fi"}, 1, 300);
   // The peer stored it but its answer was lost; the message then expired
   // here. The final attempt gets the peer's receipt: delivered after all.
-  EXPECT_TRUE(WaitFor(m.id, "fi", "delivered"));
+  EXPECT_TRUE(WaitFor(id, "fi", "delivered"));
 }
 
 TEST_F(OutboxTest, ExpiredMessagesAreNotSent) {
   StartOutbox();
-  OutgoingMessage m;
-  m.id = NewMessageId();
-  m.recipients = {"fi"};
-  m.created_ms = 1;
-  m.expires_ms = 2;
-  m.kind = "note";
-  m.envelope = m.id + "-envelope";
-  m.outer_digest = "d";
-  m.submitter = "t";
-  ASSERT_TRUE(store_->InsertOutgoing(m).ok());
-  outbox_->Notify("fi");
-  ASSERT_TRUE(WaitFor(m.id, "fi", "expired"));
+  const std::string id = SubmitWithId(NewMessageId(), {"fi"}, 1, -1000);
+  ASSERT_TRUE(WaitFor(id, "fi", "expired"));
   absl::MutexLock l(&link_.mu);
   EXPECT_EQ(link_.calls["fi"], 0);
 }
