@@ -537,25 +537,9 @@ TEST_F(TwoNodesTest, ClientFromAnotherCaIsRefusedWithTheReason) {
   ::testing::internal::CaptureStderr();
   fi_node_ = StartNode(ConfigFor(fi_, ee_, fi_port_, ee_port_));
   ASSERT_TRUE(fi_node_);
-  auto trust =
-      TrustStore::Load({TrustedCaFiles{ca_.cert_path, ca_.crl_path, {"fi"}}});
-  auto creds = FederationChannelCredentials(
-      ReadTlsMaterial(fake_ee.tls.cert_path, fake_ee.tls.key_path,
-                      ca_.cert_path),
-      std::shared_ptr<const TrustStore>(std::move(*trust)), "fi",
-      Clock::Real());
-  auto stub = v1::Federation::NewStub(
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", fi_port_), creds));
-  grpc::ClientContext c;
-  c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  auto stream = stub->Exchange(&c);
-  v1::EnvelopeBatch batch;
-  *batch.add_envelopes() = Fresh();
-  stream->Write(batch);
-  stream->WritesDone();
   v1::ReceiptBatch answer;
-  EXPECT_FALSE(stream->Read(&answer));
-  EXPECT_FALSE(stream->Finish().ok());
+  EXPECT_FALSE(ExchangeAs(fake_ee, {Fresh()}, &answer).ok());
+  EXPECT_EQ(answer.receipts_size(), 0);
   fi_node_.reset();
   const std::string log = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(log.find("server: refused TLS peer: certificate of ee is not "
