@@ -30,9 +30,12 @@ class ReceiverTest : public ::testing::Test {
                                            SignerOf(fi_), &clock_);
   }
 
+  // An envelope from ee to fi; `encrypt_with` and `signer` (ee's keys by
+  // default) make it one that fi cannot open or verify.
   v1::Envelope Make(const std::string& body, const std::string& id = "",
-                    const KeyDirectory* encrypt_with = nullptr) {
-    Sealer sealer("ee", SignerOf(ee_),
+                    const KeyDirectory* encrypt_with = nullptr,
+                    const TestPki::Node* signer = nullptr) {
+    Sealer sealer("ee", SignerOf(signer ? *signer : ee_),
                   encrypt_with ? encrypt_with : &directory_);
     v1::Header h;
     h.set_message_id(id.empty() ? NewMessageId() : id);
@@ -74,6 +77,18 @@ class ReceiverTest : public ::testing::Test {
       if (raw) raw->push_back((*receipts)[i]);
     }
     return out;
+  }
+
+  // The body of the one receipt for `env`, read as is: for envelopes whose
+  // bytes were altered, so the sender's digest does not apply.
+  v1::ReceiptBody UncheckedBody(const std::string& peer,
+                                const v1::Envelope& env) {
+    auto receipts = receiver_->Receive(peer, {env});
+    v1::Receipt r;
+    v1::ReceiptBody b;
+    EXPECT_TRUE(receipts.ok() && r.ParseFromString((*receipts)[0]) &&
+                b.ParseFromString(r.body()));
+    return b;
   }
 
   size_t Stored(const std::string& id) {
@@ -172,12 +187,7 @@ TEST_F(ReceiverTest, NoSignedRefusalAboutAnotherOriginsBrokenEnvelope) {
             absl::StatusCode::kPermissionDenied);
   // From its own origin the same envelope gets a signed refusal (over the
   // bytes received, so its digest is that of the altered header).
-  auto receipts = receiver_->Receive("ee", {a});
-  ASSERT_TRUE(receipts.ok());
-  v1::Receipt r;
-  ASSERT_TRUE(r.ParseFromString((*receipts)[0]));
-  v1::ReceiptBody b;
-  ASSERT_TRUE(b.ParseFromString(r.body()));
+  v1::ReceiptBody b = UncheckedBody("ee", a);
   EXPECT_EQ(b.verdict(), v1::REFUSED);
   EXPECT_EQ(b.refusal(), v1::REFUSAL_UNKNOWN_SUITE);
   EXPECT_EQ(b.origin(), "ee");
@@ -204,22 +214,11 @@ TEST_F(ReceiverTest, UnknownSigningKeyIsDeferredAndNotRemembered) {
       pki_->Issue(ca_, "ee", KeyPurpose::kSigning, -60, 86400, "-rotated");
   TestPki::Node rotated = ee_;
   rotated.signing = rotated_key;
-  Sealer sealer("ee", SignerOf(rotated), &directory_);
-  v1::Header h;
-  h.set_message_id(NewMessageId());
-  h.set_origin("ee");
-  h.add_recipients("fi");
-  h.set_priority(v1::ROUTINE);
-  h.set_created_unix_ms(clock_.NowUnixMs());
-  h.set_expires_unix_ms(h.created_unix_ms() + 3600000);
-  v1::Payload p;
-  p.set_kind("note");
-  auto env = sealer.Seal(h, p);
-  ASSERT_TRUE(sealer.SignOuter({&*env}).ok());
-  EXPECT_EQ(Receive("ee", {*env})[0].verdict(), v1::DEFERRED);
-  EXPECT_FALSE(store_->FindInbox("ee", h.message_id())->has_value());
+  const v1::Envelope env = Make("a", "", nullptr, &rotated);
+  EXPECT_EQ(Receive("ee", {env})[0].verdict(), v1::DEFERRED);
+  EXPECT_FALSE(store_->FindInbox("ee", IdOf(env))->has_value());
   directory_.AddSigning("ee", rotated_key.cert);  // config catches up
-  EXPECT_EQ(Receive("ee", {*env})[0].verdict(), v1::ACCEPTED);
+  EXPECT_EQ(Receive("ee", {env})[0].verdict(), v1::ACCEPTED);
 }
 
 TEST_F(ReceiverTest, EncryptedToAKeyNotConfiguredIsDeferred) {
@@ -260,12 +259,7 @@ TEST_F(ReceiverTest, GarbageGetsASignedRefusalNotAnError) {
   v1::Envelope garbage;
   garbage.set_header("\xff\xff not a header");
   garbage.set_ciphertext("nothing");
-  auto receipts = receiver_->Receive("ee", {garbage});
-  ASSERT_TRUE(receipts.ok());
-  v1::Receipt r;
-  ASSERT_TRUE(r.ParseFromString((*receipts)[0]));
-  v1::ReceiptBody b;
-  ASSERT_TRUE(b.ParseFromString(r.body()));
+  v1::ReceiptBody b = UncheckedBody("ee", garbage);
   EXPECT_EQ(b.verdict(), v1::REFUSED);
   EXPECT_EQ(b.refusal(), v1::REFUSAL_MALFORMED);
 }
