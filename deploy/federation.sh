@@ -10,7 +10,8 @@ key_files=(tls.crt tls.key signing.crt signing.key encryption.crt encryption.key
 
 usage() {
   cat <<'EOF'
-Usage: federation.sh start DIR [NODE...]     start a loopback federation
+Usage: federation.sh start DIR [NODE...] [--route A:B:VIA]...
+                                             start a loopback federation
        federation.sh stop DIR [NODE...]      stop all (or the named) nodes
        federation.sh restart DIR NODE...     stop and start nodes, same config
        federation.sh status DIR              one line per node
@@ -29,6 +30,11 @@ the nodes that are not running; without NODE it starts every node of DIR.
 Naming a node DIR does not have yet adds it to the federation: the configs of
 the other nodes are rewritten (same ports) and running nodes reload them by
 themselves within their reload_check_seconds (or at once on SIGHUP).
+
+--route A:B:VIA (e.g. --route ee:lv:fi) takes the direct link between A and B
+out of the federation: A and B reach each other only through VIA, which relays
+both ways (routes in A's and B's configs, relay rules in VIA's). Routes are
+kept in DIR/routes and apply to every later start; all configs are rewritten.
 
 The local socket is DIR/NODE/kontor.sock when that path has at most 100 bytes,
 else /tmp/kontor-<hash of DIR>/NODE.sock; DIR/NODE/socket records the choice.
@@ -308,15 +314,36 @@ write_config() {
     echo '  crl: "../pki/ca/federation-ca.crl.pem"'
     for m in "${members[@]}"; do echo "  allowed_node_ids: $(tp "$m")"; done
     echo '}'
+    local a b via address
     for peer in "${members[@]}"; do
       [[ $peer != "$node" ]] || continue
-      echo "peers { id: $(tp "$peer") address: \"127.0.0.1:${port[$peer]}\"" \
+      address=" address: \"127.0.0.1:${port[$peer]}\""
+      while read -r a b via; do
+        if [[ $node == "$a" && $peer == "$b" || $node == "$b" && $peer == "$a" ]]; then
+          address=""  # reached through $via only
+        fi
+      done < <(routes_list)
+      echo "peers { id: $(tp "$peer")$address" \
         "signing_certs: $(tp "../pki/$peer/signing.crt")" \
         "encryption_cert: $(tp "../pki/$peer/encryption.crt") }"
     done
+    while read -r a b via; do
+      if [[ $node == "$a" ]]; then echo "routes { destination: $(tp "$b") via: $(tp "$via") }"; fi
+      if [[ $node == "$b" ]]; then echo "routes { destination: $(tp "$a") via: $(tp "$via") }"; fi
+      if [[ $node == "$via" ]]; then
+        echo "relay { origin: $(tp "$a") destination: $(tp "$b") }"
+        echo "relay { origin: $(tp "$b") destination: $(tp "$a") }"
+      fi
+    done < <(routes_list)
     echo 'limits { max_message_bytes: 4194304 max_clock_skew_seconds: 300 }'
   } >"$cfg.tmp"
   mv -f "$cfg.tmp" "$cfg"
+}
+
+# Prints the routes of DIR ("A B VIA" per line; none if there is no DIR/routes).
+routes_list() {
+  [[ -f $dir/routes ]] || return 0
+  cat "$dir/routes"
 }
 
 # Prints the allowed_node_ids of node $1's config, sorted, one line.
@@ -351,9 +378,21 @@ cmd_start() {
   local arg_dir=$1 node f
   shift
   [[ $arg_dir != *$'\n'* ]] || usage_error "DIR must not contain a newline"
-  local -a named=() members=()
+  local -a named=() members=() new_routes=()
   declare -A seen=()
-  for node in "$@"; do
+  while (($# > 0)); do
+    node=$1
+    shift
+    if [[ $node == --route ]]; then
+      (($# > 0)) || usage_error "--route needs A:B:VIA"
+      [[ $1 =~ ^([a-z0-9-]+):([a-z0-9-]+):([a-z0-9-]+)$ ]] ||
+        usage_error "--route $1: expected A:B:VIA, e.g. ee:lv:fi"
+      [[ ${BASH_REMATCH[1]} != "${BASH_REMATCH[2]}" && ${BASH_REMATCH[3]} != "${BASH_REMATCH[1]}" &&
+        ${BASH_REMATCH[3]} != "${BASH_REMATCH[2]}" ]] || usage_error "--route $1: three different nodes"
+      new_routes+=("${BASH_REMATCH[1]} ${BASH_REMATCH[2]} ${BASH_REMATCH[3]}")
+      shift
+      continue
+    fi
     [[ -z ${seen[$node]:-} ]] || continue
     seen[$node]=1
     named+=("$node")
@@ -402,6 +441,18 @@ cmd_start() {
     done
   fi
 
+  local rewrite_all=""
+  if ((${#new_routes[@]} > 0)); then
+    local r
+    for r in "${new_routes[@]}"; do
+      for node in $r; do
+        [[ -n ${seen[$node]:-} ]] || die "--route: $node is not a node of the federation"
+      done
+      grep -qxF "$r" "$dir/routes" 2>/dev/null || echo "$r" >>"$dir/routes"
+    done
+    rewrite_all=1
+  fi
+
   # Configs: written for new nodes, rewritten for nodes whose peer set changed.
   local want
   want=$(printf '%s\n' "${members[@]}" | tr '\n' ' ')
@@ -414,7 +465,7 @@ cmd_start() {
     done
     if [[ ! -f $(config_of "$node") ]]; then
       write_config "$node"
-    elif [[ $(config_members "$node") != "$want" ]]; then
+    elif [[ $(config_members "$node") != "$want" || -n $rewrite_all ]]; then
       write_config "$node"
       if is_running "$node"; then
         note "$node: peers changed; it reloads its config by itself within its reload_check_seconds (or now: kill -HUP \$(cat $(printf '%q' "$dir/$node/kontord.pid")))"

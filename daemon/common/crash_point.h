@@ -12,7 +12,8 @@ namespace kontor {
 //
 // Points: submit.after_commit, receive.after_inbox_commit,
 // receive.before_receipt_send, deliver.after_send,
-// deliver.before_receipt_commit, deliver.after_receipt_commit.
+// deliver.before_receipt_commit, deliver.after_receipt_commit,
+// relay.after_custody_commit, return.after_settle.
 void CrashPoint(absl::string_view name);
 
 }  // namespace kontor

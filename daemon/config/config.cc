@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -143,7 +144,7 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
       return FieldError(name + ".id",
                         absl::StrCat("peer '", p->id(), "' is listed twice"));
     }
-    if (!ValidHostPort(p->address())) {
+    if (!p->address().empty() && !ValidHostPort(p->address())) {
       return FieldError(name + ".address",
                         absl::StrCat("'", p->address(), "' is not host:port"));
     }
@@ -155,6 +156,63 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
       return FieldError(name + ".encryption_cert", "required");
     }
     p->set_encryption_cert(Resolve(base_dir, p->encryption_cert()));
+  }
+
+  // Routes and relay rules: every node named is a peer, every route goes
+  // through a peer that has an address, and a peer without an address has a
+  // route.
+  std::map<std::string, const v1::PeerConfig*> peer_by_id;
+  for (const auto& p : c.peers()) peer_by_id[p.id()] = &p;
+  std::set<std::string> routed;
+  for (int i = 0; i < c.routes_size(); ++i) {
+    const auto& r = c.routes(i);
+    const std::string name = absl::StrCat("routes[", i, "]");
+    if (peer_by_id.count(r.destination()) == 0) {
+      return FieldError(name + ".destination",
+                        absl::StrCat("'", Printable(r.destination()),
+                                     "' is not a configured peer"));
+    }
+    auto via = peer_by_id.find(r.via());
+    if (via == peer_by_id.end() || via->second->address().empty()) {
+      return FieldError(name + ".via",
+                        absl::StrCat("'", Printable(r.via()),
+                                     "' is not a peer with an address"));
+    }
+    if (r.via() == r.destination()) {
+      return FieldError(name + ".via", "must differ from destination");
+    }
+    if (!routed.insert(r.destination()).second) {
+      return FieldError(
+          name + ".destination",
+          absl::StrCat("a route to '", r.destination(), "' is listed twice"));
+    }
+  }
+  for (int i = 0; i < c.peers_size(); ++i) {
+    if (c.peers(i).address().empty() && routed.count(c.peers(i).id()) == 0) {
+      return FieldError(absl::StrCat("peers[", i, "].address"),
+                        "required (or a route to this peer in routes)");
+    }
+  }
+  std::set<std::pair<std::string, std::string>> relay_pairs;
+  for (int i = 0; i < c.relay_size(); ++i) {
+    const auto& r = c.relay(i);
+    const std::string name = absl::StrCat("relay[", i, "]");
+    for (const auto& [field, id] :
+         {std::make_pair(".origin", r.origin()),
+          std::make_pair(".destination", r.destination())}) {
+      if (peer_by_id.count(id) == 0) {
+        return FieldError(
+            name + field,
+            absl::StrCat("'", Printable(id), "' is not a configured peer"));
+      }
+    }
+    if (r.origin() == r.destination()) {
+      return FieldError(name + ".destination", "must differ from origin");
+    }
+    if (!relay_pairs.emplace(r.origin(), r.destination()).second) {
+      return FieldError(name, absl::StrCat(r.origin(), " -> ", r.destination(),
+                                           " is listed twice"));
+    }
   }
 
   auto* l = c.mutable_limits();

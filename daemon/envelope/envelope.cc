@@ -125,8 +125,10 @@ Opener::Opener(std::string node_id, std::vector<DecryptionKey> decryption_keys,
       max_skew_ms_(max_skew_ms),
       max_ciphertext_bytes_(max_ciphertext_bytes) {}
 
-absl::StatusOr<v1::Header> Opener::ParseHeader(const v1::Envelope& envelope,
-                                               Refusal* refusal) const {
+absl::StatusOr<v1::Header> Opener::ParseHeader(
+    const v1::Envelope& envelope, Refusal* refusal,
+    absl::string_view recipient) const {
+  if (recipient.empty()) recipient = node_id_;
   v1::Header header;
   if (envelope.header().empty() || !header.ParseFromString(envelope.header())) {
     SetRefusal(refusal, v1::REFUSAL_MALFORMED, "header does not parse");
@@ -149,9 +151,9 @@ absl::StatusOr<v1::Header> Opener::ParseHeader(const v1::Envelope& envelope,
     return absl::InvalidArgumentError(refusal->reason);
   }
   if (std::find(header.recipients().begin(), header.recipients().end(),
-                node_id_) == header.recipients().end()) {
+                recipient) == header.recipients().end()) {
     SetRefusal(refusal, v1::REFUSAL_NOT_FOR_ME,
-               absl::StrCat(node_id_, " is not a recipient"));
+               absl::StrCat(recipient, " is not a recipient"));
     return absl::InvalidArgumentError(refusal->reason);
   }
   if (envelope.ciphertext().size() > max_ciphertext_bytes_) {
@@ -190,14 +192,15 @@ absl::Status Opener::CheckTimes(const v1::Header& header,
   return absl::OkStatus();
 }
 
-absl::StatusOr<OpenedEnvelope> Opener::Open(const v1::Envelope& envelope,
-                                            const v1::Header& header,
-                                            Refusal* refusal,
-                                            VerifiedRoots* verified) const {
-  OpenedEnvelope out;
-  out.header = header;
-  out.outer_digest = OuterDigest(envelope, header.suite_id());
+absl::Status Opener::VerifyOuter(const v1::Envelope& envelope,
+                                 const v1::Header& header, Refusal* refusal,
+                                 VerifiedRoots* verified) const {
+  return OuterSigner(envelope, header, refusal, verified).status();
+}
 
+absl::StatusOr<CertificatePtr> Opener::OuterSigner(
+    const v1::Envelope& envelope, const v1::Header& header, Refusal* refusal,
+    VerifiedRoots* verified) const {
   auto signer =
       directory_->SigningCert(header.origin(), envelope.outer().signer_key_id(),
                               header.created_unix_ms());
@@ -213,13 +216,26 @@ absl::StatusOr<OpenedEnvelope> Opener::Open(const v1::Envelope& envelope,
     return absl::UnauthenticatedError(refusal->reason);
   }
   if (auto s = VerifyBatchSignature(envelope.outer(), kEnvelopeBatchLabel,
-                                    out.outer_digest, **signer, verified);
+                                    OuterDigest(envelope, header.suite_id()),
+                                    **signer, verified);
       !s.ok()) {
     SetRefusal(refusal, v1::REFUSAL_BAD_SIGNATURE,
                absl::StrCat("outer signature: ", s.message()));
     return absl::UnauthenticatedError(refusal->reason);
   }
   refusal->outer_verified = true;
+  return signer;
+}
+
+absl::StatusOr<OpenedEnvelope> Opener::Open(const v1::Envelope& envelope,
+                                            const v1::Header& header,
+                                            Refusal* refusal,
+                                            VerifiedRoots* verified) const {
+  OpenedEnvelope out;
+  out.header = header;
+  out.outer_digest = OuterDigest(envelope, header.suite_id());
+  auto signer = OuterSigner(envelope, header, refusal, verified);
+  if (!signer.ok()) return signer.status();
 
   absl::Status last = absl::NotFoundError("no decryption key");
   bool decrypted = false;

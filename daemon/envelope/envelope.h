@@ -106,8 +106,11 @@ class Opener {
   // Parses and checks the header without any signature check: suite, ids,
   // priority, that this node is a recipient, size, lifetime. Depends on the
   // bytes only, so its refusals are permanent. Cheap; comes before dedup.
-  absl::StatusOr<v1::Header> ParseHeader(const v1::Envelope& envelope,
-                                         Refusal* refusal) const;
+  // `recipient` (default: this node) must be among the recipients; a
+  // relay passes the recipient it relays the envelope for.
+  absl::StatusOr<v1::Header> ParseHeader(
+      const v1::Envelope& envelope, Refusal* refusal,
+      absl::string_view recipient = absl::string_view()) const;
   // Expired (refused) or created in the future beyond the skew (deferred).
   // Depends on the clock: comes after dedup, so a stored message is always
   // answered with its stored receipt.
@@ -115,12 +118,22 @@ class Opener {
   // Outer signature (origin's key, valid at header.created), then decryption
   // and the inner signature, and that the inner content matches the header.
   // `verified` (optional) remembers batch signatures already checked.
+  // The origin's outer signature only (what a relay can check: it cannot
+  // decrypt). Sets refusal->outer_verified on success.
+  absl::Status VerifyOuter(const v1::Envelope& envelope,
+                           const v1::Header& header, Refusal* refusal,
+                           VerifiedRoots* verified = nullptr) const;
   absl::StatusOr<OpenedEnvelope> Open(const v1::Envelope& envelope,
                                       const v1::Header& header,
                                       Refusal* refusal,
                                       VerifiedRoots* verified = nullptr) const;
 
  private:
+  absl::StatusOr<CertificatePtr> OuterSigner(const v1::Envelope& envelope,
+                                             const v1::Header& header,
+                                             Refusal* refusal,
+                                             VerifiedRoots* verified) const;
+
   std::string node_id_;
   std::vector<DecryptionKey> keys_;
   const KeyDirectory* directory_;

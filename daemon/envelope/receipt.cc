@@ -41,7 +41,7 @@ absl::StatusOr<v1::ReceiptBody> VerifyReceipt(const v1::Receipt& receipt,
         "receipt does not match message ", message_id, " to ", recipient));
   }
   if (body.verdict() != v1::ACCEPTED && body.verdict() != v1::REFUSED &&
-      body.verdict() != v1::DEFERRED) {
+      body.verdict() != v1::DEFERRED && body.verdict() != v1::FORWARDED) {
     return absl::UnauthenticatedError("receipt has no verdict");
   }
   auto cert = directory.SigningCert(
@@ -58,6 +58,32 @@ absl::StatusOr<v1::ReceiptBody> VerifyReceipt(const v1::Receipt& receipt,
         absl::StrCat("receipt signature: ", s.message()));
   }
   return body;
+}
+
+absl::StatusOr<v1::ReceiptBody> VerifyEndToEndReceipt(
+    const v1::Receipt& receipt, const KeyDirectory& directory,
+    absl::string_view recipient, absl::string_view origin,
+    absl::string_view message_id, absl::string_view outer_digest, bool* altered,
+    VerifiedRoots* verified) {
+  *altered = false;
+  auto body = VerifyReceipt(receipt, directory, recipient, origin, message_id,
+                            outer_digest, verified);
+  if (body.ok()) {
+    if (body->verdict() != v1::ACCEPTED && body->verdict() != v1::REFUSED) {
+      return absl::UnauthenticatedError("not an end-to-end verdict");
+    }
+    return body;
+  }
+  v1::ReceiptBody claimed;
+  if (!claimed.ParseFromString(receipt.body()) ||
+      claimed.verdict() != v1::REFUSED || claimed.outer_digest().empty()) {
+    return body.status();
+  }
+  auto other = VerifyReceipt(receipt, directory, recipient, origin, message_id,
+                             claimed.outer_digest(), verified);
+  if (!other.ok()) return body.status();
+  *altered = true;
+  return other;
 }
 
 }  // namespace kontor

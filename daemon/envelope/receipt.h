@@ -29,6 +29,17 @@ absl::StatusOr<v1::ReceiptBody> VerifyReceipt(
     absl::string_view message_id, absl::string_view outer_digest,
     VerifiedRoots* verified = nullptr);
 
+// An end-to-end receipt for a message that may have travelled through
+// relays: as VerifyReceipt (ACCEPTED or REFUSED only), and also a REFUSED
+// that `recipient` signed for other bytes than ours (*altered = true): a
+// relay changed the envelope, and the recipient's refusal is final all the
+// same. An ACCEPTED for other bytes is never good.
+absl::StatusOr<v1::ReceiptBody> VerifyEndToEndReceipt(
+    const v1::Receipt& receipt, const KeyDirectory& directory,
+    absl::string_view recipient, absl::string_view origin,
+    absl::string_view message_id, absl::string_view outer_digest, bool* altered,
+    VerifiedRoots* verified = nullptr);
+
 }  // namespace kontor
 
 #endif  // KONTOR_DAEMON_ENVELOPE_RECEIPT_H_

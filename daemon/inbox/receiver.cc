@@ -1,8 +1,11 @@
 #include "daemon/inbox/receiver.h"
 
+#include <algorithm>
 #include <optional>
+#include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "daemon/common/crash_point.h"
 #include "daemon/common/ids.h"
 #include "daemon/common/log.h"
@@ -18,6 +21,8 @@ struct Item {
   bool store = false;  // accepted, or an authentic envelope refused for good
   v1::ReceiptBody body;
   InboxRecord record;
+  bool relay = false;  // taken into custody, to pass on
+  RelayedMessage relayed;
 };
 
 }  // namespace
@@ -51,13 +56,18 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
       item.body.set_refusal(r.code);
       item.body.set_reason(r.reason);
     };
-    auto header = opener_->ParseHeader(env, &refusal);
+    // A copy for another node is relayed (if this node relays it at all).
+    const std::string& deliver_to = env.routing().deliver_to();
+    const bool relay = !deliver_to.empty() && deliver_to != node_id_;
+    auto header =
+        opener_->ParseHeader(env, &refusal, relay ? deliver_to : std::string());
     if (!header.ok()) {
       // Fill in what can be read, so that the sender can match the refusal.
       // (Depends on the bytes only: the same bytes are always refused.)
       v1::Header partial;
       if (partial.ParseFromString(env.header())) {
-        if (!partial.origin().empty() && partial.origin() != peer) {
+        if (!partial.origin().empty() &&
+            !routes_.IngressAllowed(partial.origin(), peer)) {
           KLOG(Security, "inbox")
               << "peer " << peer << " sent an envelope claiming origin "
               << Printable(partial.origin()) << ": batch refused";
@@ -74,9 +84,9 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
       refuse(refusal);
       continue;
     }
-    if (header->origin() != peer) {
-      // Relaying comes later; until then a peer sends only its own
-      // messages. No signed statement about someone else's envelope.
+    if (!routes_.IngressAllowed(header->origin(), peer)) {
+      // A peer sends its own messages, and those of origins routed through
+      // it by our config. No signed statement about anyone else's envelope.
       KLOG(Security, "inbox")
           << "peer " << peer << " sent envelope " << header->message_id()
           << " with origin " << header->origin() << ": batch refused";
@@ -88,6 +98,92 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
     item.body.set_origin(header->origin());
     const std::string digest = OuterDigest(env, header->suite_id());
     item.body.set_outer_digest(digest);
+
+    if (relay) {
+      // Custody only: a relay cannot decrypt, so it checks what it can and
+      // signs FORWARDED. Its refusals are not final for the origin (only
+      // the recipient's are); a deferral is what most of them are.
+      std::vector<std::string> trace(env.routing().trace().begin(),
+                                     env.routing().trace().end());
+      trace.push_back(peer);
+      auto defer = [&](const std::string& why) {
+        refusal.verdict = v1::DEFERRED;
+        refusal.code = v1::REFUSAL_POLICY;
+        refusal.reason = why;
+        refuse(refusal);
+      };
+      if (!routes_.RelayAllowed(header->origin(), deliver_to) ||
+          routes_.NextHop(deliver_to).empty()) {
+        KLOG(Security, "relay")
+            << "peer " << peer << " asked to relay " << header->message_id()
+            << " from " << header->origin() << " to " << Printable(deliver_to)
+            << ": no such relay rule";
+        defer(absl::StrCat(node_id_, " does not relay ", header->origin(),
+                           " to ", Printable(deliver_to)));
+        continue;
+      }
+      if (trace.front() != header->origin() ||
+          std::count(trace.begin(), trace.end(), node_id_) > 0 ||
+          std::count(trace.begin(), trace.end(), deliver_to) > 0 ||
+          trace.size() >= kMaxHops) {
+        KLOG(Security, "relay")
+            << "message " << header->message_id() << " from "
+            << header->origin() << " via " << peer
+            << ": routing loop or too many hops (trace "
+            << Printable(absl::StrJoin(trace, ">"), 200) << ")";
+        defer(absl::StrCat("routing loop or more than ", kMaxHops, " hops at ",
+                           node_id_));
+        continue;
+      }
+      auto seen = store_->FindRelayed(header->origin(), header->message_id(),
+                                      deliver_to);
+      if (!seen.ok()) return seen.status();
+      if (seen->has_value()) {
+        if ((*seen)->outer_digest == digest && !(*seen)->receipt.empty()) {
+          // The end-to-end receipt if it came back, else our custody one.
+          item.ready_receipt = (*seen)->receipt;
+          item.needs_signature = false;
+        } else {
+          KLOG(Security, "relay")
+              << "message " << header->message_id() << " from "
+              << header->origin()
+              << " arrived again with a different digest: refused";
+          refusal.code = v1::REFUSAL_CONFLICT;
+          refusal.reason =
+              "this message id was already relayed with other content";
+          refuse(refusal);
+        }
+        continue;
+      }
+      if (!opener_->CheckTimes(*header, &refusal).ok() ||
+          !opener_->VerifyOuter(env, *header, &refusal, &verified).ok()) {
+        KLOG(Security, "relay") << "not relaying " << header->message_id()
+                                << " from " << header->origin() << " to "
+                                << deliver_to << ": " << refusal.reason;
+        refuse(refusal);
+        continue;
+      }
+      item.body.set_verdict(v1::FORWARDED);
+      item.body.set_deliver_to(deliver_to);
+      item.relay = true;
+      v1::Envelope onward = env;
+      v1::Routing* routing = onward.mutable_routing();
+      routing->clear_trace();
+      for (const std::string& hop : trace) routing->add_trace(hop);
+      routing->set_hop_count(static_cast<uint32_t>(trace.size()));
+      routing->set_deliver_to(deliver_to);
+      RelayedMessage& m = item.relayed;
+      m.origin = header->origin();
+      m.message_id = header->message_id();
+      m.deliver_to = deliver_to;
+      m.from_peer = peer;
+      m.priority = header->priority();
+      m.created_ms = header->created_unix_ms();
+      m.expires_ms = header->expires_unix_ms();
+      m.envelope = onward.SerializeAsString();
+      m.outer_digest = digest;
+      continue;
+    }
 
     // Dedup before any expensive or clock-dependent check: what was stored
     // is answered with its stored receipt, whatever the time now.
@@ -197,10 +293,137 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
     KLOG(Debug, "inbox") << "stored " << records.size() << " from " << peer;
   }
 
+  std::vector<RelayedMessage> relayed;
+  std::vector<size_t> relayed_item;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!items[i].relay) continue;
+    items[i].relayed.custody = *items[i].ready_receipt;
+    relayed.push_back(std::move(items[i].relayed));
+    relayed_item.push_back(i);
+  }
+  if (!relayed.empty()) {
+    std::vector<std::optional<DedupEntry>> existing;
+    if (auto s = store_->InsertRelayed(relayed, &existing); !s.ok()) {
+      KLOG(Error, "relay") << "cannot store " << relayed.size()
+                           << " envelope(s) to relay from " << peer << ": "
+                           << s.message();
+      return absl::UnavailableError(
+          absl::StrCat("relay cannot store now: ", s.message()));
+    }
+    std::set<std::string> hops;
+    for (size_t k = 0; k < relayed.size(); ++k) {
+      hops.insert(routes_.NextHop(relayed[k].deliver_to));
+      if (!existing[k].has_value()) continue;
+      if (existing[k]->outer_digest == relayed[k].outer_digest &&
+          !existing[k]->receipt.empty()) {
+        items[relayed_item[k]].ready_receipt = existing[k]->receipt;
+      } else {
+        return absl::AbortedError("conflicting duplicate in flight; retry");
+      }
+    }
+    CrashPoint("relay.after_custody_commit");
+    KLOG(Debug, "relay") << "took " << relayed.size() << " from " << peer;
+    if (notify_) {
+      for (const std::string& hop : hops) notify_(hop);
+    }
+  }
+
   std::vector<std::string> out;
   out.reserve(items.size());
   for (Item& item : items) out.push_back(std::move(*item.ready_receipt));
   return out;
+}
+
+void Receiver::SetRouting(Routes routes, const KeyDirectory* directory,
+                          std::function<void(const std::string&)> notify) {
+  routes_ = std::move(routes);
+  directory_ = directory;
+  notify_ = std::move(notify);
+}
+
+absl::Status Receiver::AcceptReturns(const std::string& peer,
+                                     const std::vector<v1::Receipt>& receipts) {
+  const int64_t now = clock_->NowUnixMs();
+  std::vector<Settlement> settlements;
+  std::set<std::string> hops;
+  VerifiedRoots verified;
+  for (const v1::Receipt& receipt : receipts) {
+    v1::ReceiptBody claimed;
+    if (!claimed.ParseFromString(receipt.body())) {
+      KLOG(Security, "relay")
+          << "peer " << peer << " returned a receipt that does not parse";
+      continue;
+    }
+    const bool mine = claimed.origin() == node_id_;
+    const std::string key =
+        mine ? claimed.message_id()
+             : RelayKey(claimed.origin(), claimed.message_id());
+    auto facts = store_->GetMessageFacts(key);
+    if (!facts.ok()) return facts.status();
+    auto row = store_->GetDelivery(key, claimed.recipient());
+    if (!row.ok()) return row.status();
+    if (!facts->has_value() || !row->has_value() ||
+        routes_.NextHop(claimed.recipient()) != peer || directory_ == nullptr) {
+      KLOG(Security, "relay")
+          << "peer " << peer << " returned a receipt for "
+          << Printable(claimed.message_id()) << " from "
+          << Printable(claimed.origin()) << " to "
+          << Printable(claimed.recipient())
+          << " that this node did not send that way: dropped";
+      continue;
+    }
+    const std::string& state = (*row)->state;
+    if (state == kStateDelivered || state == kStateRejected) continue;
+    bool altered = false;
+    auto body = VerifyEndToEndReceipt(
+        receipt, *directory_, claimed.recipient(), claimed.origin(),
+        claimed.message_id(), (*facts)->outer_digest, &altered, &verified);
+    if (!body.ok()) {
+      KLOG(Security, "relay")
+          << "peer " << peer << " returned an invalid receipt for "
+          << claimed.message_id() << ": " << body.status().message();
+      continue;
+    }
+    Settlement x;
+    x.message_id = key;
+    x.peer = claimed.recipient();
+    x.receipt = receipt.SerializeAsString();
+    x.time_ms = now;
+    if (body->verdict() == v1::ACCEPTED) {
+      x.state = kStateDelivered;
+    } else {
+      x.state = body->refusal() == v1::REFUSAL_EXPIRED ? kStateExpired
+                                                       : kStateRejected;
+      x.reason = absl::StrCat(v1::RefusalCode_Name(body->refusal()), ": ",
+                              body->reason());
+      if (altered) {
+        absl::StrAppend(&x.reason, " (what reached ", claimed.recipient(),
+                        " was not the envelope sent: altered on the way)");
+        KLOG(Security, "relay")
+            << "message " << claimed.message_id() << " reached "
+            << claimed.recipient() << " altered on the way";
+      }
+    }
+    if (!mine) {
+      x.return_to = routes_.NextHop(claimed.origin());
+      if (x.return_to.empty()) {
+        KLOG(Error, "relay")
+            << "no route back to " << claimed.origin() << ": receipt for "
+            << claimed.message_id() << " kept only here";
+      } else {
+        hops.insert(x.return_to);
+      }
+    }
+    settlements.push_back(std::move(x));
+  }
+  if (!settlements.empty()) {
+    if (auto s = store_->Settle(settlements); !s.ok()) return s;
+    CrashPoint("return.after_settle");
+  }
+  if (notify_) {
+    for (const std::string& hop : hops) notify_(hop);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace kontor

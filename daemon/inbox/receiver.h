@@ -1,12 +1,14 @@
 #ifndef KONTOR_DAEMON_INBOX_RECEIVER_H_
 #define KONTOR_DAEMON_INBOX_RECEIVER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "daemon/common/clock.h"
+#include "daemon/common/routes.h"
 #include "daemon/envelope/envelope.h"
 #include "daemon/store/store.h"
 
@@ -29,12 +31,32 @@ class Receiver {
   absl::StatusOr<std::vector<std::string>> Receive(
       const std::string& peer, const std::vector<v1::Envelope>& envelopes);
 
+  // Relaying (DESIGN.md §3). `routes` says which origins a peer may hand us
+  // besides its own and which (origin, destination) pairs we pass on; an
+  // envelope whose routing.deliver_to is another node is checked as far as
+  // a relay can (header, origin's outer signature, times, hops), stored in
+  // the outbox and answered with a signed FORWARDED custody receipt.
+  // `directory` checks returned receipts; `notify(hop)` is called when
+  // something was queued for the next hop `hop`. Call before use.
+  void SetRouting(Routes routes, const KeyDirectory* directory,
+                  std::function<void(const std::string&)> notify);
+
+  // End-to-end receipts returned by `peer` (ReturnReceipts): settles our
+  // own deliveries, or queues the receipt one hop further back for relayed
+  // ones, durably. Receipts that match nothing sent that way are logged and
+  // dropped. An error means nothing is promised: the peer sends them again.
+  absl::Status AcceptReturns(const std::string& peer,
+                             const std::vector<v1::Receipt>& receipts);
+
  private:
   std::string node_id_;
   Store* store_;
   const Opener* opener_;
   std::shared_ptr<const EcdsaSigner> signer_;
   const Clock* clock_;
+  Routes routes_;
+  const KeyDirectory* directory_ = nullptr;
+  std::function<void(const std::string&)> notify_;
 };
 
 }  // namespace kontor

@@ -1,6 +1,8 @@
 #include "daemon/outbox/outbox.h"
 
+#include <map>
 #include <random>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "daemon/common/crash_point.h"
@@ -41,8 +43,22 @@ Outbox::Outbox(std::string node_id, std::vector<std::string> peers,
   for (const std::string& p : peers) {
     auto loop = std::make_unique<PeerLoop>();
     loop->peer = p;
+    loop->destinations = {p};
     loops_[p] = std::move(loop);
   }
+}
+
+void Outbox::SetRoutes(Routes routes) {
+  routes_ = std::move(routes);
+  routed_ = true;
+  for (auto& [peer, loop] : loops_) {
+    loop->destinations = routes_.DestinationsVia(peer);
+  }
+}
+
+Outbox::PeerLoop* Outbox::LoopFor(const std::string& recipient) {
+  auto it = loops_.find(routed_ ? routes_.NextHop(recipient) : recipient);
+  return it == loops_.end() ? nullptr : it->second.get();
 }
 
 Outbox::~Outbox() { Stop(); }
@@ -66,26 +82,26 @@ void Outbox::Stop() {
 
 void Outbox::Notify(const std::string& peer, bool flash) {
   absl::MutexLock lock(&mu_);
-  auto it = loops_.find(peer);
-  if (it == loops_.end()) return;
-  it->second->work = true;
-  it->second->flash = it->second->flash || flash;
+  PeerLoop* loop = LoopFor(peer);
+  if (loop == nullptr) return;
+  loop->work = true;
+  loop->flash = loop->flash || flash;
 }
 
 void Outbox::PeerContact(const std::string& peer) {
   absl::MutexLock lock(&mu_);
-  auto it = loops_.find(peer);
-  if (it != loops_.end()) {
-    it->second->work = true;
-    it->second->contact = true;
+  PeerLoop* loop = LoopFor(peer);
+  if (loop != nullptr) {
+    loop->work = true;
+    loop->contact = true;
   }
 }
 
 bool Outbox::InFlight(const std::string& message_id,
                       const std::string& peer) const {
   absl::MutexLock lock(&mu_);
-  auto it = loops_.find(peer);
-  return it != loops_.end() && it->second->in_flight.count(message_id) > 0;
+  const PeerLoop* loop = const_cast<Outbox*>(this)->LoopFor(peer);
+  return loop != nullptr && loop->in_flight.count(message_id) > 0;
 }
 
 PeerRuntime Outbox::Runtime(const std::string& peer) const {
@@ -105,7 +121,8 @@ void Outbox::Run(PeerLoop* loop) {
     KLOG(Info, "outbox") << "peer " << loop->peer << ": resuming backoff after "
                          << state.failures << " failures";
     // A flash message already waiting must not wait out a long backoff.
-    auto first = store_->NextDeliveries(loop->peer, 1, state.next_attempt_ms);
+    auto first =
+        store_->NextDeliveries(loop->destinations, 1, state.next_attempt_ms);
     if (first.ok() && !first->empty() && (*first)[0].priority == v1::FLASH) {
       absl::MutexLock lock(&mu_);
       loop->flash = true;
@@ -115,7 +132,9 @@ void Outbox::Run(PeerLoop* loop) {
   // loop wakes for it rather than at the next idle recheck. This thread's.
   int64_t deferred_due_ms = 0;
   for (;;) {
-    ExpireOverdue(loop->peer);  // on time, also while backing off
+    for (const std::string& d : loop->destinations) {
+      ExpireOverdue(d);  // on time, also while backing off
+    }
     {
       absl::MutexLock lock(&mu_);
       if (deferred_due_ms > 0 && clock_->NowUnixMs() >= deferred_due_ms) {
@@ -154,20 +173,39 @@ void Outbox::Run(PeerLoop* loop) {
       loop->work = false;
       loop->contact = false;
     }
-    if (RunOnce(loop, &state)) {
+    const bool returned = ReturnOnce(loop, &state);
+    if (RunOnce(loop, &state) || returned) {
       absl::MutexLock lock(&mu_);
       loop->work = true;  // there may be more
-    } else if (auto due =
-                   store_->NextDeferredDueMs(loop->peer, clock_->NowUnixMs());
-               due.ok()) {
-      deferred_due_ms = *due;
+    } else {
+      deferred_due_ms = 0;
+      for (const std::string& d : loop->destinations) {
+        auto due = store_->NextDeferredDueMs(d, clock_->NowUnixMs());
+        if (due.ok() && *due > 0 &&
+            (deferred_due_ms == 0 || *due < deferred_due_ms)) {
+          deferred_due_ms = *due;
+        }
+      }
+    }
+  }
+}
+
+void Outbox::MarkAttempted(const std::vector<const PendingDelivery*>& ds,
+                           const std::string& error, int64_t at_ms,
+                           int64_t not_before_ms) {
+  std::map<std::string, std::vector<std::string>> by_peer;
+  for (const PendingDelivery* d : ds) by_peer[d->peer].push_back(d->message_id);
+  for (const auto& [peer, keys] : by_peer) {
+    if (auto s = store_->MarkAttempted(peer, keys, error, at_ms, not_before_ms);
+        !s.ok()) {
+      KLOG(Error, "outbox") << "cannot record attempt: " << s.message();
     }
   }
 }
 
 void Outbox::Fail(PeerLoop* loop, PeerState* state,
-                  const std::vector<std::string>& ids, const std::string& error,
-                  bool flash_waiting) {
+                  const std::vector<const PendingDelivery*>& ds,
+                  const std::string& error, bool flash_waiting) {
   const int64_t now = clock_->NowUnixMs();
   state->failures += 1;
   const int64_t delay = BackoffDelayMs(
@@ -185,11 +223,7 @@ void Outbox::Fail(PeerLoop* loop, PeerState* state,
     KLOG(Error, "outbox") << "cannot persist backoff of " << loop->peer << ": "
                           << s.message();
   }
-  if (!ids.empty()) {
-    if (auto s = store_->MarkAttempted(loop->peer, ids, error, now); !s.ok()) {
-      KLOG(Error, "outbox") << "cannot record attempt: " << s.message();
-    }
-  }
+  MarkAttempted(ds, error, now, 0);
   absl::MutexLock lock(&mu_);
   loop->runtime.connected = false;
   loop->runtime.last_error = error;
@@ -209,10 +243,38 @@ void Outbox::ExpireOverdue(const std::string& peer) {
   }
 }
 
+bool Outbox::ReturnOnce(PeerLoop* loop, PeerState* state) {
+  if (!routed_) return false;
+  auto pending = store_->NextReturns(loop->peer, options_.max_batch);
+  if (!pending.ok() || pending->empty()) return false;
+  std::vector<std::string> receipts;
+  std::vector<int64_t> ids;
+  for (const PendingReturn& r : *pending) {
+    receipts.push_back(r.receipt);
+    ids.push_back(r.id);
+  }
+  auto s = link_->ReturnReceipts(loop->peer, receipts);
+  if (s.code() == absl::StatusCode::kCancelled) return false;
+  if (!s.ok()) {
+    Fail(loop, state, {}, absl::StrCat("returning receipts: ", s.message()));
+    return false;
+  }
+  if (auto d = store_->ReturnsDone(ids); !d.ok()) {
+    KLOG(Error, "outbox") << "cannot drop returned receipts: " << d.message();
+    return false;
+  }
+  KLOG(Debug, "outbox") << "returned " << ids.size() << " receipt(s) to "
+                        << loop->peer;
+  return true;
+}
+
 bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
-  ExpireOverdue(loop->peer);  // nothing past its expiry is sent as new
+  for (const std::string& d : loop->destinations) {
+    ExpireOverdue(d);  // nothing past its expiry is sent as new
+  }
   const int64_t now = clock_->NowUnixMs();
-  auto pending = store_->NextDeliveries(loop->peer, options_.max_batch, now);
+  auto pending =
+      store_->NextDeliveries(loop->destinations, options_.max_batch, now);
   if (!pending.ok()) {
     KLOG(Error, "outbox") << "cannot read queue of " << loop->peer << ": "
                           << pending.status().message();
@@ -223,9 +285,16 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
     // Nothing queued: offer expired deliveries that were sent before one
     // final time, so that a recipient that stored one can settle it with its
     // stored receipt (a late receipt wins over expired).
-    pending = store_->FinalAttempts(loop->peer, options_.max_batch, now,
-                                    kFinalAttemptWindowMs);
-    if (!pending.ok() || pending->empty()) return false;
+    std::vector<PendingDelivery> finals;
+    for (const std::string& d : loop->destinations) {
+      auto f = store_->FinalAttempts(d, options_.max_batch - finals.size(), now,
+                                     kFinalAttemptWindowMs);
+      if (!f.ok()) return false;
+      for (PendingDelivery& p : *f) finals.push_back(std::move(p));
+      if (finals.size() >= options_.max_batch) break;
+    }
+    if (finals.empty()) return false;
+    pending = std::move(finals);
     final_round = true;
   }
 
@@ -240,7 +309,21 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
     }
     bytes += d.envelope.size();
     batch.push_back(&d);
-    envelopes.push_back(d.envelope);
+    if (d.peer == loop->peer && d.origin.empty()) {
+      envelopes.push_back(d.envelope);
+    } else {
+      // Routed or relayed: the unsigned routing block says whom this copy
+      // is for (relayed ones carry their trace already).
+      v1::Envelope env;
+      if (!env.ParseFromString(d.envelope)) {
+        KLOG(Error, "outbox")
+            << "stored envelope " << d.message_id << " does not parse";
+        envelopes.push_back(d.envelope);
+        continue;
+      }
+      env.mutable_routing()->set_deliver_to(d.peer);
+      envelopes.push_back(env.SerializeAsString());
+    }
   }
   if (batch.empty()) return false;
 
@@ -250,6 +333,7 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
     ids.push_back(d->message_id);
     flash = flash || d->priority == v1::FLASH;
   }
+
   {
     absl::MutexLock lock(&mu_);
     loop->in_flight.insert(ids.begin(), ids.end());
@@ -263,55 +347,116 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
     return false;
   }
   if (!receipts.ok()) {
-    Fail(loop, state, ids, std::string(receipts.status().message()), flash);
+    Fail(loop, state, batch, std::string(receipts.status().message()), flash);
     return false;
   }
   if (receipts->size() != batch.size()) {
-    Fail(loop, state, ids,
+    Fail(loop, state, batch,
          absl::StrCat("peer answered ", receipts->size(), " receipts for ",
                       batch.size(), " envelopes"));
     return false;
   }
 
-  std::vector<std::string> bad;
-  std::vector<std::pair<const PendingDelivery*, std::string>> deferred;
+  std::vector<const PendingDelivery*> bad;
+  struct Deferral {
+    const PendingDelivery* d;
+    std::string by;  // the recipient, or the relay
+    std::string reason;
+  };
+  std::vector<Deferral> deferred;
   const int64_t settled_at = clock_->NowUnixMs();
   VerifiedRoots verified;  // one ECDSA verification per receipt batch
   for (size_t i = 0; i < batch.size(); ++i) {
     const PendingDelivery& d = *batch[i];
+    const std::string& origin = d.origin.empty() ? node_id_ : d.origin;
+    const std::string wire_id = d.origin.empty()
+                                    ? d.message_id
+                                    : d.message_id.substr(d.origin.size() + 1);
+    // Routed through a relay, or relayed by us: the settlement goes back
+    // towards the origin.
+    const bool via_relay = d.peer != loop->peer;
+    const std::string return_to =
+        d.origin.empty() ? "" : routes_.NextHop(origin);
     v1::Receipt receipt;
+    v1::ReceiptBody claimed;
+    if (!receipt.ParseFromString((*receipts)[i]) ||
+        !claimed.ParseFromString(receipt.body())) {
+      KLOG(Security, "outbox") << "receipt from " << loop->peer << " for "
+                               << d.message_id << " does not parse";
+      bad.push_back(&d);
+      continue;
+    }
+    if (via_relay && claimed.recipient() == loop->peer) {
+      // The relay's own answer: custody, or a refusal of its own, which is
+      // never final (only the recipient's is).
+      auto body = VerifyReceipt(receipt, *directory_, loop->peer, origin,
+                                wire_id, d.outer_digest, &verified);
+      if (!body.ok()) {
+        KLOG(Security, "outbox")
+            << "invalid receipt from relay " << loop->peer << " for "
+            << d.message_id << ": " << body.status().message();
+        bad.push_back(&d);
+      } else if (body->verdict() == v1::FORWARDED &&
+                 body->deliver_to() == d.peer) {
+        settlements.push_back(
+            Settlement{d.message_id, d.peer, kStateForwarded,
+                       absl::StrCat("forwarded by ", loop->peer),
+                       (*receipts)[i], settled_at, ""});
+      } else {
+        const std::string reason = body->verdict() == v1::FORWARDED
+                                       ? "custody for another recipient"
+                                       : Printable(body->reason(), 200);
+        KLOG(Warning, "outbox") << "message " << d.message_id << " to "
+                                << d.peer << " not taken: " << reason;
+        deferred.push_back(
+            Deferral{&d, absl::StrCat("relay ", loop->peer), reason});
+      }
+      continue;
+    }
+    bool altered = false;
     absl::StatusOr<v1::ReceiptBody> body =
-        receipt.ParseFromString((*receipts)[i])
-            ? VerifyReceipt(receipt, *directory_, loop->peer, node_id_,
-                            d.message_id, d.outer_digest, &verified)
-            : absl::UnauthenticatedError("receipt does not parse");
+        claimed.recipient() != d.peer
+            ? absl::UnauthenticatedError(
+                  absl::StrCat("receipt from ", Printable(claimed.recipient()),
+                               " for ", d.peer))
+        : claimed.verdict() == v1::DEFERRED
+            ? VerifyReceipt(receipt, *directory_, d.peer, origin, wire_id,
+                            d.outer_digest, &verified)
+            : VerifyEndToEndReceipt(receipt, *directory_, d.peer, origin,
+                                    wire_id, d.outer_digest, &altered,
+                                    &verified);
     if (!body.ok()) {
       KLOG(Security, "outbox")
           << "invalid receipt from " << loop->peer << " for " << d.message_id
           << ": " << body.status().message();
-      bad.push_back(d.message_id);
+      bad.push_back(&d);
       continue;
     }
     if (body->verdict() == v1::ACCEPTED) {
-      settlements.push_back(Settlement{d.message_id, loop->peer,
-                                       kStateDelivered, "", (*receipts)[i],
-                                       settled_at});
+      settlements.push_back(Settlement{d.message_id, d.peer, kStateDelivered,
+                                       "", (*receipts)[i], settled_at,
+                                       return_to});
     } else if (body->verdict() == v1::DEFERRED) {
       KLOG(Warning, "outbox")
-          << "message " << d.message_id << " deferred by " << loop->peer << ": "
+          << "message " << d.message_id << " deferred by " << d.peer << ": "
           << Printable(body->reason(), 200);
-      deferred.emplace_back(&d, Printable(body->reason(), 200));
+      deferred.push_back(Deferral{&d, d.peer, Printable(body->reason(), 200)});
     } else {
       const bool expired = body->refusal() == v1::REFUSAL_EXPIRED;
+      std::string reason = absl::StrCat(v1::RefusalCode_Name(body->refusal()),
+                                        ": ", body->reason());
+      if (altered) {
+        absl::StrAppend(&reason, " (what reached ", d.peer,
+                        " was not the envelope sent: altered on the way)");
+      }
       KLOG(Warning, "outbox")
-          << "message " << d.message_id << " refused by " << loop->peer << " ("
+          << "message " << d.message_id << " refused by " << d.peer << " ("
           << v1::RefusalCode_Name(body->refusal())
-          << "): " << Printable(body->reason(), 200);
+          << "): " << Printable(body->reason(), 200)
+          << (altered ? " -- the envelope was altered on the way" : "");
       settlements.push_back(Settlement{
-          d.message_id, loop->peer, expired ? kStateExpired : kStateRejected,
-          absl::StrCat(v1::RefusalCode_Name(body->refusal()), ": ",
-                       body->reason()),
-          (*receipts)[i], settled_at});
+          d.message_id, d.peer, expired ? kStateExpired : kStateRejected,
+          reason, (*receipts)[i], settled_at, return_to});
     }
   }
   CrashPoint("deliver.before_receipt_commit");
@@ -322,26 +467,36 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
       Fail(loop, state, {}, absl::StrCat("store: ", s.message()));
       return false;
     }
+    std::set<std::string> hops;
+    for (const Settlement& x : settlements) {
+      if (!x.return_to.empty()) hops.insert(x.return_to);
+    }
+    for (const std::string& hop : hops) Notify(hop);
   }
   CrashPoint("deliver.after_receipt_commit");
   if (final_round) {
-    if (auto s = store_->FinalAttemptMade(loop->peer, ids); !s.ok()) {
-      KLOG(Error, "outbox") << "cannot record final attempt: " << s.message();
+    std::map<std::string, std::vector<std::string>> by_peer;
+    for (const PendingDelivery* d : batch) {
+      by_peer[d->peer].push_back(d->message_id);
+    }
+    for (const auto& [peer, keys] : by_peer) {
+      if (auto s = store_->FinalAttemptMade(peer, keys); !s.ok()) {
+        KLOG(Error, "outbox") << "cannot record final attempt: " << s.message();
+      }
     }
   }
   // A deferral concerns that message only (the peer is fine): it waits
   // with its own backoff, so it is not offered again at once.
-  for (const auto& [d, reason] : deferred) {
+  for (const auto& [d, by, reason] : deferred) {
     if (d->deferrals + 1 >= options_.suspend_after_deferrals) {
       KLOG(Warning, "outbox")
           << "message " << d->message_id << " to " << loop->peer
           << " suspended after " << d->deferrals + 1
           << " deferrals; needs an operator: " << reason;
-      if (auto s = store_->Suspend(
-              d->message_id, loop->peer,
-              absl::StrCat("deferred ", d->deferrals + 1, " times by ",
-                           loop->peer, ": ", reason),
-              settled_at);
+      if (auto s = store_->Suspend(d->message_id, d->peer,
+                                   absl::StrCat("deferred ", d->deferrals + 1,
+                                                " times by ", by, ": ", reason),
+                                   settled_at);
           !s.ok()) {
         KLOG(Error, "outbox") << "cannot suspend: " << s.message();
       }
@@ -350,13 +505,8 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
     const int64_t delay =
         BackoffDelayMs(d->deferrals + 1, options_.initial_backoff_ms,
                        options_.max_backoff_ms, Jitter());
-    if (auto s = store_->MarkAttempted(
-            loop->peer, {d->message_id},
-            absl::StrCat("deferred by ", loop->peer, ": ", reason), settled_at,
-            settled_at + delay);
-        !s.ok()) {
-      KLOG(Error, "outbox") << "cannot record deferral: " << s.message();
-    }
+    MarkAttempted({d}, absl::StrCat("deferred by ", by, ": ", reason),
+                  settled_at, settled_at + delay);
   }
   if (!bad.empty()) {
     Fail(loop, state, bad, "invalid receipt");

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "daemon/common/clock.h"
+#include "daemon/common/routes.h"
 #include "daemon/envelope/envelope.h"
 #include "daemon/store/store.h"
 
@@ -27,6 +28,12 @@ class PeerLink {
   // kCancelled means this node is stopping (not the peer's fault).
   virtual absl::StatusOr<std::vector<std::string>> Exchange(
       const std::string& peer, const std::vector<std::string>& envelopes) = 0;
+  // Hands serialized end-to-end receipts of relayed messages back to
+  // `peer`. OK means it stored them durably.
+  virtual absl::Status ReturnReceipts(
+      const std::string& peer, const std::vector<std::string>& receipts) {
+    return absl::UnimplementedError("this link does not return receipts");
+  }
 };
 
 struct OutboxOptions {
@@ -61,11 +68,17 @@ class Outbox {
   Outbox(const Outbox&) = delete;
   Outbox& operator=(const Outbox&) = delete;
 
+  // Routed recipients (config routes) and relayed messages: a recipient
+  // without its own loop is served by the loop of its next hop. Call
+  // before Start(); without it every recipient is a direct peer.
+  void SetRoutes(Routes routes);
+
   void Start();
   void Stop();
 
-  // New work for `peer`: try soon, but respect its backoff; a flash message
-  // shortens that backoff to at most flash_max_backoff_ms.
+  // New work for `peer` (a recipient: its next hop's loop wakes): try soon,
+  // but respect its backoff; a flash message shortens that backoff to at
+  // most flash_max_backoff_ms.
   void Notify(const std::string& peer, bool flash = false);
   // `peer` contacted us: it is alive, so try now even if backing off.
   void PeerContact(const std::string& peer);
@@ -76,6 +89,9 @@ class Outbox {
  private:
   struct PeerLoop {
     std::string peer;
+    // Recipients reached through this peer: itself (if direct) and those
+    // routed via it. Fixed before Start().
+    std::vector<std::string> destinations;
     std::thread thread;
     bool work = true;      // guarded by Outbox::mu_
     bool contact = false;  // guarded by Outbox::mu_
@@ -90,11 +106,21 @@ class Outbox {
   void ExpireOverdue(const std::string& peer);
   // One round: returns true if it delivered something (so go again at once).
   bool RunOnce(PeerLoop* loop, PeerState* state);
+  // Hands queued end-to-end receipts back through this peer; true if it
+  // returned some (so go again), false if none or on failure (backoff).
+  bool ReturnOnce(PeerLoop* loop, PeerState* state);
+  // The loop serving `recipient` (its own, or its next hop's); null if none.
+  PeerLoop* LoopFor(const std::string& recipient)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `flash_waiting`: a flash message is among those that failed, so the
   // backoff is capped at flash_max_backoff_ms.
   void Fail(PeerLoop* loop, PeerState* state,
-            const std::vector<std::string>& ids, const std::string& error,
-            bool flash_waiting = false);
+            const std::vector<const PendingDelivery*>& ds,
+            const std::string& error, bool flash_waiting = false);
+  // Counts a failed attempt (a deferral if not_before_ms > 0) of each.
+  void MarkAttempted(const std::vector<const PendingDelivery*>& ds,
+                     const std::string& error, int64_t at_ms,
+                     int64_t not_before_ms);
 
   const std::string node_id_;
   Store* const store_;
@@ -106,6 +132,8 @@ class Outbox {
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, std::unique_ptr<PeerLoop>> loops_;  // fixed after ctor
+  Routes routes_;  // fixed before Start()
+  bool routed_ = false;
 };
 
 }  // namespace kontor

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "daemon/common/log.h"
@@ -86,10 +87,20 @@ absl::Status Node::Init() {
   for (const auto& p : config_.peers()) {
     // A peer whose certificates are not trusted gets no loop and no
     // channel; what is queued for it stays queued.
-    if (identity_.unusable_peers.count(p.id())) continue;
+    // A peer without an address is reached through a relay (routes).
+    if (identity_.unusable_peers.count(p.id()) || p.address().empty()) {
+      continue;
+    }
     endpoints.push_back(PeerEndpoint{p.id(), p.address()});
     peer_ids.push_back(p.id());
   }
+  std::map<std::string, std::string> via;
+  for (const auto& r : config_.routes()) via[r.destination()] = r.via();
+  std::set<std::pair<std::string, std::string>> relay;
+  for (const auto& r : config_.relay())
+    relay.emplace(r.origin(), r.destination());
+  Routes routes(std::set<std::string>(peer_ids.begin(), peer_ids.end()), via,
+                relay);
   OutboxOptions options;
   options.initial_backoff_ms = config_.backoff().initial_ms();
   options.max_backoff_ms = config_.backoff().max_ms();
@@ -105,6 +116,10 @@ absl::Status Node::Init() {
   outbox_ = std::make_unique<Outbox>(config_.node_id(), peer_ids, store_.get(),
                                      link_.get(), identity_.directory.get(),
                                      clock_, options);
+  outbox_->SetRoutes(routes);
+  receiver_->SetRouting(
+      routes, identity_.directory.get(),
+      [this](const std::string& hop) { outbox_->Notify(hop); });
   local_service_ = std::make_unique<LocalService>(
       &config_, store_.get(), sealer_.get(), outbox_.get(), clock_,
       [this](const std::string& peer) {
@@ -136,7 +151,9 @@ absl::Status Node::Start() {
   grpc::EnableDefaultHealthCheckService(true);
   std::set<std::string> peers;
   for (const auto& p : config_.peers()) {
-    if (!identity_.unusable_peers.count(p.id())) peers.insert(p.id());
+    if (!identity_.unusable_peers.count(p.id()) && !p.address().empty()) {
+      peers.insert(p.id());
+    }
   }
 
   grpc::ServerBuilder fed;

@@ -16,7 +16,16 @@
 #include "daemon/common/log.h"
 
 namespace kontor {
+
+std::string RelayKey(absl::string_view origin, absl::string_view message_id) {
+  return absl::StrCat(origin, "/", message_id);
+}
+
 namespace {
+
+// A forwarded delivery waits this long past its expiry for the end-to-end
+// receipt to come back through the relays.
+constexpr int64_t kForwardedGraceMs = 24LL * 3600 * 1000;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS messages(
@@ -29,7 +38,8 @@ CREATE TABLE IF NOT EXISTS messages(
   outer_digest BLOB NOT NULL,
   submitter TEXT NOT NULL,
   client_key TEXT,
-  request_hash BLOB);
+  request_hash BLOB,
+  origin TEXT NOT NULL DEFAULT '');
 CREATE UNIQUE INDEX IF NOT EXISTS messages_client_key
   ON messages(submitter, client_key) WHERE client_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS deliveries(
@@ -46,6 +56,8 @@ CREATE TABLE IF NOT EXISTS deliveries(
   updated_ms INTEGER NOT NULL,
   not_before_ms INTEGER NOT NULL DEFAULT 0,
   deferrals INTEGER NOT NULL DEFAULT 0,
+  custody BLOB,
+  custody_out BLOB,
   PRIMARY KEY(message_id, peer));
 CREATE INDEX IF NOT EXISTS deliveries_queue
   ON deliveries(peer, state, priority, created_ms);
@@ -75,6 +87,12 @@ CREATE TABLE IF NOT EXISTS inbox(
   receipt BLOB NOT NULL,
   UNIQUE(origin, message_id));
 CREATE INDEX IF NOT EXISTS inbox_id ON inbox(message_id);
+CREATE TABLE IF NOT EXISTS returns(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  to_peer TEXT NOT NULL,
+  receipt BLOB NOT NULL,
+  created_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS returns_peer ON returns(to_peer, id);
 )sql";
 
 absl::Status SqlError(sqlite3* db, int rc, absl::string_view what) {
@@ -165,9 +183,10 @@ absl::Status Exec(sqlite3* db, const char* sql) {
 
 // Schema versions (PRAGMA user_version): 0 = new or first release,
 // 2 = deliveries.not_before_ms, 3 = deliveries.deferrals, 4 = priorities
-// clamped to 1..3. kSchema creates the newest form; this brings an older
-// file up to it.
-constexpr int kSchemaVersion = 4;
+// clamped to 1..3, 5 = relaying (messages.origin, deliveries.custody and
+// custody_out, returns). kSchema creates the newest form; this brings an
+// older file up to it.
+constexpr int kSchemaVersion = 5;
 
 absl::Status AddColumnIfMissing(sqlite3* db, const char* table,
                                 const char* column, const char* type) {
@@ -189,6 +208,17 @@ absl::Status Migrate(sqlite3* db) {
   for (const char* column : {"not_before_ms", "deferrals"}) {
     if (auto s = AddColumnIfMissing(db, "deliveries", column,
                                     "INTEGER NOT NULL DEFAULT 0");
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (auto s = AddColumnIfMissing(db, "messages", "origin",
+                                  "TEXT NOT NULL DEFAULT ''");
+      !s.ok()) {
+    return s;
+  }
+  for (const char* column : {"custody", "custody_out"}) {
+    if (auto s = AddColumnIfMissing(db, "deliveries", column, "BLOB");
         !s.ok()) {
       return s;
     }
@@ -231,23 +261,23 @@ DeliveryRow ReadDelivery(Stmt& s) {
   r.reason = s.Text(8);
   r.receipt = s.Text(9);
   r.updated_ms = s.Int(10);
+  r.custody = s.Text(11);
   return r;
 }
 constexpr const char* kDeliveryCols =
     "message_id, peer, state, priority, created_ms, expires_ms, attempts, "
-    "last_error, reason, receipt, updated_ms";
+    "last_error, reason, receipt, updated_ms, custody";
 
 // A delivery to send, with its message's envelope. Continue the query with
 // conditions on `d`; the first parameter is the peer.
 constexpr const char* kPendingSelect =
     "SELECT d.message_id, d.priority, d.created_ms, d.expires_ms, "
-    "m.envelope, m.outer_digest, d.attempts, d.deferrals FROM deliveries d "
-    "JOIN messages m ON m.id = d.message_id WHERE d.peer = ? AND ";
+    "m.envelope, m.outer_digest, d.attempts, d.deferrals, d.peer, m.origin "
+    "FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE ";
 
-PendingDelivery ReadPending(Stmt& s, const std::string& peer) {
+PendingDelivery ReadPending(Stmt& s) {
   PendingDelivery d;
   d.message_id = s.Text(0);
-  d.peer = peer;
   d.priority = static_cast<int>(s.Int(1));
   d.created_ms = s.Int(2);
   d.expires_ms = s.Int(3);
@@ -255,7 +285,16 @@ PendingDelivery ReadPending(Stmt& s, const std::string& peer) {
   d.outer_digest = s.Text(5);
   d.attempts = static_cast<uint32_t>(s.Int(6));
   d.deferrals = static_cast<uint32_t>(s.Int(7));
+  d.peer = s.Text(8);
+  d.origin = s.Text(9);
   return d;
+}
+
+// "d.peer IN (?,?,...)" for n peers.
+std::string PeerIn(size_t n) {
+  std::string q = "d.peer IN (";
+  for (size_t i = 0; i < n; ++i) absl::StrAppend(&q, i ? ",?" : "?");
+  return q + ")";
 }
 
 InboxRecord ReadInbox(Stmt& s) {
@@ -377,12 +416,24 @@ class SqliteStore : public Store {
         // A late receipt wins over expired and cancelled (the message was
         // stored by the recipient after all); nothing else overwrites a
         // settled state.
+        if (x.state == kStateForwarded) {
+          // Custody by a relay: the end-to-end receipt is still to come.
+          Stmt f(db,
+                 "UPDATE deliveries SET state = 'forwarded', custody = ?, "
+                 "reason = ?, updated_ms = ?, last_error = '', attempts = "
+                 "attempts + 1 WHERE message_id = ? AND peer = ? AND state = "
+                 "'queued'");
+          f.BindBlob(1, x.receipt).Bind(2, x.reason).Bind(3, x.time_ms);
+          f.Bind(4, x.message_id).Bind(5, x.peer);
+          if (auto st = f.Run("forwarded"); !st.ok()) return st;
+          continue;
+        }
         Stmt s(db,
                "UPDATE deliveries SET state = ?, reason = ?, receipt = ?, "
-               "updated_ms = ?, last_error = '', attempts = attempts + 1 "
-               "WHERE message_id = ? AND "
-               "peer = ? AND (state = 'queued' OR (state IN ('expired', "
-               "'cancelled') AND ? = 'delivered'))");
+               "updated_ms = ?, last_error = '', attempts = attempts + "
+               "(state = 'queued') WHERE message_id = ? AND "
+               "peer = ? AND (state IN ('queued', 'forwarded') OR (state IN "
+               "('expired', 'cancelled') AND ? = 'delivered'))");
         s.Bind(1, x.state).Bind(2, x.reason);
         if (x.receipt.empty()) {
           s.BindNull(3);
@@ -392,6 +443,14 @@ class SqliteStore : public Store {
         s.Bind(4, x.time_ms).Bind(5, x.message_id).Bind(6, x.peer);
         s.Bind(7, x.state);
         if (auto st = s.Run("settle"); !st.ok()) return st;
+        if (!x.return_to.empty() && !x.receipt.empty() &&
+            sqlite3_changes(db) > 0) {
+          Stmt r(db,
+                 "INSERT INTO returns(to_peer, receipt, created_ms) "
+                 "VALUES(?,?,?)");
+          r.Bind(1, x.return_to).BindBlob(2, x.receipt).Bind(3, x.time_ms);
+          if (auto st = r.Run("queue return"); !st.ok()) return st;
+        }
       }
       return absl::OkStatus();
     });
@@ -417,9 +476,10 @@ class SqliteStore : public Store {
       const std::string& peer) override {
     absl::MutexLock l(&read_mu_);
     Stmt s(reader_,
-           "SELECT COALESCE(MIN(expires_ms), 0) FROM deliveries WHERE peer = ? "
-           "AND state = 'queued'");
-    s.Bind(1, peer);
+           "SELECT COALESCE(MIN(CASE state WHEN 'queued' THEN expires_ms ELSE "
+           "expires_ms + ? END), 0) FROM deliveries WHERE peer = ? AND state "
+           "IN ('queued', 'forwarded')");
+    s.Bind(1, kForwardedGraceMs).Bind(2, peer);
     if (s.Step() != SQLITE_ROW)
       return SqlError(reader_, SQLITE_ERROR, "expiry");
     return s.Int(0);
@@ -439,6 +499,16 @@ class SqliteStore : public Store {
       u.Bind(1, now_ms).Bind(2, peer).Bind(3, now_ms);
       if (auto st = u.Run("expire"); !st.ok()) return st;
       changed = static_cast<uint32_t>(sqlite3_changes(db));
+      // Forwarded ones whose end-to-end receipt never came back: a late
+      // receipt still settles them as delivered.
+      Stmt f(db,
+             "UPDATE deliveries SET state = 'expired', reason = 'expired "
+             "without an end-to-end receipt (forwarded by a relay)', "
+             "updated_ms = ?, not_before_ms = -1 WHERE peer = ? AND state = "
+             "'forwarded' AND expires_ms < ?");
+      f.Bind(1, now_ms).Bind(2, peer).Bind(3, now_ms - kForwardedGraceMs);
+      if (auto st = f.Run("expire forwarded"); !st.ok()) return st;
+      changed += static_cast<uint32_t>(sqlite3_changes(db));
       return absl::OkStatus();
     });
     if (!s.ok()) return s;
@@ -449,18 +519,18 @@ class SqliteStore : public Store {
       const std::string& peer, size_t limit, int64_t now_ms,
       int64_t window_ms) override {
     absl::MutexLock l(&read_mu_);
-    Stmt s(reader_,
-           absl::StrCat(kPendingSelect,
-                        "d.state = 'expired' AND d.not_before_ms = 0 AND "
-                        "d.attempts > 0 AND d.expires_ms > ? ORDER BY "
-                        "d.expires_ms LIMIT ?")
-               .c_str());
+    Stmt s(reader_, absl::StrCat(kPendingSelect,
+                                 "d.peer = ? AND d.state = 'expired' AND "
+                                 "d.not_before_ms = 0 AND "
+                                 "d.attempts > 0 AND d.expires_ms > ? ORDER BY "
+                                 "d.expires_ms LIMIT ?")
+                        .c_str());
     if (auto st = s.status(); !st.ok()) return st;
     s.Bind(1, peer).Bind(2, now_ms - window_ms);
     s.Bind(3, static_cast<int64_t>(limit));
     std::vector<PendingDelivery> out;
     while (s.Step() == SQLITE_ROW) {
-      out.push_back(ReadPending(s, peer));
+      out.push_back(ReadPending(s));
     }
     return out;
   }
@@ -596,8 +666,10 @@ class SqliteStore : public Store {
     return FindClientKey(reader_, submitter, client_key, request_hash);
   }
 
+  using Store::NextDeliveries;
   absl::StatusOr<std::vector<PendingDelivery>> NextDeliveries(
-      const std::string& peer, size_t limit, int64_t now_ms) override {
+      const std::vector<std::string>& peer, size_t limit,
+      int64_t now_ms) override {
     absl::MutexLock l(&read_mu_);
     std::vector<PendingDelivery> flash, urgent, routine;
     // Priorities are stored as 1..3 (InsertOutgoing clamps), so each class
@@ -678,6 +750,108 @@ class SqliteStore : public Store {
     s.Bind(1, peer).Bind(2, now_ms);
     if (s.Step() != SQLITE_ROW) return SqlError(reader_, SQLITE_ERROR, "due");
     return s.Int(0);
+  }
+
+  absl::StatusOr<std::optional<DedupEntry>> FindRelayed(
+      const std::string& origin, const std::string& message_id,
+      const std::string& deliver_to) override {
+    absl::MutexLock l(&read_mu_);
+    return FindRelayedOn(reader_, RelayKey(origin, message_id), deliver_to);
+  }
+
+  absl::Status InsertRelayed(
+      const std::vector<RelayedMessage>& messages,
+      std::vector<std::optional<DedupEntry>>* existing) override {
+    existing->assign(messages.size(), std::nullopt);
+    return Write([&](sqlite3* db) -> absl::Status {
+      for (size_t i = 0; i < messages.size(); ++i) {
+        const RelayedMessage& m = messages[i];
+        const std::string key = RelayKey(m.origin, m.message_id);
+        const int priority = std::clamp(m.priority, 1, 3);
+        std::string digest;
+        {
+          Stmt q(db, "SELECT outer_digest FROM messages WHERE id = ?");
+          q.Bind(1, key);
+          if (q.Step() == SQLITE_ROW) digest = q.Text(0);
+        }
+        if (!digest.empty() && digest != m.outer_digest) {
+          (*existing)[i] = DedupEntry{digest, ""};
+          continue;
+        }
+        if (digest.empty()) {
+          Stmt ins(db,
+                   "INSERT INTO messages(id, priority, created_ms, "
+                   "expires_ms, kind, envelope, outer_digest, submitter, "
+                   "origin) VALUES(?,?,?,?,'',?,?,?,?)");
+          ins.Bind(1, key).Bind(2, priority).Bind(3, m.created_ms);
+          ins.Bind(4, m.expires_ms).BindBlob(5, m.envelope);
+          ins.BindBlob(6, m.outer_digest);
+          ins.Bind(7, absl::StrCat("relay:", m.from_peer)).Bind(8, m.origin);
+          if (auto st = ins.Run("insert relayed"); !st.ok()) return st;
+        }
+        auto found = FindRelayedOn(db, key, m.deliver_to);
+        if (!found.ok()) return found.status();
+        if (found->has_value()) {
+          (*existing)[i] = std::move(*found);
+          continue;
+        }
+        Stmt d(db,
+               "INSERT INTO deliveries(message_id, peer, state, priority, "
+               "created_ms, expires_ms, updated_ms, custody_out) "
+               "VALUES(?,?,?,?,?,?,?,?)");
+        d.Bind(1, key).Bind(2, m.deliver_to).Bind(3, kStateQueued);
+        d.Bind(4, priority).Bind(5, m.created_ms).Bind(6, m.expires_ms);
+        d.Bind(7, m.created_ms).BindBlob(8, m.custody);
+        if (auto st = d.Run("insert relayed delivery"); !st.ok()) return st;
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  absl::StatusOr<std::optional<MessageFacts>> GetMessageFacts(
+      const std::string& key) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt q(reader_, "SELECT origin, outer_digest FROM messages WHERE id = ?");
+    q.Bind(1, key);
+    if (q.Step() != SQLITE_ROW) return std::optional<MessageFacts>();
+    return std::optional<MessageFacts>(MessageFacts{q.Text(0), q.Text(1)});
+  }
+
+  absl::StatusOr<std::optional<DeliveryRow>> GetDelivery(
+      const std::string& key, const std::string& peer) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_, absl::StrCat("SELECT ", kDeliveryCols,
+                                 " FROM deliveries WHERE message_id = ? AND "
+                                 "peer = ?")
+                        .c_str());
+    s.Bind(1, key).Bind(2, peer);
+    if (s.Step() != SQLITE_ROW) return std::optional<DeliveryRow>();
+    return std::optional<DeliveryRow>(ReadDelivery(s));
+  }
+
+  absl::StatusOr<std::vector<PendingReturn>> NextReturns(
+      const std::string& peer, size_t limit) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_,
+           "SELECT id, receipt FROM returns WHERE to_peer = ? ORDER BY id "
+           "LIMIT ?");
+    s.Bind(1, peer).Bind(2, static_cast<int64_t>(limit));
+    std::vector<PendingReturn> out;
+    while (s.Step() == SQLITE_ROW) {
+      out.push_back(PendingReturn{s.Int(0), s.Text(1)});
+    }
+    return out;
+  }
+
+  absl::Status ReturnsDone(const std::vector<int64_t>& ids) override {
+    return Write([&](sqlite3* db) -> absl::Status {
+      for (int64_t id : ids) {
+        Stmt d(db, "DELETE FROM returns WHERE id = ?");
+        d.Bind(1, id);
+        if (auto st = d.Run("return done"); !st.ok()) return st;
+      }
+      return absl::OkStatus();
+    });
   }
 
   absl::StatusOr<PeerState> GetPeerState(const std::string& peer) override {
@@ -830,23 +1004,47 @@ class SqliteStore : public Store {
   }
 
   // Due queued deliveries of one priority, oldest first.
-  absl::Status Due(const std::string& peer, int priority, size_t limit,
-                   int64_t now_ms, std::vector<PendingDelivery>* out)
+  absl::Status Due(const std::vector<std::string>& peers, int priority,
+                   size_t limit, int64_t now_ms,
+                   std::vector<PendingDelivery>* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_) {
-    Stmt s(reader_, absl::StrCat(kPendingSelect,
-                                 "d.state = 'queued' AND d.priority = ? AND "
-                                 "d.not_before_ms <= ? AND d.expires_ms >= ? "
-                                 "ORDER BY d.created_ms LIMIT ?")
-                        .c_str());
+    if (peers.empty()) return absl::OkStatus();
+    // One peer: the queue index yields rows in order. Several (a next hop
+    // for routed recipients): SQLite merges them with a sort.
+    Stmt s(reader_,
+           absl::StrCat(kPendingSelect,
+                        peers.size() == 1 ? std::string("d.peer = ?")
+                                          : PeerIn(peers.size()),
+                        " AND d.state = 'queued' AND d.priority = ? AND "
+                        "d.not_before_ms <= ? AND d.expires_ms >= ? "
+                        "ORDER BY d.created_ms LIMIT ?")
+               .c_str());
     if (auto st = s.status(); !st.ok()) return st;
-    s.Bind(1, peer).Bind(2, priority).Bind(3, now_ms).Bind(4, now_ms);
-    s.Bind(5, static_cast<int64_t>(limit));
+    int i = 1;
+    for (const std::string& p : peers) s.Bind(i++, p);
+    s.Bind(i, priority).Bind(i + 1, now_ms).Bind(i + 2, now_ms);
+    s.Bind(i + 3, static_cast<int64_t>(limit));
     int rc;
     while ((rc = s.Step()) == SQLITE_ROW) {
-      out->push_back(ReadPending(s, peer));
+      out->push_back(ReadPending(s));
     }
     if (rc != SQLITE_DONE) return SqlError(reader_, rc, "due deliveries");
     return absl::OkStatus();
+  }
+
+  // The receipt that answers a relayed duplicate: the end-to-end one once
+  // it came back, else the custody receipt this node signed.
+  static absl::StatusOr<std::optional<DedupEntry>> FindRelayedOn(
+      sqlite3* db, const std::string& key, const std::string& deliver_to) {
+    Stmt s(db,
+           "SELECT m.outer_digest, COALESCE(CASE WHEN d.state IN "
+           "('delivered', 'rejected') THEN d.receipt END, d.custody_out) FROM "
+           "deliveries d JOIN messages m ON m.id = d.message_id WHERE "
+           "d.message_id = ? AND d.peer = ?");
+    if (auto st = s.status(); !st.ok()) return st;
+    s.Bind(1, key).Bind(2, deliver_to);
+    if (s.Step() != SQLITE_ROW) return std::optional<DedupEntry>();
+    return std::optional<DedupEntry>(DedupEntry{s.Text(0), s.Text(1)});
   }
 
   static absl::StatusOr<std::optional<SubmitOutcome>> FindClientKey(

@@ -23,6 +23,13 @@ inline constexpr absl::string_view kStateExpired = "expired";
 inline constexpr absl::string_view kStateCancelled = "cancelled";
 // Waits for an operator (`kontor retry`); not settled.
 inline constexpr absl::string_view kStateSuspended = "suspended";
+// A relay took custody (signed); the end-to-end receipt is still to come
+// back through it. Not settled.
+inline constexpr absl::string_view kStateForwarded = "forwarded";
+
+// Store key of a message this node relays for `origin`: "origin/id". Own
+// messages are stored under their id (ids never contain '/').
+std::string RelayKey(absl::string_view origin, absl::string_view message_id);
 
 struct OutgoingMessage {
   std::string id;
@@ -44,8 +51,9 @@ struct SubmitOutcome {
 };
 
 struct PendingDelivery {
-  std::string message_id;
-  std::string peer;
+  std::string message_id;  // store key: the id, or RelayKey for relayed ones
+  std::string peer;        // the final recipient
+  std::string origin;      // empty: this node; else relayed for `origin`
   int priority = 0;
   int64_t created_ms = 0;
   int64_t expires_ms = 0;
@@ -62,6 +70,35 @@ struct Settlement {
   std::string reason;
   std::string receipt;  // serialized Receipt, may be empty for expired
   int64_t time_ms = 0;
+  // A relayed message's end-to-end receipt (delivered/rejected/expired by
+  // the final recipient) is queued in the same transaction to go back
+  // towards its origin through this peer. Empty: nothing to return.
+  std::string return_to;
+};
+
+// A relayed envelope taken into custody, to pass on to `deliver_to`.
+struct RelayedMessage {
+  std::string origin;
+  std::string message_id;
+  std::string deliver_to;
+  std::string from_peer;
+  int priority = 0;
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0;
+  std::string envelope;  // with the routing block as it is to be sent on
+  std::string outer_digest;
+  std::string custody;  // the FORWARDED receipt this node signed
+};
+
+// One end-to-end receipt waiting to go back one hop.
+struct PendingReturn {
+  int64_t id = 0;
+  std::string receipt;
+};
+
+struct MessageFacts {
+  std::string origin;  // empty: this node
+  std::string outer_digest;
 };
 
 struct DeliveryRow {
@@ -76,6 +113,7 @@ struct DeliveryRow {
   std::string reason;
   std::string receipt;
   int64_t updated_ms = 0;
+  std::string custody;  // FORWARDED receipt of the relay, if routed
 };
 
 struct PeerState {
@@ -141,7 +179,12 @@ class Store {
   // rest of the batch is shared 3:1 between urgent and routine (either takes
   // what the other leaves), so routine traffic is never starved.
   virtual absl::StatusOr<std::vector<PendingDelivery>> NextDeliveries(
-      const std::string& peer, size_t limit, int64_t now_ms) = 0;
+      const std::string& peer, size_t limit, int64_t now_ms) {
+    return NextDeliveries(std::vector<std::string>{peer}, limit, now_ms);
+  }
+  // The same over several recipients (all reached through one next hop).
+  virtual absl::StatusOr<std::vector<PendingDelivery>> NextDeliveries(
+      const std::vector<std::string>& peers, size_t limit, int64_t now_ms) = 0;
   // Counts a failed attempt; with not_before_ms > 0 it is a deferral of this
   // message (counted apart) and the delivery is not due again before then.
   virtual absl::Status MarkAttempted(const std::string& peer,
@@ -188,6 +231,30 @@ class Store {
   virtual absl::StatusOr<uint32_t> Retry(const std::string& message_id,
                                          int64_t now_ms) = 0;
   virtual absl::StatusOr<PeerState> GetPeerState(const std::string& peer) = 0;
+
+  // --- relaying ---
+  // Where (RelayKey(origin, id), deliver_to) stands, if known: its digest
+  // and the receipt to answer a duplicate with (the end-to-end one once
+  // settled, else this node's custody receipt).
+  virtual absl::StatusOr<std::optional<DedupEntry>> FindRelayed(
+      const std::string& origin, const std::string& message_id,
+      const std::string& deliver_to) = 0;
+  // Stores relayed envelopes, each with a queued delivery to its deliver_to,
+  // in one transaction. One already there is left as it is and reported in
+  // `existing` (same index), as FindRelayed would.
+  virtual absl::Status InsertRelayed(
+      const std::vector<RelayedMessage>& messages,
+      std::vector<std::optional<DedupEntry>>* existing) = 0;
+  // Origin and digest of a stored message (store key); nullopt if unknown.
+  virtual absl::StatusOr<std::optional<MessageFacts>> GetMessageFacts(
+      const std::string& key) = 0;
+  // State of one delivery; nullopt if there is none.
+  virtual absl::StatusOr<std::optional<DeliveryRow>> GetDelivery(
+      const std::string& key, const std::string& peer) = 0;
+  // Receipts queued to go back through `peer`, oldest first.
+  virtual absl::StatusOr<std::vector<PendingReturn>> NextReturns(
+      const std::string& peer, size_t limit) = 0;
+  virtual absl::Status ReturnsDone(const std::vector<int64_t>& ids) = 0;
   virtual absl::Status PutPeerState(const PeerState& state) = 0;
 
   // --- receiving ---

@@ -15,9 +15,8 @@ FederationService::FederationService(
       max_batch_(max_batch),
       on_contact_(std::move(on_contact)) {}
 
-grpc::Status FederationService::Exchange(
-    grpc::ServerContext* context,
-    grpc::ServerReaderWriter<v1::ReceiptBatch, v1::EnvelopeBatch>* stream) {
+grpc::Status FederationService::Authenticate(grpc::ServerContext* context,
+                                             std::string* out) {
   auto peer = AuthenticatedNodeId(*context->auth_context());
   if (!peer.ok()) {
     KLOG(Security, "transport") << "call from " << context->peer()
@@ -31,6 +30,31 @@ grpc::Status FederationService::Exchange(
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                         "not a configured peer");
   }
+  *out = *peer;
+  return grpc::Status::OK;
+}
+
+grpc::Status FederationService::ReturnReceipts(grpc::ServerContext* context,
+                                               const v1::ReturnBatch* batch,
+                                               v1::ReturnAck* ack) {
+  std::string peer;
+  if (grpc::Status s = Authenticate(context, &peer); !s.ok()) return s;
+  on_contact_(peer);
+  if (static_cast<size_t>(batch->receipts_size()) > max_batch_) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("at most ", max_batch_, " receipts"));
+  }
+  std::vector<v1::Receipt> receipts(batch->receipts().begin(),
+                                    batch->receipts().end());
+  return ToGrpcStatus(receiver_->AcceptReturns(peer, receipts));
+}
+
+grpc::Status FederationService::Exchange(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::ReceiptBatch, v1::EnvelopeBatch>* stream) {
+  std::string peer_id;
+  if (grpc::Status s = Authenticate(context, &peer_id); !s.ok()) return s;
+  const std::string* peer = &peer_id;
   on_contact_(*peer);
   v1::EnvelopeBatch batch;
   while (stream->Read(&batch)) {

@@ -23,8 +23,14 @@ class FederationService final : public v1::Federation::Service {
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<v1::ReceiptBatch, v1::EnvelopeBatch>* stream)
       override;
+  grpc::Status ReturnReceipts(grpc::ServerContext* context,
+                              const v1::ReturnBatch* batch,
+                              v1::ReturnAck* ack) override;
 
  private:
+  // The authenticated, configured peer of the call; an error status else.
+  grpc::Status Authenticate(grpc::ServerContext* context, std::string* peer);
+
   Receiver* receiver_;
   const std::set<std::string> peers_;
   const size_t max_batch_;

@@ -107,4 +107,40 @@ absl::StatusOr<std::vector<std::string>> GrpcPeerLink::Exchange(
   return out;
 }
 
+absl::Status GrpcPeerLink::ReturnReceipts(
+    const std::string& peer, const std::vector<std::string>& receipts) {
+  if (addresses_.count(peer) == 0) {
+    return absl::NotFoundError(absl::StrCat("unknown peer ", peer));
+  }
+  v1::ReturnBatch batch;
+  for (const std::string& r : receipts) {
+    if (!batch.add_receipts()->ParseFromString(r)) {
+      return absl::InternalError("stored receipt does not parse");
+    }
+  }
+  v1::Federation::Stub* stub = Stub(peer);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(call_timeout_ms_));
+  {
+    absl::MutexLock lock(&mu_);
+    if (cancelled_) return absl::CancelledError("this node is stopping");
+    active_.insert(&context);
+  }
+  v1::ReturnAck ack;
+  grpc::Status status = stub->ReturnReceipts(&context, batch, &ack);
+  {
+    absl::MutexLock lock(&mu_);
+    active_.erase(&context);
+    if (!status.ok() && cancelled_) {
+      return absl::CancelledError("this node is stopping");
+    }
+  }
+  if (!status.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "returning receipts to ", peer, " failed: ", status.error_message()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace kontor

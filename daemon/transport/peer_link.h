@@ -33,6 +33,10 @@ class GrpcPeerLink : public PeerLink {
       const std::string& peer,
       const std::vector<std::string>& envelopes) override;
 
+  absl::Status ReturnReceipts(
+      const std::string& peer,
+      const std::vector<std::string>& receipts) override;
+
   // Cancels every exchange in progress (they fail as kUnavailable), and
   // makes later ones fail at once. For shutdown.
   void CancelAll();
