@@ -4,6 +4,7 @@
 // 75 transient (retry later). Errors: one line on stderr.
 
 #include <grpcpp/grpcpp.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -22,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/json.h"
+#include "daemon/attachment/files.h"
 #include "daemon/common/ids.h"
 #include "google/protobuf/util/json_util.h"
 #include "kontor/v1/local.grpc.pb.h"
@@ -44,11 +46,15 @@ const char kUsageText[] =
 Commands:
   send --to ID[,ID] --kind K [--priority routine|urgent|flash] [--case REF]
        [--subject S] (--body-file F | --payload-json F) [--in-reply-to ID]
-       [--expires-in SECONDS] [--client-key KEY]
+       [--expires-in SECONDS] [--client-key KEY] [--attach FILE]...
                               submit a message; prints its id once durable
+                              (attachments: streamed, any size up to the
+                              node's limits.max_attachment_bytes)
   status MSGID                delivery state per recipient, with receipts
   inbox [--unread]            list received messages
-  show MSGID [--from ORIGIN]  a received message, decrypted
+  show MSGID [--from ORIGIN] [--save-attachments DIR]
+                              a received message, decrypted; its attachments
+                              verified and saved into DIR
   ack MSGID [--from ORIGIN]   mark a received message as handled
   watch [--since SEQ]         stream inbox messages as they arrive; with
                               --since, those after SEQ first (--since 0: all)
@@ -176,10 +182,12 @@ class Args {
       std::string name = a.substr(2, eq == std::string::npos ? eq : eq - 2);
       if (eq != std::string::npos) {
         flags_[name] = a.substr(eq + 1);
+        all_[name].push_back(flags_[name]);
       } else if (IsSwitch(name)) {
         flags_[name] = "true";
       } else if (i + 1 < args.size()) {
         flags_[name] = args[++i];
+        all_[name].push_back(flags_[name]);
       } else {
         error_ = absl::StrCat("--", name, " needs a value");
       }
@@ -191,6 +199,11 @@ class Args {
     return it == flags_.end() ? "" : it->second;
   }
   const std::vector<std::string>& positional() const { return positional_; }
+  // Every value of a flag given more than once, in order.
+  std::vector<std::string> GetAll(const std::string& name) const {
+    auto it = all_.find(name);
+    return it == all_.end() ? std::vector<std::string>() : it->second;
+  }
   // Error text if a flag is not among `known`, or a value is missing.
   std::string Check(const std::vector<std::string>& known) const {
     if (!error_.empty()) return error_;
@@ -211,6 +224,7 @@ class Args {
   }
   std::vector<std::string> switches_;
   std::map<std::string, std::string> flags_;
+  std::map<std::string, std::vector<std::string>> all_;
   std::vector<std::string> positional_;
   std::string error_;
 };
@@ -255,13 +269,115 @@ std::string NewClientKey() {
   return "cli-" + kontor::HexEncode(absl::string_view(bytes, sizeof bytes));
 }
 
+// Streams the file at `path` to the node (which encrypts it into chunks);
+// sets *id to the attachment id. Returns an exit code.
+int UploadFile(const Options& o, v1::Local::Stub* stub, const std::string& path,
+               std::string* id) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return Fail(kUsage, "--attach " + path + ": not a readable file");
+  }
+  const uint64_t size = std::filesystem::file_size(path, ec);
+  grpc::Status status;
+  for (int attempt = 1;; ++attempt) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Fail(kUsage, "--attach " + path + ": cannot read");
+    grpc::ClientContext c;
+    // A minute, and one more second per 4 MiB.
+    c.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::seconds(60 + size / (4 << 20)));
+    v1::UploadedAttachment resp;
+    auto writer = stub->UploadAttachment(&c, &resp);
+    v1::AttachmentUpload msg;
+    msg.set_name(std::filesystem::path(path).filename().string());
+    std::string buffer(1 << 20, '\0');
+    bool first = true;
+    while (true) {
+      in.read(&buffer[0], static_cast<std::streamsize>(buffer.size()));
+      const std::streamsize n = in.gcount();
+      if (n <= 0 && !first) break;
+      msg.set_data(buffer.data(),
+                   static_cast<size_t>(std::max<std::streamsize>(n, 0)));
+      if (!writer->Write(msg)) break;
+      msg.clear_name();
+      first = false;
+      if (n < static_cast<std::streamsize>(buffer.size())) break;
+    }
+    if (in.bad()) {
+      c.TryCancel();
+      writer->Finish();
+      return Fail(kFailed, "--attach " + path + ": read error");
+    }
+    writer->WritesDone();
+    status = writer->Finish();
+    if (status.ok()) {
+      *id = resp.attachment_id();
+      return kOk;
+    }
+    if (!IsTransient(status) || attempt == 3) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500 * attempt));
+  }
+  return RpcFail(status, o);
+}
+
+// Saves attachment `index` of a received message as `dir`/name (name made
+// safe, never overwriting): written to a .part file and renamed only when
+// the node says every chunk verified.
+int SaveAttachment(const Options& o, v1::Local::Stub* stub,
+                   const v1::ShowRequest& show, uint32_t index,
+                   const v1::Attachment& a, const std::string& dir,
+                   std::string* saved) {
+  std::string name = kontor::SafeFileName(a.name(), index + 1);
+  std::string path = dir + "/" + name;
+  for (int n = 2; std::filesystem::exists(path) && n < 1000; ++n) {
+    path = absl::StrCat(dir, "/", n, "-", name);
+  }
+  const std::string part = path + ".part";
+  const int fd = open(part.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                      0600);
+  FILE* f = fd < 0 ? nullptr : fdopen(fd, "wb");
+  if (f == nullptr) return Fail(kFailed, "cannot create " + part);
+  v1::FetchAttachmentRequest req;
+  req.set_message_id(show.message_id());
+  req.set_origin(show.origin());
+  req.set_index(index);
+  grpc::ClientContext c;
+  c.set_deadline(std::chrono::system_clock::now() +
+                 std::chrono::seconds(60 + a.size() / (4 << 20)));
+  auto reader = stub->FetchAttachment(&c, req);
+  v1::AttachmentBytes chunk;
+  uint64_t total = 0;
+  bool write_ok = true;
+  while (reader->Read(&chunk)) {
+    total += chunk.data().size();
+    write_ok = write_ok && fwrite(chunk.data().data(), 1, chunk.data().size(),
+                                  f) == chunk.data().size();
+  }
+  grpc::Status status = reader->Finish();
+  write_ok = write_ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+  fclose(f);
+  if (!status.ok() || !write_ok || total != a.size()) {
+    unlink(part.c_str());
+    if (!status.ok()) return RpcFail(status, o);
+    return Fail(kFailed, write_ok ? "attachment size differs; discarded"
+                                  : "cannot write " + part);
+  }
+  if (link(part.c_str(), path.c_str()) != 0) {
+    unlink(part.c_str());
+    return Fail(kFailed, "cannot create " + path + " (exists?)");
+  }
+  unlink(part.c_str());
+  *saved = path;
+  return kOk;
+}
+
 // ------------------------------------------------------------------ commands
 
 int Send(const Options& o, v1::Local::Stub* stub) {
   Args a(o.args, {});
-  if (auto e =
-          a.Check({"to", "kind", "priority", "case", "subject", "body-file",
-                   "payload-json", "in-reply-to", "expires-in", "client-key"});
+  if (auto e = a.Check({"to", "kind", "priority", "case", "subject",
+                        "body-file", "payload-json", "in-reply-to",
+                        "expires-in", "client-key", "attach"});
       !e.empty()) {
     return Fail(kUsage, e);
   }
@@ -324,6 +440,11 @@ int Send(const Options& o, v1::Local::Stub* stub) {
   }
   req.set_client_key(a.Has("client-key") ? a.Get("client-key")
                                          : NewClientKey());
+  for (const std::string& file : a.GetAll("attach")) {
+    std::string id;
+    if (int rc = UploadFile(o, stub, file, &id); rc != kOk) return rc;
+    req.add_attachment_ids(id);
+  }
 
   // The same client key on every try: a retry can never send twice.
   v1::SubmitResponse resp;
@@ -421,9 +542,21 @@ int Inbox(const Options& o, v1::Local::Stub* stub) {
 
 int Show(const Options& o, v1::Local::Stub* stub) {
   Args a(o.args, {});
-  if (auto e = a.Check({"from"}); !e.empty()) return Fail(kUsage, e);
+  if (auto e = a.Check({"from", "save-attachments"}); !e.empty()) {
+    return Fail(kUsage, e);
+  }
   if (a.positional().size() != 1) {
-    return Fail(kUsage, "usage: kontor show MSGID [--from ORIGIN]");
+    return Fail(kUsage,
+                "usage: kontor show MSGID [--from ORIGIN] "
+                "[--save-attachments DIR]");
+  }
+  const std::string save_dir = a.Get("save-attachments");
+  if (a.Has("save-attachments")) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(save_dir, ec)) {
+      return Fail(kUsage,
+                  "--save-attachments " + save_dir + ": not a directory");
+    }
   }
   v1::ShowRequest req;
   req.set_message_id(a.positional()[0]);
@@ -433,6 +566,18 @@ int Show(const Options& o, v1::Local::Stub* stub) {
   SetDeadline(&c);
   auto s = stub->Show(&c, req, &resp);
   if (!s.ok()) return RpcFail(s, o);
+  std::vector<std::string> saved(resp.payload().attachments_size());
+  if (a.Has("save-attachments")) {
+    req.set_origin(resp.entry().origin());
+    for (int i = 0; i < resp.payload().attachments_size(); ++i) {
+      if (int rc = SaveAttachment(o, stub, req, static_cast<uint32_t>(i),
+                                  resp.payload().attachments(i), save_dir,
+                                  &saved[i]);
+          rc != kOk) {
+        return rc;
+      }
+    }
+  }
   if (o.json) {
     PrintJson(resp);
     return kOk;
@@ -451,6 +596,13 @@ int Show(const Options& o, v1::Local::Stub* stub) {
   if (!p.case_ref().empty()) printf("Case:      %s\n", p.case_ref().c_str());
   if (!p.in_reply_to().empty())
     printf("In reply:  %s\n", p.in_reply_to().c_str());
+  for (int i = 0; i < p.attachments_size(); ++i) {
+    const auto& att = p.attachments(i);
+    printf("Attached:  %s (%llu bytes, sha256 %s)%s\n", att.name().c_str(),
+           static_cast<unsigned long long>(att.size()),
+           kontor::HexEncode(att.sha256()).c_str(),
+           saved[i].empty() ? "" : (" saved as " + saved[i]).c_str());
+  }
   printf("Subject:   %s\n\n", p.subject().c_str());
   fwrite(p.body().data(), 1, p.body().size(), stdout);
   if (!p.body().empty() && p.body().back() != '\n') printf("\n");

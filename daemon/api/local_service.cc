@@ -4,6 +4,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "daemon/attachment/files.h"
 #include "daemon/common/crash_point.h"
 #include "daemon/common/ids.h"
 #include "daemon/common/kinds.h"
@@ -158,8 +159,16 @@ grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
       return Invalid(absl::StrCat("to: '", to, "' is listed twice"));
     }
   }
-  const v1::Payload& payload = request->payload();
+  v1::Payload payload = request->payload();
   if (payload.kind().empty()) return Invalid("kind: required");
+  if (payload.attachments_size() > 0) {
+    return Invalid(
+        "payload.attachments: set by this node; upload files with "
+        "UploadAttachment and name them in attachment_ids");
+  }
+  if (request->attachment_ids_size() > static_cast<int>(kMaxAttachments)) {
+    return Invalid(absl::StrCat("attachment_ids: at most ", kMaxAttachments));
+  }
   if (!IsMessageKind(payload.kind())) {
     return Invalid(absl::StrCat("kind: '", payload.kind(),
                                 "' is not a message kind (e.g. note, "
@@ -209,6 +218,49 @@ grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
                            : kind_default != by_kind.end()
                                ? kind_default->second
                                : config_->limits().default_expiry_seconds();
+  // Attachments: uploaded (and encrypted) before, by this caller, unused.
+  std::vector<UploadRecord> uploads;
+  uint64_t attachment_bytes = 0;
+  for (const std::string& id : request->attachment_ids()) {
+    auto u = store_->GetUpload(id);
+    if (!u.ok()) return FromAbsl(u.status());
+    if (!u->has_value() || (*u)->submitter != caller) {
+      return Invalid(absl::StrCat("attachment_ids: '", Printable(id),
+                                  "' is not an attachment you uploaded"));
+    }
+    if (!(*u)->message_id.empty()) {
+      return Invalid(absl::StrCat("attachment_ids: '", id,
+                                  "' was sent already (upload it again)"));
+    }
+    for (const UploadRecord& seen : uploads) {
+      if (seen.id == id) {
+        return Invalid(absl::StrCat("attachment_ids: '", id, "' twice"));
+      }
+    }
+    attachment_bytes += (*u)->size;
+    uploads.push_back(std::move(**u));
+  }
+  if (attachment_bytes > config_->limits().max_attachment_bytes()) {
+    return Invalid(absl::StrCat("attachments are ", attachment_bytes,
+                                " bytes; this node's limit is ",
+                                config_->limits().max_attachment_bytes(),
+                                " (limits.max_attachment_bytes)"));
+  }
+  std::vector<v1::Envelope> chunk_lists(uploads.size());
+  for (size_t i = 0; i < uploads.size(); ++i) {
+    const UploadRecord& u = uploads[i];
+    if (!chunk_lists[i].ParseFromString(u.chunk_refs)) {
+      return FromAbsl(absl::DataLossError("stored attachment is damaged"));
+    }
+    v1::Attachment* a = payload.add_attachments();
+    a->set_name(u.name);
+    a->set_content_type(u.content_type);
+    a->set_size(u.size);
+    a->set_sha256(u.sha256);
+    a->set_key(u.key);
+    a->set_chunk_count(static_cast<uint32_t>(chunk_lists[i].chunks_size()));
+  }
+
   v1::Header header;
   header.set_message_id(NewMessageId());
   header.set_origin(config_->node_id());
@@ -220,6 +272,15 @@ grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
   if (!envelope.ok()) {
     KLOG(Error, "api") << "cannot seal: " << envelope.status().message();
     return FromAbsl(envelope.status());
+  }
+  uint32_t chunk_count = 0;
+  for (size_t i = 0; i < chunk_lists.size(); ++i) {
+    for (const v1::AttachmentChunkRef& c : chunk_lists[i].chunks()) {
+      v1::AttachmentChunkRef* r = envelope->add_chunks();
+      *r = c;
+      r->set_attachment(static_cast<uint32_t>(i));
+      ++chunk_count;
+    }
   }
   if (auto s = sealer_->SignOuter({&*envelope}); !s.ok()) return FromAbsl(s);
 
@@ -235,7 +296,12 @@ grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
   m.submitter = caller;
   m.client_key = request->client_key();
   m.request_hash = request_hash;
+  for (const UploadRecord& u : uploads) m.uploads.push_back(u.id);
+  m.chunk_count = chunk_count;
   auto outcome = store_->InsertOutgoing(m);
+  if (outcome.status().code() == absl::StatusCode::kFailedPrecondition) {
+    return Invalid(std::string(outcome.status().message()));  // lost a race
+  }
   if (!outcome.ok()) {
     KLOG(Error, "api") << "cannot store message: "
                        << outcome.status().message();
@@ -323,6 +389,10 @@ grpc::Status LocalService::Show(grpc::ServerContext* context,
     for (const auto& r : header.recipients()) response->add_recipients(r);
   }
   response->set_signer(record.origin);
+  // The attachment keys stay in the node: FetchAttachment decrypts.
+  for (auto& a : *response->mutable_payload()->mutable_attachments()) {
+    a.clear_key();
+  }
   KLOG(Info, "api") << Caller(context) << " read message "
                     << request->message_id();
   return grpc::Status::OK;
@@ -442,6 +512,129 @@ grpc::Status LocalService::Cancel(grpc::ServerContext* context,
   KLOG(Info, "api") << Caller(context) << " cancelled " << *n
                     << " delivery(ies) of " << request->message_id();
   response->set_cancelled(*n);
+  return grpc::Status::OK;
+}
+
+grpc::Status LocalService::UploadAttachment(
+    grpc::ServerContext* context,
+    grpc::ServerReader<v1::AttachmentUpload>* reader,
+    v1::UploadedAttachment* response) {
+  const std::string caller = Caller(context);
+  const AttachmentDirs dirs(config_->data_dir());
+  const std::string id = NewMessageId();
+  const std::string dir = dirs.Upload(id);
+  if (auto s = MakeDirs(dirs.root() + "/out"); !s.ok()) return FromAbsl(s);
+  const std::string key = RandomBytes(kChunkKeyBytes);
+  auto enc = ChunkEncryptor::Create(dir, key, 0);
+  if (!enc.ok()) return FromAbsl(enc.status());
+  auto fail = [&](grpc::Status s) {
+    RemoveTree(dir);
+    KLOG(Warning, "api") << "upload by " << caller
+                         << " refused: " << s.error_message();
+    return s;
+  };
+  const uint64_t limit = config_->limits().max_attachment_bytes();
+  v1::AttachmentUpload msg;
+  bool first = true;
+  std::string name, content_type;
+  uint64_t total = 0;
+  while (reader->Read(&msg)) {
+    if (first) {
+      first = false;
+      name = SafeFileName(msg.name(), 1);
+      content_type = msg.content_type().empty() ? "application/octet-stream"
+                                                : msg.content_type();
+      if (content_type.size() > 200) {
+        return fail(Invalid("content_type: at most 200 characters"));
+      }
+    }
+    if (msg.data().size() > kChunkPlainBytes) {
+      return fail(Invalid("data: at most 1 MiB per message"));
+    }
+    total += msg.data().size();
+    if (total > limit) {
+      return fail(Invalid(
+          absl::StrCat("the attachment is larger than this node's limit of ",
+                       limit, " bytes (limits.max_attachment_bytes)")));
+    }
+    if (auto s = (*enc)->Write(msg.data()); !s.ok()) return fail(FromAbsl(s));
+  }
+  if (context->IsCancelled()) {
+    return fail(grpc::Status(grpc::StatusCode::CANCELLED, "upload cancelled"));
+  }
+  if (first) {
+    return fail(Invalid("empty upload: the first message names the file"));
+  }
+  auto summary = (*enc)->Finish();
+  if (!summary.ok()) return fail(FromAbsl(summary.status()));
+  UploadRecord u;
+  u.id = id;
+  u.submitter = caller;
+  u.name = name;
+  u.content_type = content_type;
+  u.size = summary->plain_size;
+  u.sha256 = summary->plain_sha256;
+  u.key = key;
+  v1::Envelope refs;
+  AddChunkRefs(0, summary->chunks, &refs);
+  u.chunk_refs = refs.SerializeAsString();
+  u.created_ms = clock_->NowUnixMs();
+  if (auto s = store_->InsertUpload(u); !s.ok()) {
+    return fail(FromAbsl(absl::Status(
+        s.code(), absl::StrCat("this node cannot store the attachment now (",
+                               s.message(), ")"))));
+  }
+  KLOG(Info, "api") << caller << " uploaded attachment " << id << " (" << total
+                    << " bytes, " << summary->chunks.size() << " chunks)";
+  response->set_attachment_id(id);
+  response->set_size(summary->plain_size);
+  response->set_sha256(summary->plain_sha256);
+  return grpc::Status::OK;
+}
+
+grpc::Status LocalService::FetchAttachment(
+    grpc::ServerContext* context, const v1::FetchAttachmentRequest* request,
+    grpc::ServerWriter<v1::AttachmentBytes>* writer) {
+  if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
+  auto found = FindReceived(request->message_id(), request->origin());
+  if (!found.ok()) return FromAbsl(found.status());
+  const InboxRecord& record = *found;
+  v1::Payload payload;
+  v1::Envelope refs;
+  if (!payload.ParseFromString(record.payload) ||
+      !refs.ParseFromString(record.chunk_refs)) {
+    return grpc::Status(grpc::StatusCode::DATA_LOSS,
+                        "stored message is damaged");
+  }
+  if (request->index() >= static_cast<uint32_t>(payload.attachments_size())) {
+    return grpc::Status(
+        grpc::StatusCode::NOT_FOUND,
+        absl::StrCat("the message has ", payload.attachments_size(),
+                     " attachment(s); index ", request->index()));
+  }
+  auto lists = ChunkLists(refs.chunks(), UINT64_MAX);
+  if (!lists.ok() || lists->size() <= request->index()) {
+    return grpc::Status(grpc::StatusCode::DATA_LOSS,
+                        "stored chunk list is damaged");
+  }
+  const v1::Attachment& a = payload.attachments(request->index());
+  const AttachmentDirs dirs(config_->data_dir());
+  absl::Status s = DecryptChunks(
+      dirs.Incoming(record.origin, record.message_id, request->index()),
+      (*lists)[request->index()], a.key(), 0, a.size(), a.sha256(),
+      [&](absl::string_view plain) {
+        v1::AttachmentBytes b;
+        b.set_data(std::string(plain));
+        return writer->Write(b) ? absl::OkStatus()
+                                : absl::CancelledError("reader went away");
+      });
+  if (!s.ok()) {
+    KLOG(Error, "api") << "attachment " << request->index() << " of "
+                       << record.message_id << ": " << s.message();
+    return FromAbsl(s);
+  }
+  KLOG(Info, "api") << Caller(context) << " fetched attachment "
+                    << request->index() << " of message " << record.message_id;
   return grpc::Status::OK;
 }
 

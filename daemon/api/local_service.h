@@ -59,6 +59,12 @@ class LocalService final : public v1::Local::Service {
                       v1::CancelResponse*) override;
   grpc::Status Retry(grpc::ServerContext*, const v1::RetryRequest*,
                      v1::RetryResponse*) override;
+  grpc::Status UploadAttachment(grpc::ServerContext*,
+                                grpc::ServerReader<v1::AttachmentUpload>*,
+                                v1::UploadedAttachment*) override;
+  grpc::Status FetchAttachment(
+      grpc::ServerContext*, const v1::FetchAttachmentRequest*,
+      grpc::ServerWriter<v1::AttachmentBytes>*) override;
 
   // Who is calling. The unix socket gives no uid in gRPC 1.51, so every
   // caller on it is the local administrator.

@@ -222,6 +222,11 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
                       "at most 67108864 (64 MiB); larger content goes in "
                       "attachments");
   }
+  if (l->max_attachment_bytes() == 0) l->set_max_attachment_bytes(2ULL << 30);
+  if (l->max_attachment_bytes() > (64ULL << 30)) {
+    return FieldError("limits.max_attachment_bytes",
+                      "at most 68719476736 (64 GiB)");
+  }
   if (l->max_clock_skew_seconds() == 0) l->set_max_clock_skew_seconds(300);
   if (l->default_expiry_seconds() == 0) {
     l->set_default_expiry_seconds(7 * 24 * 3600);

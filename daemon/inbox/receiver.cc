@@ -163,6 +163,10 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
         refuse(refusal);
         continue;
       }
+      if (!ChunksReady(env, *header, nullptr, &refusal)) {
+        refuse(refusal);
+        continue;
+      }
       item.body.set_verdict(v1::FORWARDED);
       item.body.set_deliver_to(deliver_to);
       item.relay = true;
@@ -182,6 +186,7 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
       m.expires_ms = header->expires_unix_ms();
       m.envelope = onward.SerializeAsString();
       m.outer_digest = digest;
+      m.chunk_count = static_cast<uint32_t>(env.chunks_size());
       continue;
     }
 
@@ -223,10 +228,21 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
         item.store = true;
         item.record.accepted = false;
       }
+    } else if (!ChunksReady(env, *header, &opened->payload, &refusal)) {
+      refuse(refusal);
+      if (refusal.verdict == v1::REFUSED) {
+        item.store = true;  // authentic, refused for good
+        item.record.accepted = false;
+      }
     } else {
       item.body.set_verdict(v1::ACCEPTED);
       item.store = true;
       InboxRecord& r = item.record;
+      if (env.chunks_size() > 0) {
+        v1::Envelope refs;
+        *refs.mutable_chunks() = env.chunks();
+        r.chunk_refs = refs.SerializeAsString();
+      }
       r.accepted = true;
       r.header = env.header();
       r.inner_signed = std::move(opened->inner_signed);
@@ -332,6 +348,115 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
   out.reserve(items.size());
   for (Item& item : items) out.push_back(std::move(*item.ready_receipt));
   return out;
+}
+
+bool Receiver::ChunksReady(const v1::Envelope& env, const v1::Header& header,
+                           const v1::Payload* payload, Refusal* refusal) {
+  const bool wants = env.chunks_size() > 0 ||
+                     (payload != nullptr && payload->attachments_size() > 0);
+  if (!wants) return true;
+  auto set = [&](v1::Verdict verdict, v1::RefusalCode code, std::string why) {
+    refusal->verdict = verdict;
+    refusal->code = code;
+    refusal->reason = std::move(why);
+    KLOG(Warning, "inbox") << (verdict == v1::DEFERRED ? "deferred" : "refused")
+                           << " message " << header.message_id() << " from "
+                           << header.origin() << ": " << refusal->reason;
+    return false;
+  };
+  if (!dirs_) {
+    return set(v1::REFUSED, v1::REFUSAL_POLICY,
+               "this node does not take attachments");
+  }
+  auto lists = ChunkLists(env.chunks(), max_attachment_bytes_);
+  if (!lists.ok()) {
+    return set(v1::REFUSED,
+               lists.status().code() == absl::StatusCode::kResourceExhausted
+                   ? v1::REFUSAL_TOO_LARGE
+                   : v1::REFUSAL_MALFORMED,
+               absl::StrCat("attachments: ", lists.status().message()));
+  }
+  if (payload != nullptr) {
+    bool match =
+        lists->size() == static_cast<size_t>(payload->attachments_size());
+    for (size_t a = 0; match && a < lists->size(); ++a) {
+      const v1::Attachment& att = payload->attachments(static_cast<int>(a));
+      match = att.chunk_count() == (*lists)[a].size() &&
+              att.key().size() == kChunkKeyBytes && att.sha256().size() == 32;
+    }
+    if (!match) {
+      return set(v1::REFUSED, v1::REFUSAL_MALFORMED,
+                 "the signed attachment list does not match the chunks");
+    }
+  }
+  auto missing =
+      MissingChunks(*dirs_, header.origin(), header.message_id(), *lists);
+  if (!missing.ok()) {
+    return set(v1::DEFERRED, v1::REFUSAL_NONE,
+               absl::StrCat("cannot read attachment chunks: ",
+                            missing.status().message()));
+  }
+  if (*missing > 0) {
+    return set(v1::DEFERRED, v1::REFUSAL_NONE,
+               absl::StrCat("waiting for ", *missing, " of ", env.chunks_size(),
+                            " attachment chunks"));
+  }
+  return true;
+}
+
+void Receiver::SetAttachments(const std::string& data_dir, uint64_t max_bytes) {
+  dirs_ = std::make_unique<AttachmentDirs>(data_dir);
+  max_attachment_bytes_ = max_bytes;
+}
+
+absl::Status Receiver::PutChunk(const std::string& peer,
+                                const v1::ChunkData& chunk) {
+  if (!dirs_) {
+    return absl::FailedPreconditionError("this node does not take attachments");
+  }
+  if (!IsValidNodeId(chunk.origin()) || !IsValidMessageId(chunk.message_id())) {
+    return absl::InvalidArgumentError("bad origin or message id");
+  }
+  if (!routes_.IngressAllowed(chunk.origin(), peer)) {
+    KLOG(Security, "inbox") << "peer " << peer << " sent a chunk of origin "
+                            << chunk.origin() << ": refused";
+    return absl::PermissionDeniedError(
+        absl::StrCat("origin ", chunk.origin(), " is not the peer ", peer));
+  }
+  const uint64_t max_chunks = max_attachment_bytes_ / kChunkPlainBytes + 1;
+  if (chunk.attachment() >= kMaxAttachments || chunk.index() >= max_chunks ||
+      chunk.data().size() < kChunkTagBytes ||
+      chunk.data().size() > kMaxChunkFileBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("chunk ", chunk.attachment(), "/", chunk.index(), " of ",
+                     chunk.data().size(), " bytes is out of bounds"));
+  }
+  auto written = WriteChunkFile(
+      dirs_->Incoming(chunk.origin(), chunk.message_id(), chunk.attachment()),
+      chunk.index(), chunk.data());
+  if (!written.ok()) {
+    KLOG(Error, "inbox") << "cannot store a chunk from " << peer << ": "
+                         << written.status().message();
+    return absl::UnavailableError(absl::StrCat(
+        "recipient cannot store the chunk now: ", written.status().message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::pair<uint32_t, uint32_t>>> Receiver::Chunks(
+    const std::string& peer, const std::string& origin,
+    const std::string& message_id) {
+  if (!dirs_) {
+    return absl::FailedPreconditionError("this node does not take attachments");
+  }
+  if (!IsValidNodeId(origin) || !IsValidMessageId(message_id)) {
+    return absl::InvalidArgumentError("bad origin or message id");
+  }
+  if (!routes_.IngressAllowed(origin, peer)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("origin ", origin, " is not the peer ", peer));
+  }
+  return PresentChunks(*dirs_, origin, message_id);
 }
 
 void Receiver::SetRouting(Routes routes, const KeyDirectory* directory,

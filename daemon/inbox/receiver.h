@@ -7,10 +7,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "daemon/attachment/files.h"
 #include "daemon/common/clock.h"
 #include "daemon/common/routes.h"
 #include "daemon/envelope/envelope.h"
 #include "daemon/store/store.h"
+#include "kontor/v1/federation.pb.h"
 
 namespace kontor {
 
@@ -48,6 +50,18 @@ class Receiver {
   absl::Status AcceptReturns(const std::string& peer,
                              const std::vector<v1::Receipt>& receipts);
 
+  // Attachments: chunk files are kept under `data_dir`/attachments, and an
+  // envelope is accepted (or taken into custody) only once all its chunks
+  // are there, whole; until then it is deferred. Without this call, an
+  // envelope with chunks is refused.
+  void SetAttachments(const std::string& data_dir, uint64_t max_bytes);
+  // A chunk sent ahead of its envelope by `peer` (PutChunks): stored.
+  absl::Status PutChunk(const std::string& peer, const v1::ChunkData& chunk);
+  // The chunks of (origin, message_id) stored here (ChunkStatus).
+  absl::StatusOr<std::vector<std::pair<uint32_t, uint32_t>>> Chunks(
+      const std::string& peer, const std::string& origin,
+      const std::string& message_id);
+
  private:
   std::string node_id_;
   Store* store_;
@@ -57,6 +71,14 @@ class Receiver {
   Routes routes_;
   const KeyDirectory* directory_ = nullptr;
   std::function<void(const std::string&)> notify_;
+  // Whether all chunks `env` lists are here, whole; else `refusal` says
+  // why: DEFERRED while some are missing, REFUSED if the list is malformed,
+  // too large, or (at the recipient) does not match the signed `payload`.
+  bool ChunksReady(const v1::Envelope& env, const v1::Header& header,
+                   const v1::Payload* payload, Refusal* refusal);
+
+  std::unique_ptr<AttachmentDirs> dirs_;
+  uint64_t max_attachment_bytes_ = 0;
 };
 
 }  // namespace kontor

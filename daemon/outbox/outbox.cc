@@ -5,6 +5,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "daemon/attachment/files.h"
 #include "daemon/common/crash_point.h"
 #include "daemon/common/ids.h"
 #include "daemon/common/log.h"
@@ -67,6 +68,7 @@ void Outbox::Start() {
   for (auto& [peer, loop] : loops_) {
     PeerLoop* l = loop.get();
     l->thread = std::thread([this, l] { Run(l); });
+    l->bulk_thread = std::thread([this, l] { RunBulk(l); });
   }
 }
 
@@ -77,6 +79,7 @@ void Outbox::Stop() {
   }
   for (auto& [peer, loop] : loops_) {
     if (loop->thread.joinable()) loop->thread.join();
+    if (loop->bulk_thread.joinable()) loop->bulk_thread.join();
   }
 }
 
@@ -203,6 +206,77 @@ void Outbox::MarkAttempted(const std::vector<const PendingDelivery*>& ds,
   }
 }
 
+void Outbox::RunBulk(PeerLoop* loop) {
+  uint32_t failures = 0;
+  for (;;) {
+    PendingDelivery d;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !loop->bulk_queue.empty();
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (stopping_) return;
+      d = std::move(loop->bulk_queue.front());
+      loop->bulk_queue.pop_front();
+    }
+    absl::Status s = SendChunks(loop, d);
+    absl::MutexLock lock(&mu_);
+    loop->bulk_queued.erase(d.message_id);
+    loop->work = true;  // send the envelope now (or look again)
+    if (s.ok()) {
+      failures = 0;
+      loop->chunks_ready.insert(d.message_id);
+      continue;
+    }
+    if (s.code() == absl::StatusCode::kCancelled) return;
+    ++failures;
+    const int64_t delay =
+        BackoffDelayMs(failures, options_.initial_backoff_ms, 30000, Jitter());
+    KLOG(Warning, "outbox")
+        << "attachment chunks of " << d.message_id << " to " << loop->peer
+        << ": " << s.message() << "; next try in " << delay << " ms";
+    auto stop = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+    mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Milliseconds(delay));
+    if (stopping_) return;
+  }
+}
+
+absl::Status Outbox::SendChunks(PeerLoop* loop, const PendingDelivery& d) {
+  v1::Envelope env;
+  if (!env.ParseFromString(d.envelope)) {
+    return absl::DataLossError("stored envelope does not parse");
+  }
+  const std::string origin = d.origin.empty() ? node_id_ : d.origin;
+  const std::string wire_id = d.origin.empty()
+                                  ? d.message_id
+                                  : d.message_id.substr(d.origin.size() + 1);
+  const AttachmentDirs dirs(options_.data_dir);
+  auto have = link_->ChunkStatus(loop->peer, origin, wire_id);
+  if (!have.ok()) return have.status();
+  std::vector<ChunkSource> missing;
+  for (const v1::AttachmentChunkRef& r : env.chunks()) {
+    if (have->count({r.attachment(), r.index()})) continue;
+    std::string dir;
+    if (d.origin.empty()) {
+      if (r.attachment() >= d.uploads.size()) {
+        return absl::DataLossError("attachment list and chunks disagree");
+      }
+      dir = dirs.Upload(d.uploads[r.attachment()]);
+    } else {
+      dir = dirs.Incoming(origin, wire_id, r.attachment());
+    }
+    missing.push_back(ChunkSource{r.attachment(), r.index(), dir});
+  }
+  if (missing.empty()) return absl::OkStatus();
+  KLOG(Info, "outbox") << "sending " << missing.size() << " of "
+                       << env.chunks_size() << " attachment chunks of "
+                       << d.message_id << " to " << loop->peer << " ("
+                       << env.chunks_size() - missing.size()
+                       << " there already)";
+  return link_->PutChunks(loop->peer, origin, wire_id, missing);
+}
+
 void Outbox::Fail(PeerLoop* loop, PeerState* state,
                   const std::vector<const PendingDelivery*>& ds,
                   const std::string& error, bool flash_waiting) {
@@ -303,6 +377,16 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
   std::vector<std::string> envelopes;
   size_t bytes = 0;
   for (const PendingDelivery& d : *pending) {
+    if (d.chunk_count > 0) {
+      // Its attachment chunks go first, on the bulk lane.
+      absl::MutexLock lock(&mu_);
+      if (loop->chunks_ready.count(d.message_id) == 0) {
+        if (loop->bulk_queued.insert(d.message_id).second) {
+          loop->bulk_queue.push_back(d);
+        }
+        continue;
+      }
+    }
     if (!batch.empty() &&
         bytes + d.envelope.size() > options_.max_batch_bytes) {
       break;
@@ -441,6 +525,11 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
           << "message " << d.message_id << " deferred by " << d.peer << ": "
           << Printable(body->reason(), 200);
       deferred.push_back(Deferral{&d, d.peer, Printable(body->reason(), 200)});
+      if (d.chunk_count > 0) {
+        // Maybe a chunk went missing there: ask again before resending.
+        absl::MutexLock lock(&mu_);
+        loop->chunks_ready.erase(d.message_id);
+      }
     } else {
       const bool expired = body->refusal() == v1::REFUSAL_EXPIRED;
       std::string reason = absl::StrCat(v1::RefusalCode_Name(body->refusal()),
@@ -472,6 +561,10 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
       if (!x.return_to.empty()) hops.insert(x.return_to);
     }
     for (const std::string& hop : hops) Notify(hop);
+    absl::MutexLock lock(&mu_);
+    for (const Settlement& x : settlements) {
+      if (x.state != kStateForwarded) loop->chunks_ready.erase(x.message_id);
+    }
   }
   CrashPoint("deliver.after_receipt_commit");
   if (final_round) {

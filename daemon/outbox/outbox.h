@@ -1,6 +1,7 @@
 #ifndef KONTOR_DAEMON_OUTBOX_OUTBOX_H_
 #define KONTOR_DAEMON_OUTBOX_OUTBOX_H_
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -16,6 +17,13 @@
 #include "daemon/store/store.h"
 
 namespace kontor {
+
+// One attachment chunk file to send: ChunkPath(dir, index).
+struct ChunkSource {
+  uint32_t attachment = 0;
+  uint32_t index = 0;
+  std::string dir;
+};
 
 // How the outbox reaches a peer; implemented by the transport (gRPC), and by
 // in-file fakes in tests.
@@ -34,6 +42,19 @@ class PeerLink {
       const std::string& peer, const std::vector<std::string>& receipts) {
     return absl::UnimplementedError("this link does not return receipts");
   }
+  // The attachment chunks of (origin, message_id) that `peer` holds.
+  virtual absl::StatusOr<std::set<std::pair<uint32_t, uint32_t>>> ChunkStatus(
+      const std::string& peer, const std::string& origin,
+      const std::string& message_id) {
+    return absl::UnimplementedError("this link does not carry attachments");
+  }
+  // Sends chunk files to `peer`, one at a time (never all in memory).
+  virtual absl::Status PutChunks(const std::string& peer,
+                                 const std::string& origin,
+                                 const std::string& message_id,
+                                 const std::vector<ChunkSource>& chunks) {
+    return absl::UnimplementedError("this link does not carry attachments");
+  }
 };
 
 struct OutboxOptions {
@@ -41,6 +62,8 @@ struct OutboxOptions {
   int64_t max_backoff_ms = 3600 * 1000;
   size_t max_batch = 64;
   size_t max_batch_bytes = 8 << 20;
+  // The node's data_dir: attachment chunk files are under it.
+  std::string data_dir;
   // While a flash message waits for a peer, retry it at least this often.
   int64_t flash_max_backoff_ms = 5000;
   // A delivery the recipient deferred this many times is suspended: it
@@ -98,9 +121,20 @@ class Outbox {
     bool flash = false;    // a flash message was queued; guarded by mu_
     PeerRuntime runtime;   // guarded by Outbox::mu_
     std::set<std::string> in_flight;  // guarded by Outbox::mu_
+    // Attachments travel on their own lane (thread), so that nothing waits
+    // behind a large file: a delivery with chunks is sent once they are all
+    // at the peer. All guarded by Outbox::mu_.
+    std::thread bulk_thread;
+    std::deque<PendingDelivery> bulk_queue;  // chunks to send, in order
+    std::set<std::string> bulk_queued;       // their keys
+    std::set<std::string> chunks_ready;      // keys whose chunks are there
   };
 
   void Run(PeerLoop* loop);
+  // The bulk lane of `loop`: sends the chunks of queued deliveries.
+  void RunBulk(PeerLoop* loop);
+  // Sends the chunks of `d` the peer does not have yet.
+  absl::Status SendChunks(PeerLoop* loop, const PendingDelivery& d);
   // Marks queued deliveries to `peer` past their expiry as expired (a cheap
   // read first; a write only when something expired).
   void ExpireOverdue(const std::string& peer);

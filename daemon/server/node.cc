@@ -106,6 +106,7 @@ absl::Status Node::Init() {
   options.max_backoff_ms = config_.backoff().max_ms();
   options.max_batch = limits.max_batch();
   options.max_batch_bytes = std::max<uint64_t>(8 << 20, max_envelope);
+  options.data_dir = config_.data_dir();
   grpc_limit_ =
       static_cast<int>(options.max_batch_bytes + max_envelope + (1 << 20));
   link_ = std::make_unique<GrpcPeerLink>(
@@ -117,6 +118,7 @@ absl::Status Node::Init() {
                                      link_.get(), identity_.directory.get(),
                                      clock_, options);
   outbox_->SetRoutes(routes);
+  receiver_->SetAttachments(config_.data_dir(), limits.max_attachment_bytes());
   receiver_->SetRouting(
       routes, identity_.directory.get(),
       [this](const std::string& hop) { outbox_->Notify(hop); });

@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "daemon/common/log.h"
 
@@ -39,7 +41,9 @@ CREATE TABLE IF NOT EXISTS messages(
   submitter TEXT NOT NULL,
   client_key TEXT,
   request_hash BLOB,
-  origin TEXT NOT NULL DEFAULT '');
+  origin TEXT NOT NULL DEFAULT '',
+  uploads TEXT NOT NULL DEFAULT '',
+  chunks INTEGER NOT NULL DEFAULT 0);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_client_key
   ON messages(submitter, client_key) WHERE client_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS deliveries(
@@ -85,6 +89,7 @@ CREATE TABLE IF NOT EXISTS inbox(
   received_ms INTEGER NOT NULL,
   acked INTEGER NOT NULL DEFAULT 0,
   receipt BLOB NOT NULL,
+  chunk_refs BLOB,
   UNIQUE(origin, message_id));
 CREATE INDEX IF NOT EXISTS inbox_id ON inbox(message_id);
 CREATE TABLE IF NOT EXISTS returns(
@@ -93,6 +98,17 @@ CREATE TABLE IF NOT EXISTS returns(
   receipt BLOB NOT NULL,
   created_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS returns_peer ON returns(to_peer, id);
+CREATE TABLE IF NOT EXISTS uploads(
+  id TEXT PRIMARY KEY,
+  submitter TEXT NOT NULL,
+  name TEXT NOT NULL,
+  content_type TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  sha256 BLOB NOT NULL,
+  key BLOB NOT NULL,
+  chunk_refs BLOB NOT NULL,
+  created_ms INTEGER NOT NULL,
+  message_id TEXT NOT NULL DEFAULT '');
 )sql";
 
 absl::Status SqlError(sqlite3* db, int rc, absl::string_view what) {
@@ -184,9 +200,10 @@ absl::Status Exec(sqlite3* db, const char* sql) {
 // Schema versions (PRAGMA user_version): 0 = new or first release,
 // 2 = deliveries.not_before_ms, 3 = deliveries.deferrals, 4 = priorities
 // clamped to 1..3, 5 = relaying (messages.origin, deliveries.custody and
-// custody_out, returns). kSchema creates the newest form; this brings an
-// older file up to it.
-constexpr int kSchemaVersion = 5;
+// custody_out, returns), 6 = attachments (messages.uploads and chunks,
+// inbox.chunk_refs, uploads). kSchema creates the newest form; this brings
+// an older file up to it.
+constexpr int kSchemaVersion = 6;
 
 absl::Status AddColumnIfMissing(sqlite3* db, const char* table,
                                 const char* column, const char* type) {
@@ -215,6 +232,19 @@ absl::Status Migrate(sqlite3* db) {
   if (auto s = AddColumnIfMissing(db, "messages", "origin",
                                   "TEXT NOT NULL DEFAULT ''");
       !s.ok()) {
+    return s;
+  }
+  if (auto s = AddColumnIfMissing(db, "messages", "uploads",
+                                  "TEXT NOT NULL DEFAULT ''");
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = AddColumnIfMissing(db, "messages", "chunks",
+                                  "INTEGER NOT NULL DEFAULT 0");
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = AddColumnIfMissing(db, "inbox", "chunk_refs", "BLOB"); !s.ok()) {
     return s;
   }
   for (const char* column : {"custody", "custody_out"}) {
@@ -272,7 +302,8 @@ constexpr const char* kDeliveryCols =
 // conditions on `d`; the first parameter is the peer.
 constexpr const char* kPendingSelect =
     "SELECT d.message_id, d.priority, d.created_ms, d.expires_ms, "
-    "m.envelope, m.outer_digest, d.attempts, d.deferrals, d.peer, m.origin "
+    "m.envelope, m.outer_digest, d.attempts, d.deferrals, d.peer, m.origin, "
+    "m.chunks, m.uploads "
     "FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE ";
 
 PendingDelivery ReadPending(Stmt& s) {
@@ -287,6 +318,9 @@ PendingDelivery ReadPending(Stmt& s) {
   d.deferrals = static_cast<uint32_t>(s.Int(7));
   d.peer = s.Text(8);
   d.origin = s.Text(9);
+  d.chunk_count = static_cast<uint32_t>(s.Int(10));
+  const std::string uploads = s.Text(11);
+  if (!uploads.empty()) d.uploads = absl::StrSplit(uploads, ',');
   return d;
 }
 
@@ -316,12 +350,13 @@ InboxRecord ReadInbox(Stmt& s) {
   r.received_ms = s.Int(14);
   r.acked = s.Int(15) != 0;
   r.receipt = s.Text(16);
+  r.chunk_refs = s.Text(17);
   return r;
 }
 constexpr const char* kInboxCols =
     "seq, origin, message_id, outer_digest, accepted, header, inner_signed, "
     "payload, kind, subject, case_ref, priority, created_ms, expires_ms, "
-    "received_ms, acked, receipt";
+    "received_ms, acked, receipt, chunk_refs";
 
 class SqliteStore : public Store {
  public:
@@ -359,10 +394,11 @@ class SqliteStore : public Store {
           return absl::OkStatus();
         }
       }
-      Stmt ins(db,
-               "INSERT INTO messages(id, priority, created_ms, expires_ms, "
-               "kind, envelope, outer_digest, submitter, client_key, "
-               "request_hash) VALUES(?,?,?,?,?,?,?,?,?,?)");
+      Stmt ins(
+          db,
+          "INSERT INTO messages(id, priority, created_ms, expires_ms, "
+          "kind, envelope, outer_digest, submitter, client_key, "
+          "request_hash, uploads, chunks) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
       ins.Bind(1, m.id).Bind(2, priority).Bind(3, m.created_ms);
       ins.Bind(4, m.expires_ms).Bind(5, m.kind).BindBlob(6, m.envelope);
       ins.BindBlob(7, m.outer_digest).Bind(8, m.submitter);
@@ -372,7 +408,20 @@ class SqliteStore : public Store {
         ins.Bind(9, m.client_key);
       }
       ins.BindBlob(10, m.request_hash);
+      ins.Bind(11, absl::StrJoin(m.uploads, ","));
+      ins.Bind(12, static_cast<int64_t>(m.chunk_count));
       if (auto st = ins.Run("insert message"); !st.ok()) return st;
+      for (const std::string& u : m.uploads) {
+        Stmt take(db,
+                  "UPDATE uploads SET message_id = ? WHERE id = ? AND "
+                  "submitter = ? AND message_id = ''");
+        take.Bind(1, m.id).Bind(2, u).Bind(3, m.submitter);
+        if (auto st = take.Run("take upload"); !st.ok()) return st;
+        if (sqlite3_changes(db) != 1) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("attachment ", u, " is unknown or already sent"));
+        }
+      }
       for (const std::string& peer : m.recipients) {
         Stmt d(db,
                "INSERT INTO deliveries(message_id, peer, state, priority, "
@@ -608,17 +657,23 @@ class SqliteStore : public Store {
           (*existing)[i] = **found;
           continue;
         }
-        Stmt ins(db,
-                 "INSERT INTO inbox(origin, message_id, outer_digest, "
-                 "accepted, header, inner_signed, payload, kind, subject, "
-                 "case_ref, priority, created_ms, expires_ms, received_ms, "
-                 "receipt) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        Stmt ins(
+            db,
+            "INSERT INTO inbox(origin, message_id, outer_digest, "
+            "accepted, header, inner_signed, payload, kind, subject, "
+            "case_ref, priority, created_ms, expires_ms, received_ms, "
+            "receipt, chunk_refs) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
         ins.Bind(1, r.origin).Bind(2, r.message_id).BindBlob(3, r.outer_digest);
         ins.Bind(4, r.accepted ? 1 : 0).BindBlob(5, r.header);
         ins.BindBlob(6, r.inner_signed).BindBlob(7, r.payload);
         ins.Bind(8, r.kind).Bind(9, r.subject).Bind(10, r.case_ref);
         ins.Bind(11, r.priority).Bind(12, r.created_ms).Bind(13, r.expires_ms);
         ins.Bind(14, r.received_ms).BindBlob(15, r.receipt);
+        if (r.chunk_refs.empty()) {
+          ins.BindNull(16);
+        } else {
+          ins.BindBlob(16, r.chunk_refs);
+        }
         if (auto st = ins.Run("insert inbox"); !st.ok()) return st;
         if (r.accepted) {
           new_max = static_cast<uint64_t>(sqlite3_last_insert_rowid(db));
@@ -752,6 +807,60 @@ class SqliteStore : public Store {
     return s.Int(0);
   }
 
+  absl::Status InsertUpload(const UploadRecord& u) override {
+    return Write([&](sqlite3* db) -> absl::Status {
+      Stmt ins(
+          db,
+          "INSERT INTO uploads(id, submitter, name, content_type, size, "
+          "sha256, key, chunk_refs, created_ms) VALUES(?,?,?,?,?,?,?,?,?)");
+      ins.Bind(1, u.id).Bind(2, u.submitter).Bind(3, u.name);
+      ins.Bind(4, u.content_type).Bind(5, static_cast<int64_t>(u.size));
+      ins.BindBlob(6, u.sha256).BindBlob(7, u.key).BindBlob(8, u.chunk_refs);
+      ins.Bind(9, u.created_ms);
+      return ins.Run("insert upload");
+    });
+  }
+
+  absl::StatusOr<std::optional<UploadRecord>> GetUpload(
+      const std::string& id) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt q(reader_,
+           "SELECT id, submitter, name, content_type, size, sha256, key, "
+           "chunk_refs, created_ms, message_id FROM uploads WHERE id = ?");
+    q.Bind(1, id);
+    if (q.Step() != SQLITE_ROW) return std::optional<UploadRecord>();
+    UploadRecord u;
+    u.id = q.Text(0);
+    u.submitter = q.Text(1);
+    u.name = q.Text(2);
+    u.content_type = q.Text(3);
+    u.size = static_cast<uint64_t>(q.Int(4));
+    u.sha256 = q.Text(5);
+    u.key = q.Text(6);
+    u.chunk_refs = q.Text(7);
+    u.created_ms = q.Int(8);
+    u.message_id = q.Text(9);
+    return std::optional<UploadRecord>(std::move(u));
+  }
+
+  absl::StatusOr<std::vector<std::string>> DropStaleUploads(
+      int64_t before_ms) override {
+    std::vector<std::string> ids;
+    absl::Status s = Write([&](sqlite3* db) -> absl::Status {
+      ids.clear();
+      Stmt q(db,
+             "SELECT id FROM uploads WHERE message_id = '' AND created_ms < ?");
+      q.Bind(1, before_ms);
+      while (q.Step() == SQLITE_ROW) ids.push_back(q.Text(0));
+      Stmt d(db,
+             "DELETE FROM uploads WHERE message_id = '' AND created_ms < ?");
+      d.Bind(1, before_ms);
+      return d.Run("drop stale uploads");
+    });
+    if (!s.ok()) return s;
+    return ids;
+  }
+
   absl::StatusOr<std::optional<DedupEntry>> FindRelayed(
       const std::string& origin, const std::string& message_id,
       const std::string& deliver_to) override {
@@ -782,11 +891,12 @@ class SqliteStore : public Store {
           Stmt ins(db,
                    "INSERT INTO messages(id, priority, created_ms, "
                    "expires_ms, kind, envelope, outer_digest, submitter, "
-                   "origin) VALUES(?,?,?,?,'',?,?,?,?)");
+                   "origin, chunks) VALUES(?,?,?,?,'',?,?,?,?,?)");
           ins.Bind(1, key).Bind(2, priority).Bind(3, m.created_ms);
           ins.Bind(4, m.expires_ms).BindBlob(5, m.envelope);
           ins.BindBlob(6, m.outer_digest);
           ins.Bind(7, absl::StrCat("relay:", m.from_peer)).Bind(8, m.origin);
+          ins.Bind(9, static_cast<int64_t>(m.chunk_count));
           if (auto st = ins.Run("insert relayed"); !st.ok()) return st;
         }
         auto found = FindRelayedOn(db, key, m.deliver_to);

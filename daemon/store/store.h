@@ -43,6 +43,24 @@ struct OutgoingMessage {
   std::string submitter;     // local user, scope of client_key
   std::string client_key;    // may be empty
   std::string request_hash;  // SHA-256 of the request, for idempotency
+  // Attachment ids (uploads) whose chunk files go with the envelope, in
+  // order; chunk_count: how many chunks the envelope lists.
+  std::vector<std::string> uploads;
+  uint32_t chunk_count = 0;
+};
+
+// An attachment uploaded by a local user, kept as encrypted chunk files.
+struct UploadRecord {
+  std::string id;
+  std::string submitter;
+  std::string name;
+  std::string content_type;
+  uint64_t size = 0;
+  std::string sha256;      // of the plaintext
+  std::string key;         // its chunks' AES-256-GCM key
+  std::string chunk_refs;  // serialized v1::Envelope holding only `chunks`
+  int64_t created_ms = 0;
+  std::string message_id;  // empty until a message uses it
 };
 
 struct SubmitOutcome {
@@ -60,7 +78,9 @@ struct PendingDelivery {
   std::string envelope;
   std::string outer_digest;
   uint32_t attempts = 0;
-  uint32_t deferrals = 0;  // times the recipient deferred it since queued
+  uint32_t deferrals = 0;    // times the recipient deferred it since queued
+  uint32_t chunk_count = 0;  // attachment chunks to send first
+  std::vector<std::string> uploads;  // their attachment ids (own messages)
 };
 
 struct Settlement {
@@ -87,6 +107,7 @@ struct RelayedMessage {
   int64_t expires_ms = 0;
   std::string envelope;  // with the routing block as it is to be sent on
   std::string outer_digest;
+  uint32_t chunk_count = 0;
   std::string custody;  // the FORWARDED receipt this node signed
 };
 
@@ -146,7 +167,8 @@ struct InboxRecord {
   int64_t expires_ms = 0;
   int64_t received_ms = 0;
   bool acked = false;
-  std::string receipt;  // serialized signed Receipt, resent on duplicates
+  std::string receipt;     // serialized signed Receipt, resent on duplicates
+  std::string chunk_refs;  // serialized v1::Envelope holding only `chunks`
 };
 
 struct DedupEntry {
@@ -231,6 +253,15 @@ class Store {
   virtual absl::StatusOr<uint32_t> Retry(const std::string& message_id,
                                          int64_t now_ms) = 0;
   virtual absl::StatusOr<PeerState> GetPeerState(const std::string& peer) = 0;
+
+  // --- attachments ---
+  virtual absl::Status InsertUpload(const UploadRecord& upload) = 0;
+  virtual absl::StatusOr<std::optional<UploadRecord>> GetUpload(
+      const std::string& id) = 0;
+  // Uploads no message took, created before `before_ms`: rows removed, ids
+  // returned (their chunk files are the caller's to remove).
+  virtual absl::StatusOr<std::vector<std::string>> DropStaleUploads(
+      int64_t before_ms) = 0;
 
   // --- relaying ---
   // Where (RelayKey(origin, id), deliver_to) stands, if known: its digest

@@ -49,6 +49,42 @@ grpc::Status FederationService::ReturnReceipts(grpc::ServerContext* context,
   return ToGrpcStatus(receiver_->AcceptReturns(peer, receipts));
 }
 
+grpc::Status FederationService::ChunkStatus(grpc::ServerContext* context,
+                                            const v1::ChunkQuery* query,
+                                            v1::ChunkHave* have) {
+  std::string peer;
+  if (grpc::Status s = Authenticate(context, &peer); !s.ok()) return s;
+  auto chunks = receiver_->Chunks(peer, query->origin(), query->message_id());
+  if (!chunks.ok()) return ToGrpcStatus(chunks.status());
+  for (const auto& [a, i] : *chunks) {
+    v1::ChunkKey* k = have->add_have();
+    k->set_attachment(a);
+    k->set_index(i);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status FederationService::PutChunks(
+    grpc::ServerContext* context, grpc::ServerReader<v1::ChunkData>* reader,
+    v1::ChunkHave* have) {
+  std::string peer;
+  if (grpc::Status s = Authenticate(context, &peer); !s.ok()) return s;
+  on_contact_(peer);
+  v1::ChunkData chunk;
+  uint64_t n = 0;
+  while (reader->Read(&chunk)) {
+    if (auto s = receiver_->PutChunk(peer, chunk); !s.ok()) {
+      return ToGrpcStatus(s);
+    }
+    v1::ChunkKey* k = have->add_have();
+    k->set_attachment(chunk.attachment());
+    k->set_index(chunk.index());
+    ++n;
+  }
+  KLOG(Debug, "transport") << "stored " << n << " chunk(s) from " << peer;
+  return grpc::Status::OK;
+}
+
 grpc::Status FederationService::Exchange(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::ReceiptBatch, v1::EnvelopeBatch>* stream) {

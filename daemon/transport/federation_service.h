@@ -26,6 +26,12 @@ class FederationService final : public v1::Federation::Service {
   grpc::Status ReturnReceipts(grpc::ServerContext* context,
                               const v1::ReturnBatch* batch,
                               v1::ReturnAck* ack) override;
+  grpc::Status ChunkStatus(grpc::ServerContext* context,
+                           const v1::ChunkQuery* query,
+                           v1::ChunkHave* have) override;
+  grpc::Status PutChunks(grpc::ServerContext* context,
+                         grpc::ServerReader<v1::ChunkData>* reader,
+                         v1::ChunkHave* have) override;
 
  private:
   // The authenticated, configured peer of the call; an error status else.

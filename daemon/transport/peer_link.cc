@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "daemon/attachment/chunks.h"
 
 namespace kontor {
 
@@ -139,6 +140,96 @@ absl::Status GrpcPeerLink::ReturnReceipts(
   if (!status.ok()) {
     return absl::UnavailableError(absl::StrCat(
         "returning receipts to ", peer, " failed: ", status.error_message()));
+  }
+  return absl::OkStatus();
+}
+
+bool GrpcPeerLink::Track(grpc::ClientContext* context) {
+  absl::MutexLock lock(&mu_);
+  if (cancelled_) return false;
+  active_.insert(context);
+  return true;
+}
+
+void GrpcPeerLink::Untrack(grpc::ClientContext* context) {
+  absl::MutexLock lock(&mu_);
+  active_.erase(context);
+}
+
+absl::StatusOr<std::set<std::pair<uint32_t, uint32_t>>>
+GrpcPeerLink::ChunkStatus(const std::string& peer, const std::string& origin,
+                          const std::string& message_id) {
+  if (addresses_.count(peer) == 0) {
+    return absl::NotFoundError(absl::StrCat("unknown peer ", peer));
+  }
+  v1::ChunkQuery query;
+  query.set_origin(origin);
+  query.set_message_id(message_id);
+  v1::ChunkHave have;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(call_timeout_ms_));
+  if (!Track(&context)) return absl::CancelledError("this node is stopping");
+  grpc::Status status = Stub(peer)->ChunkStatus(&context, query, &have);
+  Untrack(&context);
+  if (!status.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("chunk status from ", peer, ": ", status.error_message()));
+  }
+  std::set<std::pair<uint32_t, uint32_t>> out;
+  for (const v1::ChunkKey& k : have.have()) {
+    out.emplace(k.attachment(), k.index());
+  }
+  return out;
+}
+
+absl::Status GrpcPeerLink::PutChunks(const std::string& peer,
+                                     const std::string& origin,
+                                     const std::string& message_id,
+                                     const std::vector<ChunkSource>& chunks) {
+  if (addresses_.count(peer) == 0) {
+    return absl::NotFoundError(absl::StrCat("unknown peer ", peer));
+  }
+  // Calls of at most 64 chunks (64 MiB), each with its own deadline: what
+  // one call stored stays stored if a later one fails (resume).
+  constexpr size_t kPerCall = 64;
+  for (size_t start = 0; start < chunks.size(); start += kPerCall) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::minutes(5));
+    if (!Track(&context)) return absl::CancelledError("this node is stopping");
+    v1::ChunkHave have;
+    auto writer = Stub(peer)->PutChunks(&context, &have);
+    bool ok = true;
+    absl::Status read_error;
+    const size_t end = std::min(chunks.size(), start + kPerCall);
+    for (size_t i = start; ok && i < end; ++i) {
+      auto data = ReadChunkFile(chunks[i].dir, chunks[i].index);
+      if (!data.ok()) {
+        read_error = data.status();
+        break;
+      }
+      v1::ChunkData msg;
+      msg.set_origin(origin);
+      msg.set_message_id(message_id);
+      msg.set_attachment(chunks[i].attachment);
+      msg.set_index(chunks[i].index);
+      msg.set_data(std::move(*data));
+      ok = writer->Write(msg);
+    }
+    if (!read_error.ok()) context.TryCancel();
+    writer->WritesDone();
+    grpc::Status status = writer->Finish();
+    Untrack(&context);
+    if (!read_error.ok()) return read_error;
+    if (!status.ok()) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (cancelled_) return absl::CancelledError("this node is stopping");
+      }
+      return absl::UnavailableError(absl::StrCat("sending chunks to ", peer,
+                                                 ": ", status.error_message()));
+    }
   }
   return absl::OkStatus();
 }

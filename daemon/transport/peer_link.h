@@ -36,6 +36,12 @@ class GrpcPeerLink : public PeerLink {
   absl::Status ReturnReceipts(
       const std::string& peer,
       const std::vector<std::string>& receipts) override;
+  absl::StatusOr<std::set<std::pair<uint32_t, uint32_t>>> ChunkStatus(
+      const std::string& peer, const std::string& origin,
+      const std::string& message_id) override;
+  absl::Status PutChunks(const std::string& peer, const std::string& origin,
+                         const std::string& message_id,
+                         const std::vector<ChunkSource>& chunks) override;
 
   // Cancels every exchange in progress (they fail as kUnavailable), and
   // makes later ones fail at once. For shutdown.
@@ -43,6 +49,9 @@ class GrpcPeerLink : public PeerLink {
 
  private:
   v1::Federation::Stub* Stub(const std::string& peer);
+  // Registers `context` for CancelAll; false if this node is stopping.
+  bool Track(grpc::ClientContext* context);
+  void Untrack(grpc::ClientContext* context);
 
   const TlsMaterial tls_;
   const std::shared_ptr<const TrustStore> trust_;
