@@ -3,8 +3,8 @@
 // Exit codes: 0 ok, 1 failed, 2 usage or invalid input, 3 not found,
 // 75 transient (retry later). Errors: one line on stderr.
 
-#include <grpcpp/grpcpp.h>
 #include <fcntl.h>
+#include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -58,6 +58,9 @@ Commands:
   ack MSGID [--from ORIGIN]   mark a received message as handled
   watch [--since SEQ]         stream inbox messages as they arrive; with
                               --since, those after SEQ first (--since 0: all)
+  watch --sent [--since SEQ]  stream what happens to messages sent from this
+                              node: delivered, rejected, expired, suspended,
+                              cancelled, forwarded (SEQ: of these events)
   peers                       connectivity, backoff, queue and certificates
   outbox [--state S]          deliveries (default: queued and in flight)
   cancel MSGID                cancel deliveries not yet made
@@ -333,8 +336,8 @@ int SaveAttachment(const Options& o, v1::Local::Stub* stub,
     path = absl::StrCat(dir, "/", n, "-", name);
   }
   const std::string part = path + ".part";
-  const int fd = open(part.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                      0600);
+  const int fd =
+      open(part.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   FILE* f = fd < 0 ? nullptr : fdopen(fd, "wb");
   if (f == nullptr) return Fail(kFailed, "cannot create " + part);
   v1::FetchAttachmentRequest req;
@@ -632,9 +635,45 @@ int Ack(const Options& o, v1::Local::Stub* stub) {
   return kOk;
 }
 
+// `watch --sent`: what happens to the messages this node sent.
+int WatchSent(const Options& o, v1::Local::Stub* stub, v1::WatchRequest req) {
+  bool seen_any = false;
+  for (int failures = 0;;) {
+    grpc::ClientContext c;
+    auto reader = stub->WatchSent(&c, req);
+    v1::DeliveryEvent e;
+    while (reader->Read(&e)) {
+      failures = 0;
+      seen_any = true;
+      if (o.json) {
+        PrintJson(e);
+      } else {
+        printf("%6llu  %s  %-10s %s  to %s%s%s\n",
+               static_cast<unsigned long long>(e.seq()),
+               FormatRfc3339Ms(e.time_unix_ms()).c_str(), e.state().c_str(),
+               e.message_id().c_str(), e.recipient().c_str(),
+               e.reason().empty() ? "" : "  ", e.reason().c_str());
+      }
+      fflush(stdout);
+      req.set_since_seq(e.seq());
+      req.set_from_now(false);
+    }
+    auto s = reader->Finish();
+    if (s.ok()) {
+      s = grpc::Status(grpc::StatusCode::UNAVAILABLE, "watch stream ended");
+    }
+    if (!IsTransient(s) || ++failures > 30) return RpcFail(s, o);
+    if (failures == 1 && seen_any) {
+      fprintf(stderr, "kontor: node unavailable, resuming after seq %llu\n",
+              static_cast<unsigned long long>(req.since_seq()));
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
 int Watch(const Options& o, v1::Local::Stub* stub) {
-  Args a(o.args, {});
-  if (auto e = a.Check({"since"}); !e.empty()) return Fail(kUsage, e);
+  Args a(o.args, {"sent"});
+  if (auto e = a.Check({"since", "sent"}); !e.empty()) return Fail(kUsage, e);
   v1::WatchRequest req;
   if (a.Has("since")) {
     uint64_t since = 0;
@@ -645,6 +684,7 @@ int Watch(const Options& o, v1::Local::Stub* stub) {
   } else {
     req.set_from_now(true);
   }
+  if (a.Has("sent")) return WatchSent(o, stub, req);
   // A node that restarts (reload, upgrade) ends the stream: resume after
   // the last entry printed, so nothing is missed or printed twice. Gives up
   // only when the node stays away.

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "daemon/attachment/files.h"
 #include "daemon/common/crash_point.h"
 #include "daemon/common/ids.h"
@@ -428,6 +429,35 @@ grpc::Status LocalService::Watch(grpc::ServerContext* context,
   }
   // A watch has no natural end: the client went away, or this node is
   // stopping (then the client should resume after its cursor).
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is stopping");
+}
+
+grpc::Status LocalService::WatchSent(
+    grpc::ServerContext* context, const v1::WatchRequest* request,
+    grpc::ServerWriter<v1::DeliveryEvent>* writer) {
+  uint64_t cursor = request->since_seq();
+  if (request->from_now()) {
+    auto max = store_->MaxEventSeq();
+    if (!max.ok()) return FromAbsl(max.status());
+    cursor = *max;
+  }
+  while (!context->IsCancelled() && !stopping_.load()) {
+    auto events = store_->ListEvents(cursor, 100);
+    if (!events.ok()) return FromAbsl(events.status());
+    for (const DeliveryEvent& ev : *events) {
+      v1::DeliveryEvent e;
+      e.set_seq(ev.seq);
+      e.set_message_id(ev.message_id);
+      e.set_recipient(ev.peer);
+      e.set_state(ev.state);
+      e.set_reason(ev.reason);
+      e.set_time_unix_ms(ev.time_ms);
+      if (!writer->Write(e)) return grpc::Status::OK;
+      cursor = ev.seq;
+    }
+    // Events are rarer than messages: a short poll is enough.
+    if (events->empty()) absl::SleepFor(absl::Milliseconds(250));
+  }
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is stopping");
 }
 

@@ -62,6 +62,8 @@ class LocalService final : public v1::Local::Service {
   grpc::Status UploadAttachment(grpc::ServerContext*,
                                 grpc::ServerReader<v1::AttachmentUpload>*,
                                 v1::UploadedAttachment*) override;
+  grpc::Status WatchSent(grpc::ServerContext*, const v1::WatchRequest*,
+                         grpc::ServerWriter<v1::DeliveryEvent>*) override;
   grpc::Status FetchAttachment(
       grpc::ServerContext*, const v1::FetchAttachmentRequest*,
       grpc::ServerWriter<v1::AttachmentBytes>*) override;

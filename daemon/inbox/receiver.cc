@@ -105,7 +105,8 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
       // the recipient's are); a deferral is what most of them are.
       std::vector<std::string> trace(env.routing().trace().begin(),
                                      env.routing().trace().end());
-      trace.push_back(peer);
+      // The origin lists itself; each relay adds the peer it got it from.
+      if (trace.empty() || trace.back() != peer) trace.push_back(peer);
       auto defer = [&](const std::string& why) {
         refusal.verdict = v1::DEFERRED;
         refusal.code = v1::REFUSAL_POLICY;
@@ -138,6 +139,17 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
       auto seen = store_->FindRelayed(header->origin(), header->message_id(),
                                       deliver_to);
       if (!seen.ok()) return seen.status();
+      if (!seen->has_value()) {
+        // The same id relayed to another destination with other content:
+        // refused alone (never failing the batch for the others).
+        auto facts = store_->GetMessageFacts(
+            RelayKey(header->origin(), header->message_id()));
+        if (!facts.ok()) return facts.status();
+        if (facts->has_value() && (*facts)->outer_digest != digest) {
+          seen =
+              std::optional<DedupEntry>(DedupEntry{(*facts)->outer_digest, ""});
+        }
+      }
       if (seen->has_value()) {
         if ((*seen)->outer_digest == digest && !(*seen)->receipt.empty()) {
           // The end-to-end receipt if it came back, else our custody one.
@@ -480,6 +492,12 @@ absl::Status Receiver::AcceptReturns(const std::string& peer,
       continue;
     }
     const bool mine = claimed.origin() == node_id_;
+    if (!IsValidMessageId(claimed.message_id()) ||
+        !IsValidNodeId(claimed.origin())) {
+      KLOG(Security, "relay")
+          << "peer " << peer << " returned a receipt with a bad id or origin";
+      continue;
+    }
     const std::string key =
         mine ? claimed.message_id()
              : RelayKey(claimed.origin(), claimed.message_id());
@@ -488,6 +506,7 @@ absl::Status Receiver::AcceptReturns(const std::string& peer,
     auto row = store_->GetDelivery(key, claimed.recipient());
     if (!row.ok()) return row.status();
     if (!facts->has_value() || !row->has_value() ||
+        (*facts)->origin != (mine ? "" : claimed.origin()) ||
         routes_.NextHop(claimed.recipient()) != peer || directory_ == nullptr) {
       KLOG(Security, "relay")
           << "peer " << peer << " returned a receipt for "
@@ -498,7 +517,12 @@ absl::Status Receiver::AcceptReturns(const std::string& peer,
       continue;
     }
     const std::string& state = (*row)->state;
-    if (state == kStateDelivered || state == kStateRejected) continue;
+    // Settled for good; a rejection only by the recipient's ACCEPTED for
+    // exactly these bytes (a relay may have had other bytes refused first).
+    if (state == kStateDelivered ||
+        (state == kStateRejected && claimed.verdict() != v1::ACCEPTED)) {
+      continue;
+    }
     bool altered = false;
     auto body = VerifyEndToEndReceipt(
         receipt, *directory_, claimed.recipient(), claimed.origin(),

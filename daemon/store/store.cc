@@ -98,6 +98,13 @@ CREATE TABLE IF NOT EXISTS returns(
   receipt BLOB NOT NULL,
   created_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS returns_peer ON returns(to_peer, id);
+CREATE TABLE IF NOT EXISTS events(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_id TEXT NOT NULL,
+  peer TEXT NOT NULL,
+  state TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  time_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS uploads(
   id TEXT PRIMARY KEY,
   submitter TEXT NOT NULL,
@@ -463,8 +470,9 @@ class SqliteStore : public Store {
     return Write([&](sqlite3* db) -> absl::Status {
       for (const Settlement& x : settlements) {
         // A late receipt wins over expired and cancelled (the message was
-        // stored by the recipient after all); nothing else overwrites a
-        // settled state.
+        // stored by the recipient after all), and over a rejection (the
+        // recipient's refusal of bytes a relay altered: it holds the real
+        // ones); nothing else overwrites a settled state.
         if (x.state == kStateForwarded) {
           // Custody by a relay: the end-to-end receipt is still to come.
           Stmt f(db,
@@ -475,6 +483,13 @@ class SqliteStore : public Store {
           f.BindBlob(1, x.receipt).Bind(2, x.reason).Bind(3, x.time_ms);
           f.Bind(4, x.message_id).Bind(5, x.peer);
           if (auto st = f.Run("forwarded"); !st.ok()) return st;
+          if (sqlite3_changes(db) > 0) {
+            if (auto st = AddEvent(db, x.message_id, x.peer, x.state, x.reason,
+                                   x.time_ms);
+                !st.ok()) {
+              return st;
+            }
+          }
           continue;
         }
         Stmt s(db,
@@ -482,7 +497,7 @@ class SqliteStore : public Store {
                "updated_ms = ?, last_error = '', attempts = attempts + "
                "(state = 'queued') WHERE message_id = ? AND "
                "peer = ? AND (state IN ('queued', 'forwarded') OR (state IN "
-               "('expired', 'cancelled') AND ? = 'delivered'))");
+               "('expired', 'cancelled', 'rejected') AND ? = 'delivered'))");
         s.Bind(1, x.state).Bind(2, x.reason);
         if (x.receipt.empty()) {
           s.BindNull(3);
@@ -492,6 +507,13 @@ class SqliteStore : public Store {
         s.Bind(4, x.time_ms).Bind(5, x.message_id).Bind(6, x.peer);
         s.Bind(7, x.state);
         if (auto st = s.Run("settle"); !st.ok()) return st;
+        if (sqlite3_changes(db) > 0) {
+          if (auto st = AddEvent(db, x.message_id, x.peer, x.state, x.reason,
+                                 x.time_ms);
+              !st.ok()) {
+            return st;
+          }
+        }
         if (!x.return_to.empty() && !x.receipt.empty() &&
             sqlite3_changes(db) > 0) {
           Stmt r(db,
@@ -509,6 +531,13 @@ class SqliteStore : public Store {
                                   int64_t now_ms) override {
     uint32_t changed = 0;
     absl::Status s = Write([&](sqlite3* db) -> absl::Status {
+      Stmt ev(db,
+              "INSERT INTO events(message_id, peer, state, reason, time_ms) "
+              "SELECT message_id, peer, 'cancelled', 'cancelled by an "
+              "operator', ? FROM deliveries WHERE message_id = ? AND state "
+              "IN ('queued', 'suspended') AND instr(message_id, '/') = 0");
+      ev.Bind(1, now_ms).Bind(2, message_id);
+      if (auto st = ev.Run("cancel events"); !st.ok()) return st;
       Stmt u(db,
              "UPDATE deliveries SET state = 'cancelled', updated_ms = ? WHERE "
              "message_id = ? AND state IN ('queued', 'suspended')");
@@ -519,6 +548,30 @@ class SqliteStore : public Store {
     });
     if (!s.ok()) return s;
     return changed;
+  }
+
+  absl::StatusOr<std::vector<DeliveryEvent>> ListEvents(uint64_t after_seq,
+                                                        size_t limit) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_,
+           "SELECT seq, message_id, peer, state, reason, time_ms FROM events "
+           "WHERE seq > ? ORDER BY seq LIMIT ?");
+    s.Bind(1, static_cast<int64_t>(after_seq));
+    s.Bind(2, static_cast<int64_t>(limit));
+    std::vector<DeliveryEvent> out;
+    while (s.Step() == SQLITE_ROW) {
+      out.push_back(DeliveryEvent{static_cast<uint64_t>(s.Int(0)), s.Text(1),
+                                  s.Text(2), s.Text(3), s.Text(4), s.Int(5)});
+    }
+    return out;
+  }
+
+  absl::StatusOr<uint64_t> MaxEventSeq() override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_, "SELECT COALESCE(MAX(seq), 0) FROM events");
+    if (s.Step() != SQLITE_ROW)
+      return SqlError(reader_, SQLITE_ERROR, "events");
+    return static_cast<uint64_t>(s.Int(0));
   }
 
   absl::StatusOr<int64_t> EarliestQueuedExpiryMs(
@@ -540,6 +593,17 @@ class SqliteStore : public Store {
                                          int64_t now_ms) override {
     uint32_t changed = 0;
     absl::Status s = Write([&](sqlite3* db) -> absl::Status {
+      Stmt ev(db,
+              "INSERT INTO events(message_id, peer, state, reason, time_ms) "
+              "SELECT message_id, peer, 'expired', CASE state WHEN 'queued' "
+              "THEN 'expired before delivery' ELSE 'expired without an "
+              "end-to-end receipt (forwarded by a relay)' END, ? FROM "
+              "deliveries WHERE peer = ? AND ((state = 'queued' AND "
+              "expires_ms < ?) OR (state = 'forwarded' AND expires_ms < ?)) "
+              "AND instr(message_id, '/') = 0");
+      ev.Bind(1, now_ms).Bind(2, peer).Bind(3, now_ms);
+      ev.Bind(4, now_ms - kForwardedGraceMs);
+      if (auto st = ev.Run("expiry events"); !st.ok()) return st;
       Stmt u(db,
              "UPDATE deliveries SET state = 'expired', reason = 'expired "
              "before delivery', updated_ms = ?, not_before_ms = CASE WHEN "
@@ -606,7 +670,9 @@ class SqliteStore : public Store {
              "updated_ms = ? WHERE message_id = ? AND peer = ? AND state = "
              "'queued'");
       u.Bind(1, reason).Bind(2, now_ms).Bind(3, message_id).Bind(4, peer);
-      return u.Run("suspend");
+      if (auto st = u.Run("suspend"); !st.ok()) return st;
+      if (sqlite3_changes(db) == 0) return absl::OkStatus();
+      return AddEvent(db, message_id, peer, kStateSuspended, reason, now_ms);
     });
   }
 
@@ -1155,6 +1221,20 @@ class SqliteStore : public Store {
     s.Bind(1, key).Bind(2, deliver_to);
     if (s.Step() != SQLITE_ROW) return std::optional<DedupEntry>();
     return std::optional<DedupEntry>(DedupEntry{s.Text(0), s.Text(1)});
+  }
+
+  // Records a state change of a delivery of this node's own message (relayed
+  // copies, keyed origin/id, are not this node's news).
+  static absl::Status AddEvent(sqlite3* db, const std::string& key,
+                               const std::string& peer, absl::string_view state,
+                               const std::string& reason, int64_t time_ms) {
+    if (key.find('/') != std::string::npos) return absl::OkStatus();
+    Stmt e(db,
+           "INSERT INTO events(message_id, peer, state, reason, time_ms) "
+           "VALUES(?,?,?,?,?)");
+    e.Bind(1, key).Bind(2, peer).Bind(3, state).Bind(4, reason);
+    e.Bind(5, time_ms);
+    return e.Run("event");
   }
 
   static absl::StatusOr<std::optional<SubmitOutcome>> FindClientKey(

@@ -137,6 +137,15 @@ struct DeliveryRow {
   std::string custody;  // FORWARDED receipt of the relay, if routed
 };
 
+struct DeliveryEvent {
+  uint64_t seq = 0;
+  std::string message_id;
+  std::string peer;
+  std::string state;
+  std::string reason;
+  int64_t time_ms = 0;
+};
+
 struct PeerState {
   std::string peer;
   uint32_t failures = 0;
@@ -309,6 +318,11 @@ class Store {
   virtual absl::StatusOr<bool> Ack(const std::string& origin,
                                    const std::string& message_id) = 0;
   virtual uint64_t MaxInboxSeq() = 0;
+  // State changes of deliveries of this node's own messages (kept in the
+  // same transaction as the change), after `after_seq`, oldest first.
+  virtual absl::StatusOr<std::vector<DeliveryEvent>> ListEvents(
+      uint64_t after_seq, size_t limit) = 0;
+  virtual absl::StatusOr<uint64_t> MaxEventSeq() = 0;
   // Blocks until an accepted inbox record with seq > after_seq may exist or
   // `timeout_ms` passes.
   virtual void WaitInbox(uint64_t after_seq, int64_t timeout_ms) = 0;

@@ -90,6 +90,109 @@ TEST(ConfigTest, ExpiryPerKindIsChecked) {
             std::string::npos);
 }
 
+// ee with two peers: fi (an address, relays) and lv (reached through fi).
+constexpr const char* kRouted = R"(
+node_id: "ee"
+data_dir: "data"
+listen_address: "127.0.0.1:7000"
+local_socket: "/tmp/ee.sock"
+tls { cert: "tls.crt" key: "tls.key" }
+signing { cert: "signing.crt" key: "signing.key" }
+encryption { cert: "encryption.crt" key: "encryption.key" }
+trusted_cas { cert: "ca.crt" allowed_node_ids: "*" }
+peers { id: "fi" address: "127.0.0.1:7001" signing_certs: "fi-s.crt" encryption_cert: "fi-e.crt" }
+peers { id: "lv" signing_certs: "lv-s.crt" encryption_cert: "lv-e.crt" }
+)";
+
+// The error for kRouted plus `extra`; empty if it parses.
+std::string RoutedError(const std::string& extra) {
+  return Error(std::string(kRouted) + extra);
+}
+
+// True if `error` starts with `field` (as "field: problem").
+bool Names(const std::string& error, const std::string& field) {
+  return error.rfind(field + ": ", 0) == 0;
+}
+
+TEST(ConfigTest, RouteToAnAddresslessPeerParses) {
+  auto c = ParseConfig(std::string(kRouted) +
+                           "routes { destination: \"lv\" via: \"fi\" }\n"
+                           "relay { origin: \"lv\" destination: \"fi\" }\n",
+                       "/etc/kontor");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->routes_size(), 1);
+  EXPECT_EQ(c->routes(0).destination(), "lv");
+  EXPECT_EQ(c->routes(0).via(), "fi");
+  EXPECT_EQ(c->peers(1).address(), "");
+  EXPECT_EQ(c->relay_size(), 1);
+}
+
+TEST(ConfigTest, AddresslessPeerWithoutRouteNamesItsAddress) {
+  const std::string e = RoutedError("");
+  EXPECT_TRUE(Names(e, "peers[1].address")) << e;
+  // A route to another peer does not help lv.
+  const std::string other = RoutedError(
+      "peers { id: \"lt\" address: \"127.0.0.1:7003\" signing_certs: \"x\" "
+      "encryption_cert: \"y\" }\n"
+      "routes { destination: \"lt\" via: \"fi\" }\n");
+  EXPECT_TRUE(Names(other, "peers[1].address")) << other;
+}
+
+TEST(ConfigTest, RouteErrorsNameTheField) {
+  const std::string lv_via_fi = "routes { destination: \"lv\" via: \"fi\" }\n";
+  // Destination not a peer.
+  std::string e =
+      RoutedError(lv_via_fi + "routes { destination: \"ua\" via: \"fi\" }\n");
+  EXPECT_TRUE(Names(e, "routes[1].destination")) << e;
+  EXPECT_NE(e.find("'ua' is not a configured peer"), std::string::npos) << e;
+  // Via not a peer.
+  e = RoutedError("routes { destination: \"lv\" via: \"pl\" }\n");
+  EXPECT_TRUE(Names(e, "routes[0].via")) << e;
+  // Via a peer without an address (lv has none).
+  e = RoutedError(
+      lv_via_fi +
+      "peers { id: \"lt\" address: \"127.0.0.1:7003\" signing_certs: \"x\" "
+      "encryption_cert: \"y\" }\n"
+      "routes { destination: \"lt\" via: \"lv\" }\n");
+  EXPECT_TRUE(Names(e, "routes[1].via")) << e;
+  EXPECT_NE(e.find("not a peer with an address"), std::string::npos) << e;
+  // Via the destination itself.
+  e = RoutedError(lv_via_fi + "routes { destination: \"fi\" via: \"fi\" }\n");
+  EXPECT_TRUE(Names(e, "routes[1].via")) << e;
+  EXPECT_NE(e.find("must differ from destination"), std::string::npos) << e;
+  // The same destination twice (even with the same via).
+  e = RoutedError(lv_via_fi + lv_via_fi);
+  EXPECT_TRUE(Names(e, "routes[1].destination")) << e;
+  EXPECT_NE(e.find("listed twice"), std::string::npos) << e;
+}
+
+TEST(ConfigTest, RelayRuleErrorsNameTheField) {
+  const std::string base = "routes { destination: \"lv\" via: \"fi\" }\n";
+  std::string e =
+      RoutedError(base + "relay { origin: \"ua\" destination: \"fi\" }\n");
+  EXPECT_TRUE(Names(e, "relay[0].origin")) << e;
+  EXPECT_NE(e.find("'ua' is not a configured peer"), std::string::npos) << e;
+  e = RoutedError(base + "relay { origin: \"fi\" destination: \"lv\" }\n" +
+                  "relay { origin: \"lv\" destination: \"pl\" }\n");
+  EXPECT_TRUE(Names(e, "relay[1].destination")) << e;
+  // This node itself is not a peer either.
+  e = RoutedError(base + "relay { origin: \"ee\" destination: \"lv\" }\n");
+  EXPECT_TRUE(Names(e, "relay[0].origin")) << e;
+  e = RoutedError(base + "relay { origin: \"fi\" destination: \"fi\" }\n");
+  EXPECT_TRUE(Names(e, "relay[0].destination")) << e;
+  EXPECT_NE(e.find("must differ from origin"), std::string::npos) << e;
+  // A pair twice; the reverse direction is another pair.
+  e = RoutedError(base + "relay { origin: \"fi\" destination: \"lv\" }\n" +
+                  "relay { origin: \"lv\" destination: \"fi\" }\n" +
+                  "relay { origin: \"fi\" destination: \"lv\" }\n");
+  EXPECT_TRUE(Names(e, "relay[2]")) << e;
+  EXPECT_NE(e.find("fi -> lv is listed twice"), std::string::npos) << e;
+  EXPECT_EQ(
+      RoutedError(base + "relay { origin: \"fi\" destination: \"lv\" }\n" +
+                  "relay { origin: \"lv\" destination: \"fi\" }\n"),
+      "");
+}
+
 TEST(ConfigTest, MissingFileIsNotFound) {
   EXPECT_EQ(LoadConfig("/nonexistent/node.textproto").status().code(),
             absl::StatusCode::kNotFound);

@@ -264,5 +264,524 @@ TEST_F(ReceiverTest, GarbageGetsASignedRefusalNotAnError) {
   EXPECT_EQ(b.refusal(), v1::REFUSAL_MALFORMED);
 }
 
+// fi as a relay: ee hands it envelopes for lv (relay rule ee -> lv). lv is
+// direct unless a test routes it further.
+class RelayTest : public ReceiverTest {
+ protected:
+  void SetUp() override {
+    ReceiverTest::SetUp();
+    Route(Routes({"ee", "lv"}, {}, {{"ee", "lv"}}));
+  }
+
+  void Route(Routes routes) {
+    receiver_->SetRouting(
+        std::move(routes), &directory_,
+        [this](const std::string& hop) { notified_.push_back(hop); });
+  }
+
+  // A sealed envelope from ee to `recipients`, marked for `deliver_to`.
+  v1::Envelope MakeFor(const std::vector<std::string>& recipients,
+                       const std::string& deliver_to,
+                       const std::string& body = "hello",
+                       const std::string& id = "") {
+    Sealer sealer("ee", SignerOf(ee_), &directory_);
+    v1::Header h;
+    h.set_message_id(id.empty() ? NewMessageId() : id);
+    h.set_origin("ee");
+    for (const std::string& r : recipients) h.add_recipients(r);
+    h.set_created_unix_ms(clock_.NowUnixMs());
+    h.set_priority(v1::URGENT);
+    h.set_expires_unix_ms(h.created_unix_ms() + 3600000);
+    v1::Payload p;
+    p.set_kind("note");
+    p.set_body(body);
+    auto env = sealer.Seal(h, p);
+    EXPECT_TRUE(env.ok()) << env.status();
+    EXPECT_TRUE(sealer.SignOuter({&*env}).ok());
+    if (!deliver_to.empty()) env->mutable_routing()->set_deliver_to(deliver_to);
+    return *env;
+  }
+
+  // Receives at `receiver` (node `node`) and checks every receipt is
+  // validly signed by `node` for its envelope.
+  std::vector<v1::ReceiptBody> ReceiveAt(
+      Receiver& receiver, const std::string& node, const std::string& peer,
+      const std::vector<v1::Envelope>& envs,
+      std::vector<std::string>* raw = nullptr) {
+    auto receipts = receiver.Receive(peer, envs);
+    EXPECT_TRUE(receipts.ok()) << receipts.status();
+    if (!receipts.ok()) return std::vector<v1::ReceiptBody>(envs.size());
+    std::vector<v1::ReceiptBody> out;
+    for (size_t i = 0; i < receipts->size(); ++i) {
+      v1::Receipt r;
+      EXPECT_TRUE(r.ParseFromString((*receipts)[i]));
+      auto body = VerifyReceipt(r, directory_, node, "ee", IdOf(envs[i]),
+                                OuterDigest(envs[i], kSuiteV1));
+      EXPECT_TRUE(body.ok()) << body.status();
+      out.push_back(body.ok() ? *body : v1::ReceiptBody());
+      if (raw) raw->push_back((*receipts)[i]);
+    }
+    return out;
+  }
+
+  // lv as a final recipient with its own store, taking envelopes of ee
+  // and fi from `via`.
+  struct Lv {
+    std::unique_ptr<Store> store;
+    std::unique_ptr<Opener> opener;
+    std::unique_ptr<Receiver> receiver;
+  };
+  Lv MakeLv(const std::string& via) {
+    Lv lv;
+    lv.store = std::move(*Store::Open(pki_->dir() + "/lv-" + via + ".db"));
+    lv.opener = std::make_unique<Opener>("lv", testing::DecryptionKeysOf(lv_),
+                                         &directory_, &clock_, 300000, 1 << 20);
+    lv.receiver = std::make_unique<Receiver>(
+        "lv", lv.store.get(), lv.opener.get(), SignerOf(lv_), &clock_);
+    lv.receiver->SetRouting(Routes({via}, {{"ee", via}, {"fi", via}}, {}),
+                            &directory_, nullptr);
+    return lv;
+  }
+
+  // The one envelope fi queued for lv, as it is to be sent on.
+  v1::Envelope Queued() {
+    auto due = store_->NextDeliveries("lv", 10, clock_.NowUnixMs());
+    EXPECT_TRUE(due.ok() && due->size() == 1u);
+    v1::Envelope env;
+    if (due.ok() && !due->empty()) {
+      EXPECT_TRUE(env.ParseFromString((*due)[0].envelope));
+    }
+    return env;
+  }
+
+  std::vector<std::string> notified_;
+};
+
+TEST_F(RelayTest, TakesCustodySignsForwardedAndNotifiesTheNextHop) {
+  v1::Envelope env = MakeFor({"lv"}, "lv");
+  const std::string id = IdOf(env);
+  std::vector<std::string> first;
+  auto bodies = ReceiveAt(*receiver_, "fi", "ee", {env}, &first);
+  ASSERT_EQ(bodies.size(), 1u);
+  EXPECT_EQ(bodies[0].verdict(), v1::FORWARDED);
+  EXPECT_EQ(bodies[0].deliver_to(), "lv");
+  EXPECT_EQ(bodies[0].recipient(), "fi");
+  EXPECT_EQ(notified_, std::vector<std::string>{"lv"});
+
+  auto stored = *store_->FindRelayed("ee", id, "lv");
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->outer_digest, OuterDigest(env, kSuiteV1));
+  EXPECT_EQ(stored->receipt, first[0]);
+  EXPECT_EQ(Stored(id), 0u);  // not in fi's own inbox
+  auto row = **store_->GetDelivery(RelayKey("ee", id), "lv");
+  EXPECT_EQ(row.state, kStateQueued);
+  EXPECT_EQ(row.priority, v1::URGENT);
+
+  // Queued as it is to be sent on: same signed bytes, the trace grown.
+  v1::Envelope onward = Queued();
+  EXPECT_EQ(onward.header(), env.header());
+  EXPECT_EQ(OuterDigest(onward, kSuiteV1), OuterDigest(env, kSuiteV1));
+  EXPECT_EQ(onward.routing().deliver_to(), "lv");
+  // The trace ends with the authenticated peer fi got it from.
+  ASSERT_GE(onward.routing().trace_size(), 1);
+  EXPECT_EQ(onward.routing().trace(0), "ee");
+  EXPECT_EQ(*onward.routing().trace().rbegin(), "ee");
+  EXPECT_EQ(onward.routing().hop_count(),
+            static_cast<uint32_t>(onward.routing().trace_size()));
+
+  // Sent again: the same stored receipt, nothing stored twice.
+  std::vector<std::string> again;
+  ReceiveAt(*receiver_, "fi", "ee", {env, env}, &again);
+  EXPECT_EQ(again[0], first[0]);
+  EXPECT_EQ(again[1], first[0]);
+  EXPECT_EQ(store_->Deliveries(RelayKey("ee", id))->size(), 1u);
+}
+
+// The origin lists itself in the trace; the first relay must not add the
+// origin again (one hop is one entry, so kMaxHops counts right).
+TEST_F(RelayTest, OneHopIsOneTraceEntry) {
+  v1::Envelope env = MakeFor({"lv"}, "lv");
+  ASSERT_EQ(ReceiveAt(*receiver_, "fi", "ee", {env})[0].verdict(),
+            v1::FORWARDED);
+  v1::Envelope onward = Queued();
+  ASSERT_EQ(onward.routing().trace_size(), 1) << onward.routing().DebugString();
+  EXPECT_EQ(onward.routing().trace(0), "ee");
+  EXPECT_EQ(onward.routing().hop_count(), 1u);
+}
+
+TEST_F(RelayTest, TwoCopiesInOneBatchAreTakenOnce) {
+  v1::Envelope env = MakeFor({"lv"}, "lv");
+  std::vector<std::string> raw;
+  auto bodies = ReceiveAt(*receiver_, "fi", "ee", {env, env}, &raw);
+  EXPECT_EQ(bodies[0].verdict(), v1::FORWARDED);
+  EXPECT_EQ(raw[1], raw[0]);
+  EXPECT_EQ(store_->Deliveries(RelayKey("ee", IdOf(env)))->size(), 1u);
+}
+
+TEST_F(RelayTest, NoRelayRuleIsDeferredAndNothingStored) {
+  Route(Routes({"ee", "lv"}, {}, {}));
+  v1::Envelope env = MakeFor({"lv"}, "lv");
+  auto bodies = ReceiveAt(*receiver_, "fi", "ee", {env});
+  EXPECT_EQ(bodies[0].verdict(), v1::DEFERRED);
+  EXPECT_FALSE(store_->FindRelayed("ee", IdOf(env), "lv")->has_value());
+  EXPECT_FALSE(store_->GetMessageFacts(RelayKey("ee", IdOf(env)))->has_value());
+  EXPECT_TRUE(notified_.empty());
+  // A rule the other way round is not one for this direction.
+  Route(Routes({"ee", "lv"}, {}, {{"lv", "ee"}}));
+  EXPECT_EQ(ReceiveAt(*receiver_, "fi", "ee", {env})[0].verdict(),
+            v1::DEFERRED);
+  // A rule but no way to lv.
+  Route(Routes({"ee"}, {}, {{"ee", "lv"}}));
+  EXPECT_EQ(ReceiveAt(*receiver_, "fi", "ee", {env})[0].verdict(),
+            v1::DEFERRED);
+  EXPECT_FALSE(store_->FindRelayed("ee", IdOf(env), "lv")->has_value());
+}
+
+TEST_F(RelayTest, RoutingLoopIsDeferredAndNothingStored) {
+  // The trace already has the relay itself.
+  v1::Envelope loop = MakeFor({"lv"}, "lv");
+  loop.mutable_routing()->add_trace("ee");
+  loop.mutable_routing()->add_trace("fi");
+  auto bodies = ReceiveAt(*receiver_, "fi", "ee", {loop});
+  EXPECT_EQ(bodies[0].verdict(), v1::DEFERRED);
+  EXPECT_NE(bodies[0].reason().find("loop"), std::string::npos);
+  EXPECT_FALSE(store_->FindRelayed("ee", IdOf(loop), "lv")->has_value());
+  // The trace has the destination.
+  v1::Envelope back = MakeFor({"lv"}, "lv");
+  back.mutable_routing()->add_trace("ee");
+  back.mutable_routing()->add_trace("lv");
+  EXPECT_EQ(ReceiveAt(*receiver_, "fi", "ee", {back})[0].verdict(),
+            v1::DEFERRED);
+  // Too many hops.
+  v1::Envelope far = MakeFor({"lv"}, "lv");
+  far.mutable_routing()->add_trace("ee");
+  for (int i = 0; i < static_cast<int>(kMaxHops); ++i) {
+    far.mutable_routing()->add_trace("h" + std::to_string(i));
+  }
+  EXPECT_EQ(ReceiveAt(*receiver_, "fi", "ee", {far})[0].verdict(),
+            v1::DEFERRED);
+  EXPECT_FALSE(store_->FindRelayed("ee", IdOf(far), "lv")->has_value());
+  EXPECT_TRUE(notified_.empty());
+}
+
+TEST_F(RelayTest, OriginNotRoutedThroughThePeerFailsTheBatch) {
+  // lv hands fi an envelope of ee: no route says ee via lv.
+  v1::Envelope relayed = MakeFor({"lv"}, "lv");
+  v1::Envelope direct = MakeFor({"fi"}, "");
+  EXPECT_EQ(receiver_->Receive("lv", {relayed}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(receiver_->Receive("lv", {direct}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_FALSE(store_->FindRelayed("ee", IdOf(relayed), "lv")->has_value());
+  EXPECT_FALSE(store_->FindInbox("ee", IdOf(direct))->has_value());
+  // A route to ee via another peer does not let lv in either.
+  Route(Routes({"lv", "pl"}, {{"ee", "pl"}}, {{"ee", "lv"}}));
+  EXPECT_EQ(receiver_->Receive("lv", {direct}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  // Nor for a broken envelope (no signed refusal about ee's envelope).
+  v1::Envelope broken = direct;
+  v1::Header h;
+  h.ParseFromString(broken.header());
+  h.set_suite_id("not-a-suite");
+  broken.set_header(h.SerializeAsString());
+  EXPECT_EQ(receiver_->Receive("lv", {broken}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(notified_.empty());
+}
+
+TEST_F(RelayTest, FinalRecipientAcceptsAnOriginRoutedThroughTheRelay) {
+  Lv lv = MakeLv("fi");
+  v1::Envelope env = MakeFor({"lv"}, "lv");
+  auto bodies = ReceiveAt(*lv.receiver, "lv", "fi", {env});
+  EXPECT_EQ(bodies[0].verdict(), v1::ACCEPTED);
+  EXPECT_TRUE((*lv.store->FindInbox("ee", IdOf(env))).has_value());
+  // Not from a peer ee is not routed through.
+  v1::Envelope other = MakeFor({"lv"}, "lv");
+  EXPECT_EQ(lv.receiver->Receive("pl", {other}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  // ee itself still may.
+  v1::Envelope own = MakeFor({"lv"}, "");
+  EXPECT_EQ(ReceiveAt(*lv.receiver, "lv", "ee", {own})[0].verdict(),
+            v1::ACCEPTED);
+}
+
+TEST_F(RelayTest, TamperedEnvelopeIsRefusedAtTheRelayAndNotStored) {
+  v1::Envelope real = MakeFor({"lv"}, "lv");
+  v1::Envelope tampered = real;
+  std::string ct = tampered.ciphertext();
+  ct[ct.size() / 2] ^= 1;
+  tampered.set_ciphertext(ct);
+  auto receipts = receiver_->Receive("ee", {tampered});
+  ASSERT_TRUE(receipts.ok()) << receipts.status();
+  v1::Receipt r;
+  ASSERT_TRUE(r.ParseFromString((*receipts)[0]));
+  auto body = VerifyReceipt(r, directory_, "fi", "ee", IdOf(tampered),
+                            OuterDigest(tampered, kSuiteV1));
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(body->verdict(), v1::REFUSED);
+  EXPECT_EQ(body->refusal(), v1::REFUSAL_BAD_SIGNATURE);
+  EXPECT_FALSE(store_->FindRelayed("ee", IdOf(real), "lv")->has_value());
+  EXPECT_TRUE(notified_.empty());
+  // The real one still goes through.
+  EXPECT_EQ(ReceiveAt(*receiver_, "fi", "ee", {real})[0].verdict(),
+            v1::FORWARDED);
+}
+
+TEST_F(RelayTest, SameIdOtherContentForTheSameDestinationIsAConflict) {
+  v1::Envelope a = MakeFor({"lv"}, "lv", "original");
+  EXPECT_EQ(ReceiveAt(*receiver_, "fi", "ee", {a})[0].verdict(), v1::FORWARDED);
+  v1::Envelope b = MakeFor({"lv"}, "lv", "replacement", IdOf(a));
+  auto bodies = ReceiveAt(*receiver_, "fi", "ee", {b});
+  EXPECT_EQ(bodies[0].verdict(), v1::REFUSED);
+  EXPECT_EQ(bodies[0].refusal(), v1::REFUSAL_CONFLICT);
+  EXPECT_EQ((*store_->FindRelayed("ee", IdOf(a), "lv"))->outer_digest,
+            OuterDigest(a, kSuiteV1));
+}
+
+// The id of a relayed message with other content for another destination
+// is refused on its own (CONFLICT); the rest of the batch goes through.
+TEST_F(RelayTest, OtherContentForAnotherDestinationIsRefusedAlone) {
+  TestPki::Node lt = pki_->MakeNode(ca_, "lt");
+  directory_.Add(lt);
+  Route(Routes({"ee", "lv", "lt"}, {}, {{"ee", "lv"}, {"ee", "lt"}}));
+  v1::Envelope a = MakeFor({"lv", "lt"}, "lv", "original");
+  EXPECT_EQ(ReceiveAt(*receiver_, "fi", "ee", {a})[0].verdict(), v1::FORWARDED);
+  v1::Envelope b = MakeFor({"lv", "lt"}, "lt", "replacement", IdOf(a));
+  v1::Envelope good = MakeFor({"lv"}, "lv");
+  // The sender retries the batch as it is; it never goes through.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto receipts = receiver_->Receive("ee", {b, good});
+    EXPECT_TRUE(receipts.ok())
+        << "attempt " << attempt << ": " << receipts.status();
+  }
+  auto bodies = ReceiveAt(*receiver_, "fi", "ee", {b, good});
+  EXPECT_EQ(bodies[0].refusal(), v1::REFUSAL_CONFLICT);
+  EXPECT_EQ(bodies[1].verdict(), v1::FORWARDED);
+}
+
+class AcceptReturnsTest : public RelayTest {
+ protected:
+  // fi relays ee -> lv through lt (lv via lt); lv takes ee's envelopes from
+  // lt. One envelope is relayed, its custody taken by lt, and lv's
+  // end-to-end receipt made.
+  void SetUp() override {
+    RelayTest::SetUp();
+    Route(Routes({"ee", "lt"}, {{"lv", "lt"}}, {{"ee", "lv"}}));
+    env_ = MakeFor({"lv"}, "lv");
+    key_ = RelayKey("ee", IdOf(env_));
+    ASSERT_EQ(ReceiveAt(*receiver_, "fi", "ee", {env_})[0].verdict(),
+              v1::FORWARDED);
+    EXPECT_EQ(notified_, std::vector<std::string>{"lt"});
+    notified_.clear();
+    // Sent on to lt, which took custody; lt passed it to lv.
+    onward_ = Queued();
+    ASSERT_TRUE(store_
+                    ->Settle({{key_, "lv", kStateForwarded, "forwarded by lt",
+                               "custody-of-lt", clock_.NowUnixMs(), ""}})
+                    .ok());
+    lv_node_ = MakeLv("lt");
+    std::vector<std::string> raw;
+    auto bodies = ReceiveAt(*lv_node_.receiver, "lv", "lt", {onward_}, &raw);
+    ASSERT_EQ(bodies.size(), 1u);
+    ASSERT_EQ(bodies[0].verdict(), v1::ACCEPTED);
+    ASSERT_TRUE(end_to_end_.ParseFromString(raw[0]));
+  }
+
+  std::string State() { return (**store_->GetDelivery(key_, "lv")).state; }
+  size_t Returns(const std::string& peer) {
+    return store_->NextReturns(peer, 100)->size();
+  }
+
+  v1::Envelope env_;
+  v1::Envelope onward_;  // as fi sent it on
+  std::string key_;
+  Lv lv_node_;
+  v1::Receipt end_to_end_;
+};
+
+TEST_F(AcceptReturnsTest, SettlesTheRelayCopyAndQueuesItTowardsTheOrigin) {
+  EXPECT_EQ(State(), kStateForwarded);
+  ASSERT_TRUE(receiver_->AcceptReturns("lt", {end_to_end_}).ok());
+  EXPECT_EQ(State(), kStateDelivered);
+  auto returns = *store_->NextReturns("ee", 10);
+  ASSERT_EQ(returns.size(), 1u);
+  EXPECT_EQ(returns[0].receipt, end_to_end_.SerializeAsString());
+  EXPECT_EQ(notified_, std::vector<std::string>{"ee"});
+  EXPECT_EQ(Returns("lt"), 0u);
+  // A duplicate of the envelope is now answered with the end-to-end receipt.
+  auto again = *receiver_->Receive("ee", {env_});
+  EXPECT_EQ(again[0], end_to_end_.SerializeAsString());
+
+  // The same again: nothing changes, nothing more queued.
+  notified_.clear();
+  ASSERT_TRUE(receiver_->AcceptReturns("lt", {end_to_end_}).ok());
+  ASSERT_TRUE(receiver_->AcceptReturns("lt", {end_to_end_, end_to_end_}).ok());
+  EXPECT_EQ(State(), kStateDelivered);
+  EXPECT_EQ(Returns("ee"), 1u);
+  EXPECT_TRUE(notified_.empty());
+}
+
+TEST_F(AcceptReturnsTest, GarbledOrForgedReceiptsAreDropped) {
+  // A bit flipped in the signature.
+  v1::Receipt garbled = end_to_end_;
+  std::string sig = garbled.signature().signature();
+  sig[sig.size() / 2] ^= 1;
+  garbled.mutable_signature()->set_signature(sig);
+  // lv's body with another verdict, lv's signature as it was.
+  v1::Receipt altered_body = end_to_end_;
+  v1::ReceiptBody b;
+  ASSERT_TRUE(b.ParseFromString(altered_body.body()));
+  b.set_verdict(v1::REFUSED);
+  b.set_refusal(v1::REFUSAL_POLICY);
+  altered_body.set_body(b.SerializeAsString());
+  // The same body signed by another node (ee, not lv).
+  v1::ReceiptBody accepted;
+  ASSERT_TRUE(accepted.ParseFromString(end_to_end_.body()));
+  auto by_ee = SignReceipts(*SignerOf(ee_), {accepted});
+  ASSERT_TRUE(by_ee.ok());
+  v1::Receipt not_parsing;
+  not_parsing.set_body("\xff\xff garbage");
+
+  for (const v1::Receipt& r :
+       {garbled, altered_body, (*by_ee)[0], not_parsing}) {
+    EXPECT_TRUE(receiver_->AcceptReturns("lt", {r}).ok());
+    EXPECT_EQ(State(), kStateForwarded);
+    EXPECT_EQ(Returns("ee"), 0u);
+  }
+  EXPECT_TRUE(notified_.empty());
+  // The real one still settles it.
+  ASSERT_TRUE(receiver_->AcceptReturns("lt", {garbled, end_to_end_}).ok());
+  EXPECT_EQ(State(), kStateDelivered);
+  EXPECT_EQ(Returns("ee"), 1u);
+}
+
+TEST_F(AcceptReturnsTest, ReceiptFromTheWrongPeerIsDropped) {
+  for (const char* peer : {"ee", "lv", "pl"}) {
+    EXPECT_TRUE(receiver_->AcceptReturns(peer, {end_to_end_}).ok()) << peer;
+    EXPECT_EQ(State(), kStateForwarded) << peer;
+  }
+  EXPECT_EQ(Returns("ee"), 0u);
+  EXPECT_TRUE(notified_.empty());
+}
+
+TEST_F(AcceptReturnsTest, ReceiptForAMessageNotRelayedIsDropped) {
+  // lv's valid receipt for an envelope fi never relayed.
+  v1::Envelope other = MakeFor({"lv"}, "lv");
+  std::vector<std::string> raw;
+  ASSERT_EQ(
+      ReceiveAt(*lv_node_.receiver, "lv", "lt", {other}, &raw)[0].verdict(),
+      v1::ACCEPTED);
+  v1::Receipt r;
+  ASSERT_TRUE(r.ParseFromString(raw[0]));
+  EXPECT_TRUE(receiver_->AcceptReturns("lt", {r}).ok());
+  EXPECT_FALSE(
+      store_->GetMessageFacts(RelayKey("ee", IdOf(other)))->has_value());
+  EXPECT_EQ(Returns("ee"), 0u);
+  EXPECT_EQ(State(), kStateForwarded);
+}
+
+TEST_F(AcceptReturnsTest, OwnMessageIsSettledAndNotReturnedFurther) {
+  // fi's own message to lv, sent through lt.
+  Sealer sealer("fi", SignerOf(fi_), &directory_);
+  v1::Header h;
+  h.set_message_id(NewMessageId());
+  h.set_origin("fi");
+  h.add_recipients("lv");
+  h.set_created_unix_ms(clock_.NowUnixMs());
+  h.set_priority(v1::ROUTINE);
+  h.set_expires_unix_ms(h.created_unix_ms() + 3600000);
+  v1::Payload p;
+  p.set_kind("note");
+  p.set_body("own");
+  auto env = sealer.Seal(h, p);
+  ASSERT_TRUE(env.ok());
+  ASSERT_TRUE(sealer.SignOuter({&*env}).ok());
+  OutgoingMessage m;
+  m.id = h.message_id();
+  m.recipients = {"lv"};
+  m.priority = v1::ROUTINE;
+  m.created_ms = h.created_unix_ms();
+  m.expires_ms = h.expires_unix_ms();
+  m.kind = "note";
+  m.envelope = env->SerializeAsString();
+  m.outer_digest = OuterDigest(*env, kSuiteV1);
+  m.submitter = "alice";
+  m.request_hash = "hash";
+  ASSERT_TRUE(store_->InsertOutgoing(m).ok());
+  env->mutable_routing()->set_deliver_to("lv");
+  auto receipts = lv_node_.receiver->Receive("lt", {*env});
+  ASSERT_TRUE(receipts.ok()) << receipts.status();
+  v1::Receipt r;
+  ASSERT_TRUE(r.ParseFromString((*receipts)[0]));
+  auto body = VerifyReceipt(r, directory_, "lv", "fi", m.id, m.outer_digest);
+  ASSERT_TRUE(body.ok()) << body.status();
+  ASSERT_EQ(body->verdict(), v1::ACCEPTED);
+
+  // Not from a peer that is not the way to lv.
+  ASSERT_TRUE(receiver_->AcceptReturns("ee", {r}).ok());
+  EXPECT_EQ((**store_->GetDelivery(m.id, "lv")).state, kStateQueued);
+  ASSERT_TRUE(receiver_->AcceptReturns("lt", {r}).ok());
+  auto row = **store_->GetDelivery(m.id, "lv");
+  EXPECT_EQ(row.state, kStateDelivered);
+  EXPECT_EQ(row.receipt, r.SerializeAsString());
+  for (const char* peer : {"ee", "lt", "lv", "fi"}) {
+    EXPECT_EQ(Returns(peer), 0u) << peer;
+  }
+  EXPECT_TRUE(notified_.empty());
+}
+
+TEST_F(AcceptReturnsTest, RefusalOfAlteredBytesIsFinalAndReturned) {
+  // lt altered what it passed on; lv refused those bytes (it holds the real
+  // envelope already, so: a conflict), signed over their digest.
+  v1::Envelope altered = onward_;
+  std::string ct = altered.ciphertext();
+  ct[ct.size() / 2] ^= 1;
+  altered.set_ciphertext(ct);
+  auto receipts = lv_node_.receiver->Receive("lt", {altered});
+  ASSERT_TRUE(receipts.ok()) << receipts.status();
+  v1::Receipt refusal;
+  ASSERT_TRUE(refusal.ParseFromString((*receipts)[0]));
+  ASSERT_TRUE(receiver_->AcceptReturns("lt", {refusal}).ok());
+  auto row = **store_->GetDelivery(key_, "lv");
+  EXPECT_EQ(row.state, kStateRejected);
+  EXPECT_NE(row.reason.find("altered on the way"), std::string::npos)
+      << row.reason;
+  EXPECT_EQ(Returns("ee"), 1u);
+  // An ACCEPTED for other bytes is never good.
+  v1::ReceiptBody b;
+  ASSERT_TRUE(b.ParseFromString(end_to_end_.body()));
+  b.set_outer_digest(OuterDigest(altered, kSuiteV1));
+  auto forged = SignReceipts(*SignerOf(lv_), {b});
+  ASSERT_TRUE(forged.ok());
+  bool is_altered = false;
+  EXPECT_FALSE(VerifyEndToEndReceipt((*forged)[0], directory_, "lv", "ee",
+                                     IdOf(env_), OuterDigest(env_, kSuiteV1),
+                                     &is_altered)
+                   .ok());
+}
+
+// A relay that had an altered copy refused first cannot make the delivery
+// rejected for good: the recipient's ACCEPTED for the real bytes wins.
+TEST_F(AcceptReturnsTest, AcceptedWinsOverARefusalOfAlteredBytes) {
+  v1::Envelope altered = onward_;
+  std::string ct = altered.ciphertext();
+  ct[ct.size() / 2] ^= 1;
+  altered.set_ciphertext(ct);
+  auto receipts = lv_node_.receiver->Receive("lt", {altered});
+  ASSERT_TRUE(receipts.ok()) << receipts.status();
+  v1::Receipt refusal;
+  ASSERT_TRUE(refusal.ParseFromString((*receipts)[0]));
+  ASSERT_TRUE(receiver_->AcceptReturns("lt", {refusal}).ok());
+  ASSERT_TRUE(receiver_->AcceptReturns("lt", {end_to_end_}).ok());
+  EXPECT_EQ(State(), kStateDelivered);
+  bool returned = false;
+  auto returns = store_->NextReturns("ee", 10);  // kept alive
+  ASSERT_TRUE(returns.ok());
+  for (const PendingReturn& p : *returns) {
+    returned = returned || p.receipt == end_to_end_.SerializeAsString();
+  }
+  EXPECT_TRUE(returned);
+}
+
 }  // namespace
 }  // namespace kontor

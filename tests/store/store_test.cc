@@ -279,6 +279,270 @@ TEST_F(StoreTest, FileOfTheFirstSchemaIsMigrated) {
   EXPECT_EQ((*migrated)->NextDeliveries("fi", 10, 5)->at(0).deferrals, 1u);
 }
 
+// A relayed envelope from `origin` taken into custody for `deliver_to`.
+RelayedMessage Relayed(const std::string& id, const std::string& deliver_to,
+                       const std::string& digest = "digest",
+                       const std::string& origin = "ee", int priority = 1,
+                       int64_t created = 1000) {
+  RelayedMessage m;
+  m.origin = origin;
+  m.message_id = id;
+  m.deliver_to = deliver_to;
+  m.from_peer = origin;
+  m.priority = priority;
+  m.created_ms = created;
+  m.expires_ms = created + 100000;
+  m.envelope = "envelope-" + id;
+  m.outer_digest = digest;
+  m.custody = "custody-" + id + "-" + deliver_to;
+  return m;
+}
+
+TEST_F(StoreTest, RelayedMessagesAreStoredOncePerDestination) {
+  std::vector<std::optional<DedupEntry>> existing;
+  ASSERT_TRUE(store_->InsertRelayed({Relayed("m1", "lv")}, &existing).ok());
+  ASSERT_EQ(existing.size(), 1u);
+  EXPECT_FALSE(existing[0].has_value());
+  const std::string key = RelayKey("ee", "m1");
+  EXPECT_EQ(key, "ee/m1");
+  auto facts = *store_->GetMessageFacts(key);
+  ASSERT_TRUE(facts.has_value());
+  EXPECT_EQ(facts->origin, "ee");
+  EXPECT_EQ(facts->outer_digest, "digest");
+  auto row = *store_->GetDelivery(key, "lv");
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->state, kStateQueued);
+  EXPECT_FALSE(store_->GetDelivery(key, "fi")->has_value());
+  EXPECT_FALSE(store_->GetMessageFacts("m1")->has_value());
+
+  // The same again: left as it is, answered with the custody receipt.
+  RelayedMessage again = Relayed("m1", "lv");
+  again.custody = "another custody receipt";
+  ASSERT_TRUE(store_->InsertRelayed({again}, &existing).ok());
+  ASSERT_TRUE(existing[0].has_value());
+  EXPECT_EQ(existing[0]->outer_digest, "digest");
+  EXPECT_EQ(existing[0]->receipt, "custody-m1-lv");
+
+  // Other content under the same id: the stored digest, no receipt.
+  ASSERT_TRUE(
+      store_->InsertRelayed({Relayed("m1", "lv", "other")}, &existing).ok());
+  ASSERT_TRUE(existing[0].has_value());
+  EXPECT_EQ(existing[0]->outer_digest, "digest");
+  EXPECT_EQ(existing[0]->receipt, "");
+  ASSERT_TRUE(
+      store_->InsertRelayed({Relayed("m1", "lt", "other")}, &existing).ok());
+  ASSERT_TRUE(existing[0].has_value());
+  EXPECT_EQ(existing[0]->outer_digest, "digest");
+  EXPECT_FALSE(store_->GetDelivery(key, "lt")->has_value());
+
+  // A second recipient of the same message: one more delivery, one message.
+  ASSERT_TRUE(store_->InsertRelayed({Relayed("m1", "lt")}, &existing).ok());
+  EXPECT_FALSE(existing[0].has_value());
+  EXPECT_TRUE(store_->GetDelivery(key, "lt")->has_value());
+  EXPECT_EQ(store_->Deliveries(key)->size(), 2u);
+  EXPECT_EQ((*store_->FindRelayed("ee", "m1", "lt"))->receipt, "custody-m1-lt");
+
+  // Another origin with the same id is another message.
+  ASSERT_TRUE(
+      store_->InsertRelayed({Relayed("m1", "lv", "d-ua", "ua")}, &existing)
+          .ok());
+  EXPECT_FALSE(existing[0].has_value());
+  EXPECT_EQ((*store_->GetMessageFacts("ua/m1"))->outer_digest, "d-ua");
+  Reopen();
+  EXPECT_EQ((*store_->FindRelayed("ee", "m1", "lv"))->receipt, "custody-m1-lv");
+}
+
+TEST_F(StoreTest, TwoCopiesInOneInsertAreStoredOnce) {
+  std::vector<std::optional<DedupEntry>> existing;
+  ASSERT_TRUE(store_
+                  ->InsertRelayed({Relayed("m1", "lv"), Relayed("m1", "lv"),
+                                   Relayed("m1", "lv", "other")},
+                                  &existing)
+                  .ok());
+  ASSERT_EQ(existing.size(), 3u);
+  EXPECT_FALSE(existing[0].has_value());
+  ASSERT_TRUE(existing[1].has_value());
+  EXPECT_EQ(existing[1]->receipt, "custody-m1-lv");
+  ASSERT_TRUE(existing[2].has_value());
+  EXPECT_EQ(existing[2]->receipt, "");
+  EXPECT_EQ(store_->Deliveries("ee/m1")->size(), 1u);
+}
+
+TEST_F(StoreTest, FindRelayedAnswersWithTheEndToEndReceiptOnceSettled) {
+  EXPECT_FALSE(store_->FindRelayed("ee", "m1", "lv")->has_value());
+  std::vector<std::optional<DedupEntry>> existing;
+  ASSERT_TRUE(store_->InsertRelayed({Relayed("m1", "lv")}, &existing).ok());
+  EXPECT_EQ((*store_->FindRelayed("ee", "m1", "lv"))->receipt, "custody-m1-lv");
+  EXPECT_FALSE(store_->FindRelayed("ee", "m1", "lt")->has_value());
+  EXPECT_FALSE(store_->FindRelayed("ua", "m1", "lv")->has_value());
+  // Forwarded on by this relay: still this node's custody receipt.
+  ASSERT_TRUE(store_
+                  ->Settle({{"ee/m1", "lv", kStateForwarded, "forwarded by pl",
+                             "custody-of-pl", 2, ""}})
+                  .ok());
+  EXPECT_EQ((*store_->FindRelayed("ee", "m1", "lv"))->receipt, "custody-m1-lv");
+  ASSERT_TRUE(store_
+                  ->Settle({{"ee/m1", "lv", kStateDelivered, "", "end-to-end",
+                             3, "ee"}})
+                  .ok());
+  auto found = *store_->FindRelayed("ee", "m1", "lv");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->outer_digest, "digest");
+  EXPECT_EQ(found->receipt, "end-to-end");
+}
+
+TEST_F(StoreTest, RelayedRejectionIsAnsweredWithTheEndToEndReceipt) {
+  std::vector<std::optional<DedupEntry>> existing;
+  ASSERT_TRUE(store_->InsertRelayed({Relayed("m1", "lv")}, &existing).ok());
+  ASSERT_TRUE(store_
+                  ->Settle({{"ee/m1", "lv", kStateRejected,
+                             "REFUSAL_POLICY: no", "refusal", 3, "ee"}})
+                  .ok());
+  EXPECT_EQ((*store_->FindRelayed("ee", "m1", "lv"))->receipt, "refusal");
+}
+
+TEST_F(StoreTest, NextDeliveriesOverSeveralPeersKeepsFlashFirst) {
+  // Own messages to fi (direct) and lv (routed through fi), and one relayed
+  // for ee to lv.
+  ASSERT_TRUE(store_->InsertOutgoing(Message("r-fi", 1, 1, {"fi"})).ok());
+  ASSERT_TRUE(store_->InsertOutgoing(Message("u-lv", 2, 2, {"lv"})).ok());
+  ASSERT_TRUE(store_->InsertOutgoing(Message("r-lv", 1, 3, {"lv"})).ok());
+  ASSERT_TRUE(store_->InsertOutgoing(Message("u-fi", 2, 4, {"fi"})).ok());
+  ASSERT_TRUE(store_->InsertOutgoing(Message("other", 3, 0, {"lt"})).ok());
+  std::vector<std::optional<DedupEntry>> existing;
+  ASSERT_TRUE(
+      store_->InsertRelayed({Relayed("f-ee", "lv", "d", "ee", 3, 5)}, &existing)
+          .ok());
+  auto next =
+      store_->NextDeliveries(std::vector<std::string>{"fi", "lv"}, 10, 0);
+  ASSERT_TRUE(next.ok()) << next.status();
+  ASSERT_EQ(next->size(), 5u);
+  EXPECT_EQ((*next)[0].message_id, "ee/f-ee");  // flash first
+  EXPECT_EQ((*next)[0].peer, "lv");
+  EXPECT_EQ((*next)[0].origin, "ee");
+  EXPECT_EQ((*next)[0].envelope, "envelope-f-ee");
+  EXPECT_EQ((*next)[0].priority, 3);
+  EXPECT_EQ((*next)[1].message_id, "u-lv");  // then urgent, oldest first
+  EXPECT_EQ((*next)[1].peer, "lv");
+  EXPECT_EQ((*next)[1].origin, "");
+  EXPECT_EQ((*next)[2].message_id, "u-fi");
+  EXPECT_EQ((*next)[2].peer, "fi");
+  EXPECT_EQ((*next)[3].message_id, "r-fi");  // routine, oldest first
+  EXPECT_EQ((*next)[3].peer, "fi");
+  EXPECT_EQ((*next)[4].message_id, "r-lv");
+  // One peer of the two, and the single-peer form, agree.
+  auto lv = *store_->NextDeliveries(std::vector<std::string>{"lv"}, 10, 0);
+  ASSERT_EQ(lv.size(), 3u);
+  EXPECT_EQ(lv[0].message_id, "ee/f-ee");
+  EXPECT_EQ(store_->NextDeliveries("lv", 10, 0)->size(), 3u);
+  EXPECT_TRUE(
+      store_->NextDeliveries(std::vector<std::string>{}, 10, 0)->empty());
+}
+
+TEST_F(StoreTest, ForwardedThenDeliveredQueuesTheReturnOnce) {
+  std::vector<std::optional<DedupEntry>> existing;
+  ASSERT_TRUE(store_->InsertRelayed({Relayed("m1", "lv")}, &existing).ok());
+  ASSERT_TRUE(store_->InsertRelayed({Relayed("m2", "lv")}, &existing).ok());
+  const Settlement forwarded{
+      "ee/m1", "lv", kStateForwarded, "forwarded by pl", "custody-of-pl",
+      2,       ""};
+  ASSERT_TRUE(store_->Settle({forwarded}).ok());
+  auto row = **store_->GetDelivery("ee/m1", "lv");
+  EXPECT_EQ(row.state, kStateForwarded);
+  EXPECT_EQ(row.custody, "custody-of-pl");
+  EXPECT_EQ(row.receipt, "");
+  EXPECT_EQ(row.attempts, 1u);
+  // Not sent again while forwarded.
+  auto due = *store_->NextDeliveries("lv", 10, 0);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].message_id, "ee/m2");
+  // Custody again (a duplicate answer) changes nothing.
+  ASSERT_TRUE(store_->Settle({forwarded}).ok());
+  EXPECT_EQ((**store_->GetDelivery("ee/m1", "lv")).attempts, 1u);
+  EXPECT_TRUE(store_->NextReturns("ee", 10)->empty());
+
+  const Settlement delivered{"ee/m1", "lv", kStateDelivered, "", "end-to-end",
+                             3,       "ee"};
+  ASSERT_TRUE(store_->Settle({delivered}).ok());
+  ASSERT_TRUE(store_->Settle({delivered}).ok());  // repeated: no second return
+  ASSERT_TRUE(store_->Settle({forwarded}).ok());  // late custody: no change
+  row = **store_->GetDelivery("ee/m1", "lv");
+  EXPECT_EQ(row.state, kStateDelivered);
+  EXPECT_EQ(row.receipt, "end-to-end");
+  EXPECT_EQ(row.custody, "custody-of-pl");
+  EXPECT_EQ(row.attempts, 1u);
+  Reopen();
+  auto returns = *store_->NextReturns("ee", 10);
+  ASSERT_EQ(returns.size(), 1u);
+  EXPECT_EQ(returns[0].receipt, "end-to-end");
+  EXPECT_TRUE(store_->NextReturns("lv", 10)->empty());
+  // A settlement without a receipt is not returned.
+  ASSERT_TRUE(
+      store_->Settle({{"ee/m2", "lv", kStateExpired, "expired", "", 4, "ee"}})
+          .ok());
+  EXPECT_EQ(store_->NextReturns("ee", 10)->size(), 1u);
+
+  ASSERT_TRUE(store_->ReturnsDone({returns[0].id}).ok());
+  EXPECT_TRUE(store_->NextReturns("ee", 10)->empty());
+  ASSERT_TRUE(store_->ReturnsDone({returns[0].id}).ok());  // idempotent
+}
+
+TEST_F(StoreTest, ReturnsComeOldestFirstPerPeerUpToTheLimit) {
+  std::vector<std::optional<DedupEntry>> existing;
+  for (const char* id : {"a", "b", "c"}) {
+    ASSERT_TRUE(store_->InsertRelayed({Relayed(id, "lv")}, &existing).ok());
+  }
+  ASSERT_TRUE(
+      store_->InsertRelayed({Relayed("d", "lv", "x", "ua")}, &existing).ok());
+  ASSERT_TRUE(store_
+                  ->Settle({{"ee/b", "lv", kStateDelivered, "", "rb", 1, "ee"},
+                            {"ee/a", "lv", kStateRejected, "no", "ra", 2, "ee"},
+                            {"ua/d", "lv", kStateDelivered, "", "rd", 3, "pl"},
+                            {"ee/c", "lv", kStateDelivered, "", "rc", 4, "ee"}})
+                  .ok());
+  auto two = *store_->NextReturns("ee", 2);
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[0].receipt, "rb");
+  EXPECT_EQ(two[1].receipt, "ra");
+  ASSERT_TRUE(store_->ReturnsDone({two[0].id, two[1].id}).ok());
+  auto rest = *store_->NextReturns("ee", 10);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].receipt, "rc");
+  ASSERT_EQ(store_->NextReturns("pl", 10)->size(), 1u);
+}
+
+TEST_F(StoreTest, ForwardedExpiresOnlyAfterTheGrace) {
+  constexpr int64_t kDay = 24LL * 3600 * 1000;
+  std::vector<std::optional<DedupEntry>> existing;
+  ASSERT_TRUE(store_->InsertRelayed({Relayed("m1", "lv")}, &existing).ok());
+  ASSERT_TRUE(store_->InsertOutgoing(Message("own", 1, 1000, {"lv"})).ok());
+  ASSERT_TRUE(store_
+                  ->Settle({{"ee/m1", "lv", kStateForwarded, "forwarded by pl",
+                             "custody", 2, ""}})
+                  .ok());
+  const int64_t expires = 1000 + 100000;
+  // The queued own message expires on time; the forwarded one waits.
+  EXPECT_EQ(*store_->ExpireOverdue("lv", expires + 1), 1u);
+  EXPECT_EQ((**store_->GetDelivery("own", "lv")).state, kStateExpired);
+  EXPECT_EQ((**store_->GetDelivery("ee/m1", "lv")).state, kStateForwarded);
+  EXPECT_EQ(*store_->ExpireOverdue("lv", expires + kDay), 0u);
+  EXPECT_EQ((**store_->GetDelivery("ee/m1", "lv")).state, kStateForwarded);
+  EXPECT_EQ(*store_->ExpireOverdue("fi", expires + kDay + 1), 0u);
+  EXPECT_EQ(*store_->ExpireOverdue("lv", expires + kDay + 1), 1u);
+  auto row = **store_->GetDelivery("ee/m1", "lv");
+  EXPECT_EQ(row.state, kStateExpired);
+  EXPECT_NE(row.reason.find("forwarded by a relay"), std::string::npos);
+  // Not offered for a final attempt: the relay has it.
+  EXPECT_TRUE(
+      store_->FinalAttempts("lv", 10, expires + kDay + 2, kDay * 7)->empty());
+  // A late end-to-end receipt still settles it as delivered.
+  ASSERT_TRUE(store_
+                  ->Settle({{"ee/m1", "lv", kStateDelivered, "", "late",
+                             expires + kDay + 3, ""}})
+                  .ok());
+  EXPECT_EQ((**store_->GetDelivery("ee/m1", "lv")).state, kStateDelivered);
+}
+
 TEST_F(StoreTest, UnwritableLocationIsAClearError) {
   auto s = Store::Open("/proc/kontor-cannot-be-here/kontor.db");
   EXPECT_FALSE(s.ok());

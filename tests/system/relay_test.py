@@ -315,6 +315,54 @@ def run_reply(res, fed, tmp):
               shown["payload"]["subject"] == "reply", json.dumps(shown)[:300])
 
 
+def run_watch_sent(res, fed, tmp):
+    """The sender sees an expiry in `kontor watch --sent` (and status)."""
+    env = {k: v for k, v in os.environ.items() if k != "KONTOR_NODE"}
+    watcher = subprocess.Popen(
+        [fed.kontor, "--node", fed.socket("ee"), "--json", "watch", "--sent",
+         "--since", "0"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    reader = threading.Thread(
+        target=lambda: [lines.append(l) for l in watcher.stdout])
+    reader.start()
+    try:
+        fed.fed("stop", fed.root, "fi")
+        body = os.path.join(tmp, "short.txt")
+        with open(body, "w") as f:
+            f.write("short-lived")
+        rc, out, err = fed.cli("ee", "send", "--to", "fi", "--kind", "note",
+                               "--subject", "short", "--body-file", body,
+                               "--expires-in", "2")
+        msg = json.loads(out)["message_id"] if rc == 0 else None
+
+        def expired_event():
+            for l in list(lines):
+                try:
+                    e = json.loads(l)
+                except ValueError:
+                    continue
+                if e.get("message_id") == msg and e.get("state") == "expired":
+                    return e
+            return None
+        e = harness.poll(expired_event, 60, 0.2)
+        res.check("kontor watch --sent shows the message expire (peer down)",
+                  e is not None and e.get("recipient") == "fi",
+                  f"lines: {lines[-3:]}")
+        st = fed.query("ee", "status", msg)
+        res.check("kontor status says expired", st["state"] == "expired",
+                  json.dumps(st)[:300])
+        res.check("watch --sent also showed the earlier deliveries settle",
+                  any('"state":"delivered"' in l for l in lines) or
+                  any(json.loads(l).get("state") == "delivered"
+                      for l in lines if l.strip().startswith("{")), "")
+    finally:
+        watcher.terminate()
+        watcher.wait(10)
+        reader.join(10)
+        fed.fed("start", fed.root, "fi")
+
+
 def run(tmp, res):
     kontord, kontor = harness.binaries()
     pb = stubs.load(os.path.join(tmp, "stubs"))
@@ -335,6 +383,7 @@ def run(tmp, res):
           "with 3 relay kills and 1 sender kill", flush=True)
     run_reply(res, fed, tmp)
     run_tampering_relay(res, fed, pb, tmp)
+    run_watch_sent(res, fed, tmp)
 
 
 if __name__ == "__main__":
