@@ -750,7 +750,8 @@ int Peers(const Options& o, v1::Local::Stub* stub) {
     std::string state = p.connected() ? "up" : "down";
     if (p.consecutive_failures() == 0 && !p.connected()) state = "idle";
     if (!p.unusable_reason().empty()) state = "UNUSABLE";
-    printf("  %-10s %-21s %-5s queue %llu", p.id().c_str(), p.address().c_str(),
+    const std::string where = p.via().empty() ? p.address() : "via " + p.via();
+    printf("  %-10s %-21s %-5s queue %llu", p.id().c_str(), where.c_str(),
            state.c_str(), static_cast<unsigned long long>(p.queue_depth()));
     if (p.oldest_queued_unix_ms() > 0) {
       printf(" (oldest %llds)",

@@ -472,6 +472,9 @@ grpc::Status LocalService::Peers(grpc::ServerContext*, const v1::PeersRequest*,
     v1::PeerInfo* info = response->add_peers();
     info->set_id(p.id());
     info->set_address(p.address());
+    for (const auto& r : config_->routes()) {
+      if (r.destination() == p.id()) info->set_via(r.via());
+    }
     PeerRuntime rt = outbox_->Runtime(p.id());
     info->set_connected(rt.connected);
     auto state = store_->GetPeerState(p.id());

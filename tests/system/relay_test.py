@@ -377,6 +377,9 @@ def run(tmp, res):
     res.check("ee's config: lv has no address, a route via fi",
               re.search(r'peers { id: "lv" signing_certs', ee_cfg) is not None and
               'routes { destination: "lv" via: "fi" }' in ee_cfg, ee_cfg[-600:])
+    lv = fed.peer("ee", "lv")
+    res.check("kontor peers on ee: lv via fi", lv.get("via") == "fi" and
+              not lv.get("address"), json.dumps(lv)[:300])
     t0 = time.monotonic()
     run_relay_under_kills(res, fed, pb, tmp)
     print(f"# relay phase: {time.monotonic() - t0:.1f} s for {N} messages "
