@@ -601,7 +601,8 @@ int Show(const Options& o, v1::Local::Stub* stub) {
     printf("In reply:  %s\n", p.in_reply_to().c_str());
   for (int i = 0; i < p.attachments_size(); ++i) {
     const auto& att = p.attachments(i);
-    printf("Attached:  %s (%llu bytes, sha256 %s)%s\n", att.name().c_str(),
+    printf("Attached:  %s (%llu bytes, sha256 %s)%s\n",
+           kontor::Printable(att.name(), 200).c_str(),
            static_cast<unsigned long long>(att.size()),
            kontor::HexEncode(att.sha256()).c_str(),
            saved[i].empty() ? "" : (" saved as " + saved[i]).c_str());

@@ -56,7 +56,7 @@ absl::StatusOr<std::vector<std::vector<ChunkInfo>>> ChunkLists(
       return absl::InvalidArgumentError(absl::StrCat(
           "attachment ", r.attachment(), ": chunk ", r.index(), " malformed"));
     }
-    total += r.size();
+    total += r.size() - kChunkTagBytes;  // plaintext, as the sender counts
     if (total > max_total_bytes) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "attachments larger than the limit of ", max_total_bytes, " bytes"));

@@ -37,8 +37,9 @@ class AttachmentDirs {
 // The chunk list of an envelope, per attachment, after checking its shape:
 // attachments numbered 0..n-1 (n <= kMaxAttachments), each with chunks
 // 0..k-1 of which exactly the final one is last, each 16 bytes to 1 MiB +
-// 16, all together at most `max_total_bytes`. InvalidArgument otherwise
-// (ResourceExhausted when only the total is too large).
+// 16, all together at most `max_total_bytes` of plaintext (size - 16 each).
+// InvalidArgument otherwise (ResourceExhausted when only the total is too
+// large).
 absl::StatusOr<std::vector<std::vector<ChunkInfo>>> ChunkLists(
     const google::protobuf::RepeatedPtrField<v1::AttachmentChunkRef>& refs,
     uint64_t max_total_bytes);

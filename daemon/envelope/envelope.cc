@@ -21,8 +21,8 @@ void AppendLengthPrefixed(std::string* out, absl::string_view s) {
 std::string ChunkListDigest(const v1::Envelope& envelope) {
   std::string list;
   for (const auto& c : envelope.chunks()) {
-    absl::StrAppend(&list, c.index(), ":", c.size(), ":", c.last() ? 1 : 0,
-                    ":");
+    absl::StrAppend(&list, c.attachment(), ":", c.index(), ":", c.size(), ":",
+                    c.last() ? 1 : 0, ":");
     AppendLengthPrefixed(&list, c.sha256());
   }
   return Sha256(list);

@@ -1,5 +1,7 @@
 #include "daemon/inbox/receiver.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <optional>
 #include <set>
@@ -443,9 +445,19 @@ absl::Status Receiver::PutChunk(const std::string& peer,
         absl::StrCat("chunk ", chunk.attachment(), "/", chunk.index(), " of ",
                      chunk.data().size(), " bytes is out of bounds"));
   }
-  auto written = WriteChunkFile(
-      dirs_->Incoming(chunk.origin(), chunk.message_id(), chunk.attachment()),
-      chunk.index(), chunk.data());
+  // Write once: what is stored stays (a wrong file is removed when its
+  // envelope comes, so that it can be sent again), and nothing is written
+  // for a message already received.
+  const std::string dir =
+      dirs_->Incoming(chunk.origin(), chunk.message_id(), chunk.attachment());
+  struct stat st;
+  if (stat(ChunkPath(dir, chunk.index()).c_str(), &st) == 0) {
+    return absl::OkStatus();
+  }
+  auto received = store_->FindInbox(chunk.origin(), chunk.message_id());
+  if (!received.ok()) return received.status();
+  if (received->has_value()) return absl::OkStatus();
+  auto written = WriteChunkFile(dir, chunk.index(), chunk.data());
   if (!written.ok()) {
     KLOG(Error, "inbox") << "cannot store a chunk from " << peer << ": "
                          << written.status().message();

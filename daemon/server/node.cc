@@ -16,6 +16,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "daemon/attachment/files.h"
 #include "daemon/common/log.h"
 
 namespace kontor {
@@ -72,6 +73,17 @@ absl::Status Node::Init() {
   auto store = Store::Open(config_.data_dir() + "/kontor.db");
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
+  // Attachments uploaded more than a day ago that no message took.
+  if (auto stale =
+          store_->DropStaleUploads(clock_->NowUnixMs() - 24LL * 3600 * 1000);
+      stale.ok()) {
+    const AttachmentDirs dirs(config_.data_dir());
+    for (const std::string& id : *stale) RemoveTree(dirs.Upload(id));
+    if (!stale->empty()) {
+      KLOG(Info, "node") << "removed " << stale->size()
+                         << " unused attachment upload(s) older than a day";
+    }
+  }
 
   const auto& limits = config_.limits();
   const uint64_t max_envelope = limits.max_message_bytes() + kEnvelopeOverhead;
