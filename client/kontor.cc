@@ -636,71 +636,25 @@ int Ack(const Options& o, v1::Local::Stub* stub) {
   return kOk;
 }
 
-// `watch --sent`: what happens to the messages this node sent.
-int WatchSent(const Options& o, v1::Local::Stub* stub, v1::WatchRequest req) {
+// Streams with `open(context, req)` and prints each item with `print`; a
+// node that restarts (reload, upgrade) ends the stream: resume after the
+// last item printed, so nothing is missed or printed twice. Gives up only
+// when the node stays away.
+template <typename Item, typename Open, typename Print>
+int ResumableWatch(const Options& o, v1::WatchRequest req, Open open,
+                   Print print) {
   bool seen_any = false;
   for (int failures = 0;;) {
     grpc::ClientContext c;
-    auto reader = stub->WatchSent(&c, req);
-    v1::DeliveryEvent e;
+    auto reader = open(&c, req);
+    Item e;
     while (reader->Read(&e)) {
       failures = 0;
       seen_any = true;
       if (o.json) {
         PrintJson(e);
       } else {
-        printf("%6llu  %s  %-10s %s  to %s%s%s\n",
-               static_cast<unsigned long long>(e.seq()),
-               FormatRfc3339Ms(e.time_unix_ms()).c_str(), e.state().c_str(),
-               e.message_id().c_str(), e.recipient().c_str(),
-               e.reason().empty() ? "" : "  ", e.reason().c_str());
-      }
-      fflush(stdout);
-      req.set_since_seq(e.seq());
-      req.set_from_now(false);
-    }
-    auto s = reader->Finish();
-    if (s.ok()) {
-      s = grpc::Status(grpc::StatusCode::UNAVAILABLE, "watch stream ended");
-    }
-    if (!IsTransient(s) || ++failures > 30) return RpcFail(s, o);
-    if (failures == 1 && seen_any) {
-      fprintf(stderr, "kontor: node unavailable, resuming after seq %llu\n",
-              static_cast<unsigned long long>(req.since_seq()));
-    }
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-  }
-}
-
-int Watch(const Options& o, v1::Local::Stub* stub) {
-  Args a(o.args, {"sent"});
-  if (auto e = a.Check({"since", "sent"}); !e.empty()) return Fail(kUsage, e);
-  v1::WatchRequest req;
-  if (a.Has("since")) {
-    uint64_t since = 0;
-    if (!absl::SimpleAtoi(a.Get("since"), &since)) {
-      return Fail(kUsage, "--since: an inbox sequence number");
-    }
-    req.set_since_seq(since);
-  } else {
-    req.set_from_now(true);
-  }
-  if (a.Has("sent")) return WatchSent(o, stub, req);
-  // A node that restarts (reload, upgrade) ends the stream: resume after
-  // the last entry printed, so nothing is missed or printed twice. Gives up
-  // only when the node stays away.
-  bool seen_any = false;
-  for (int failures = 0;;) {
-    grpc::ClientContext c;
-    auto reader = stub->Watch(&c, req);
-    v1::InboxEntry e;
-    while (reader->Read(&e)) {
-      failures = 0;
-      seen_any = true;
-      if (o.json) {
-        PrintJson(e);
-      } else {
-        PrintEntry(e);
+        print(e);
       }
       fflush(stdout);
       req.set_since_seq(e.seq());
@@ -717,6 +671,43 @@ int Watch(const Options& o, v1::Local::Stub* stub) {
     }
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
+}
+
+void PrintEvent(const v1::DeliveryEvent& e) {
+  printf("%6llu  %s  %-10s %s  to %s%s%s\n",
+         static_cast<unsigned long long>(e.seq()),
+         FormatRfc3339Ms(e.time_unix_ms()).c_str(), e.state().c_str(),
+         e.message_id().c_str(), e.recipient().c_str(),
+         e.reason().empty() ? "" : "  ", e.reason().c_str());
+}
+
+int Watch(const Options& o, v1::Local::Stub* stub) {
+  Args a(o.args, {"sent"});
+  if (auto e = a.Check({"since", "sent"}); !e.empty()) return Fail(kUsage, e);
+  v1::WatchRequest req;
+  if (a.Has("since")) {
+    uint64_t since = 0;
+    if (!absl::SimpleAtoi(a.Get("since"), &since)) {
+      return Fail(kUsage, "--since: a sequence number (seq of a printed line)");
+    }
+    req.set_since_seq(since);
+  } else {
+    req.set_from_now(true);
+  }
+  if (a.Has("sent")) {
+    return ResumableWatch<v1::DeliveryEvent>(
+        o, req,
+        [stub](grpc::ClientContext* c, const v1::WatchRequest& r) {
+          return stub->WatchSent(c, r);
+        },
+        PrintEvent);
+  }
+  return ResumableWatch<v1::InboxEntry>(
+      o, req,
+      [stub](grpc::ClientContext* c, const v1::WatchRequest& r) {
+        return stub->Watch(c, r);
+      },
+      PrintEntry);
 }
 
 int Peers(const Options& o, v1::Local::Stub* stub) {

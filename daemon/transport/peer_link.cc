@@ -67,18 +67,11 @@ absl::StatusOr<std::vector<std::string>> GrpcPeerLink::Exchange(
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::milliseconds(call_timeout_ms_));
-  {
-    absl::MutexLock lock(&mu_);
-    if (cancelled_) return absl::CancelledError("this node is stopping");
-    active_.insert(&context);
-  }
+  if (!Track(&context)) return absl::CancelledError("this node is stopping");
   struct Forget {
     GrpcPeerLink* link;
     grpc::ClientContext* context;
-    ~Forget() {
-      absl::MutexLock lock(&link->mu_);
-      link->active_.erase(context);
-    }
+    ~Forget() { link->Untrack(context); }
   } forget{this, &context};
   auto stream = stub->Exchange(&context);
   v1::ReceiptBatch answer;
@@ -123,16 +116,12 @@ absl::Status GrpcPeerLink::ReturnReceipts(
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::milliseconds(call_timeout_ms_));
-  {
-    absl::MutexLock lock(&mu_);
-    if (cancelled_) return absl::CancelledError("this node is stopping");
-    active_.insert(&context);
-  }
+  if (!Track(&context)) return absl::CancelledError("this node is stopping");
   v1::ReturnAck ack;
   grpc::Status status = stub->ReturnReceipts(&context, batch, &ack);
+  Untrack(&context);
   {
     absl::MutexLock lock(&mu_);
-    active_.erase(&context);
     if (!status.ok() && cancelled_) {
       return absl::CancelledError("this node is stopping");
     }
