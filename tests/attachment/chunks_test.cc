@@ -21,18 +21,10 @@
 namespace kontor {
 namespace {
 
+using testing::ReadAll;
+using testing::WriteAll;
+
 constexpr size_t kChunk = 1000;  // small chunks keep the tests fast
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteAll(const std::string& path, const std::string& data) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
-}
 
 bool Exists(const std::string& path) {
   struct stat st;

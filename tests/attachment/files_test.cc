@@ -23,17 +23,8 @@ namespace kontor {
 namespace {
 
 using Refs = google::protobuf::RepeatedPtrField<v1::AttachmentChunkRef>;
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteAll(const std::string& path, const std::string& data) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
-}
+using testing::ReadAll;
+using testing::WriteAll;
 
 bool Exists(const std::string& path) {
   struct stat st;

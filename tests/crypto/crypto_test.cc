@@ -13,7 +13,9 @@
 namespace kontor {
 namespace {
 
+using testing::ReadAll;
 using testing::TestPki;
+using testing::WriteAll;
 
 int64_t NowMs() { return Clock::Real()->NowUnixMs(); }
 
@@ -56,17 +58,6 @@ TestPki::Ca* CryptoTest::ca_;
 TestPki::Ca* CryptoTest::other_ca_;
 TestPki::Node* CryptoTest::ee_;
 TestPki::Node* CryptoTest::fi_;
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteAll(const std::string& path, const std::string& data) {
-  std::ofstream(path, std::ios::binary) << data;
-}
 
 TEST_F(CryptoTest, CertificateCarriesNodeIdAndKeyId) {
   EXPECT_EQ(ee_->tls.cert->node_id(), "ee");

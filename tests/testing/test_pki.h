@@ -68,6 +68,11 @@ int FreePort();
 // in it when the process exits (kept if KONTOR_KEEP_TMP is set).
 std::string TempDir(const std::string& tag);
 
+// A whole file's bytes ("" if it cannot be read), and a file written (or
+// replaced) with `data`.
+std::string ReadAll(const std::string& path);
+void WriteAll(const std::string& path, const std::string& data);
+
 }  // namespace kontor::testing
 
 #endif  // KONTOR_TESTS_TESTING_TEST_PKI_H_
