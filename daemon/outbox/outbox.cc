@@ -248,9 +248,7 @@ absl::Status Outbox::SendChunks(PeerLoop* loop, const PendingDelivery& d) {
     return absl::DataLossError("stored envelope does not parse");
   }
   const std::string origin = d.origin.empty() ? node_id_ : d.origin;
-  const std::string wire_id = d.origin.empty()
-                                  ? d.message_id
-                                  : d.message_id.substr(d.origin.size() + 1);
+  const std::string wire_id = d.wire_id();
   const AttachmentDirs dirs(options_.data_dir);
   auto have = link_->ChunkStatus(loop->peer, origin, wire_id);
   if (!have.ok()) return have.status();
@@ -453,9 +451,7 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
   for (size_t i = 0; i < batch.size(); ++i) {
     const PendingDelivery& d = *batch[i];
     const std::string& origin = d.origin.empty() ? node_id_ : d.origin;
-    const std::string wire_id = d.origin.empty()
-                                    ? d.message_id
-                                    : d.message_id.substr(d.origin.size() + 1);
+    const std::string wire_id = d.wire_id();
     // Routed through a relay, or relayed by us: the settlement goes back
     // towards the origin.
     const bool via_relay = d.peer != loop->peer;

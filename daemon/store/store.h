@@ -81,6 +81,11 @@ struct PendingDelivery {
   uint32_t deferrals = 0;    // times the recipient deferred it since queued
   uint32_t chunk_count = 0;  // attachment chunks to send first
   std::vector<std::string> uploads;  // their attachment ids (own messages)
+
+  // The message id on the wire (message_id without a relay key's origin).
+  std::string wire_id() const {
+    return origin.empty() ? message_id : message_id.substr(origin.size() + 1);
+  }
 };
 
 struct Settlement {
