@@ -5,7 +5,7 @@ set(KONTOR_PROTO_SRC ${PROJECT_SOURCE_DIR}/proto)
 set(KONTOR_GEN ${PROJECT_BINARY_DIR}/gen)
 file(MAKE_DIRECTORY ${KONTOR_GEN})
 
-set(_msg_protos envelope config federation local)
+set(_msg_protos kinds envelope config federation local)
 set(_svc_protos federation local)
 set(_pb_srcs)
 set(_grpc_srcs)
