@@ -242,6 +242,20 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
         item.store = true;
         item.record.accepted = false;
       }
+    } else if (!KindAllowed(header->origin(), opened->payload.kind())) {
+      refusal.verdict = v1::REFUSED;
+      refusal.code = v1::REFUSAL_POLICY;
+      refusal.reason = absl::StrCat(node_id_, " does not accept ",
+                                    Printable(opened->payload.kind(), 40),
+                                    " from ", header->origin(), " (policy)");
+      KLOG(Warning, "inbox")
+          << "refused message " << header->message_id() << " from "
+          << header->origin() << ": " << refusal.reason;
+      refuse(refusal);
+      item.store = true;  // authentic, refused for good
+      item.record.accepted = false;
+      item.record.kind = opened->payload.kind();
+      item.record.purpose = opened->payload.markings().purpose();
     } else if (!ChunksReady(env, *header, &opened->payload, &refusal)) {
       refuse(refusal);
       if (refusal.verdict == v1::REFUSED) {
@@ -264,10 +278,13 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
       r.kind = opened->payload.kind();
       r.subject = opened->payload.subject();
       r.case_ref = opened->payload.case_ref();
+      r.in_reply_to = opened->payload.in_reply_to();
+      r.purpose = opened->payload.markings().purpose();
       r.priority = header->priority();
       r.created_ms = header->created_unix_ms();
       r.expires_ms = header->expires_unix_ms();
     }
+    if (!item.record.accepted) item.record.refusal = refusal.reason;
     item.record.origin = header->origin();
     item.record.message_id = header->message_id();
     item.record.outer_digest = digest;
@@ -284,6 +301,12 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
     }
   }
   if (!bodies.empty()) {
+    // Every receipt carries this node's audit chain head: the peers keep
+    // it, witnesses against a rewritten or truncated log.
+    auto head = store_->GetAuditHead();
+    if (!head.ok()) return head.status();
+    const std::string encoded = EncodeAuditHead(*head);
+    for (auto& b : bodies) b.set_audit_head(encoded);
     auto signed_receipts = SignReceipts(*signer_, bodies);
     if (!signed_receipts.ok()) return signed_receipts.status();
     for (size_t k = 0; k < index.size(); ++k) {
@@ -362,6 +385,17 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
   out.reserve(items.size());
   for (Item& item : items) out.push_back(std::move(*item.ready_receipt));
   return out;
+}
+
+void Receiver::SetPolicy(
+    std::map<std::string, std::set<std::string>> accept_kinds) {
+  accept_kinds_ = std::move(accept_kinds);
+}
+
+bool Receiver::KindAllowed(const std::string& origin,
+                           const std::string& kind) const {
+  auto it = accept_kinds_.find(origin);
+  return it == accept_kinds_.end() || it->second.count(kind) > 0;
 }
 
 bool Receiver::ChunksReady(const v1::Envelope& env, const v1::Header& header,

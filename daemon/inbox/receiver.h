@@ -2,7 +2,9 @@
 #define KONTOR_DAEMON_INBOX_RECEIVER_H_
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -55,6 +57,15 @@ class Receiver {
   // are there, whole; until then it is deferred. Without this call, an
   // envelope with chunks is refused.
   void SetAttachments(const std::string& data_dir, uint64_t max_bytes);
+  // Per-peer policy: the kinds each origin may send us (an origin not in
+  // the map may send every kind). A message of another kind is refused for
+  // good, signed (REFUSAL_POLICY), and the refusal is audited.
+  void SetPolicy(std::map<std::string, std::set<std::string>> accept_kinds);
+  // The newest receipts `peer` signed for our messages (Witness).
+  absl::StatusOr<std::vector<std::string>> Witnessed(const std::string& peer,
+                                                     size_t limit) {
+    return store_->ReceiptsFrom(peer, limit);
+  }
   // A chunk sent ahead of its envelope by `peer` (PutChunks): stored.
   absl::Status PutChunk(const std::string& peer, const v1::ChunkData& chunk);
   // The chunks of (origin, message_id) stored here (ChunkStatus).
@@ -69,11 +80,13 @@ class Receiver {
   std::shared_ptr<const EcdsaSigner> signer_;
   const Clock* clock_;
   Routes routes_;
+  std::map<std::string, std::set<std::string>> accept_kinds_;
   const KeyDirectory* directory_ = nullptr;
   std::function<void(const std::string&)> notify_;
   // Whether all chunks `env` lists are here, whole; else `refusal` says
   // why: DEFERRED while some are missing, REFUSED if the list is malformed,
   // too large, or (at the recipient) does not match the signed `payload`.
+  bool KindAllowed(const std::string& origin, const std::string& kind) const;
   bool ChunksReady(const v1::Envelope& env, const v1::Header& header,
                    const v1::Payload* payload, Refusal* refusal);
 

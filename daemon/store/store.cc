@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "daemon/common/log.h"
 
 namespace kontor {
@@ -43,7 +44,11 @@ CREATE TABLE IF NOT EXISTS messages(
   request_hash BLOB,
   origin TEXT NOT NULL DEFAULT '',
   uploads TEXT NOT NULL DEFAULT '',
-  chunks INTEGER NOT NULL DEFAULT 0);
+  chunks INTEGER NOT NULL DEFAULT 0,
+  payload BLOB,
+  subject TEXT NOT NULL DEFAULT '',
+  case_ref TEXT NOT NULL DEFAULT '',
+  in_reply_to TEXT NOT NULL DEFAULT '');
 CREATE UNIQUE INDEX IF NOT EXISTS messages_client_key
   ON messages(submitter, client_key) WHERE client_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS deliveries(
@@ -90,6 +95,7 @@ CREATE TABLE IF NOT EXISTS inbox(
   acked INTEGER NOT NULL DEFAULT 0,
   receipt BLOB NOT NULL,
   chunk_refs BLOB,
+  in_reply_to TEXT NOT NULL DEFAULT '',
   UNIQUE(origin, message_id));
 CREATE INDEX IF NOT EXISTS inbox_id ON inbox(message_id);
 CREATE TABLE IF NOT EXISTS returns(
@@ -116,6 +122,25 @@ CREATE TABLE IF NOT EXISTS uploads(
   chunk_refs BLOB NOT NULL,
   created_ms INTEGER NOT NULL,
   message_id TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS audit(
+  seq INTEGER PRIMARY KEY,
+  time_ms INTEGER NOT NULL,
+  action TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  origin TEXT NOT NULL,
+  peer TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  purpose TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  prev BLOB NOT NULL,
+  hash BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_message ON audit(message_id);
+CREATE TABLE IF NOT EXISTS audit_heads(
+  seq INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL,
+  time_ms INTEGER NOT NULL,
+  signature BLOB NOT NULL);
 )sql";
 
 absl::Status SqlError(sqlite3* db, int rc, absl::string_view what) {
@@ -208,9 +233,10 @@ absl::Status Exec(sqlite3* db, const char* sql) {
 // 2 = deliveries.not_before_ms, 3 = deliveries.deferrals, 4 = priorities
 // clamped to 1..3, 5 = relaying (messages.origin, deliveries.custody and
 // custody_out, returns), 6 = attachments (messages.uploads and chunks,
-// inbox.chunk_refs, uploads). kSchema creates the newest form; this brings
-// an older file up to it.
-constexpr int kSchemaVersion = 6;
+// inbox.chunk_refs, uploads), 7 = kinds, threads and audit (messages.payload,
+// subject, case_ref, in_reply_to; inbox.in_reply_to; audit, audit_heads).
+// kSchema creates the newest form; this brings an older file up to it.
+constexpr int kSchemaVersion = 7;
 
 absl::Status AddColumnIfMissing(sqlite3* db, const char* table,
                                 const char* column, const char* type) {
@@ -254,6 +280,21 @@ absl::Status Migrate(sqlite3* db) {
   if (auto s = AddColumnIfMissing(db, "inbox", "chunk_refs", "BLOB"); !s.ok()) {
     return s;
   }
+  if (auto s = AddColumnIfMissing(db, "messages", "payload", "BLOB"); !s.ok()) {
+    return s;
+  }
+  for (const char* column : {"subject", "case_ref", "in_reply_to"}) {
+    if (auto s = AddColumnIfMissing(db, "messages", column,
+                                    "TEXT NOT NULL DEFAULT ''");
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (auto s = AddColumnIfMissing(db, "inbox", "in_reply_to",
+                                  "TEXT NOT NULL DEFAULT ''");
+      !s.ok()) {
+    return s;
+  }
   for (const char* column : {"custody", "custody_out"}) {
     if (auto s = AddColumnIfMissing(db, "deliveries", column, "BLOB");
         !s.ok()) {
@@ -263,6 +304,14 @@ absl::Status Migrate(sqlite3* db) {
   if (auto s = Exec(db,
                     "UPDATE deliveries SET priority = MIN(3, MAX(1, priority)) "
                     "WHERE priority NOT BETWEEN 1 AND 3");
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = Exec(db,
+                    "CREATE INDEX IF NOT EXISTS messages_case ON "
+                    "messages(case_ref) WHERE case_ref != '';"
+                    "CREATE INDEX IF NOT EXISTS inbox_case ON inbox(case_ref) "
+                    "WHERE case_ref != ''");
       !s.ok()) {
     return s;
   }
@@ -401,11 +450,11 @@ class SqliteStore : public Store {
           return absl::OkStatus();
         }
       }
-      Stmt ins(
-          db,
-          "INSERT INTO messages(id, priority, created_ms, expires_ms, "
-          "kind, envelope, outer_digest, submitter, client_key, "
-          "request_hash, uploads, chunks) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+      Stmt ins(db,
+               "INSERT INTO messages(id, priority, created_ms, expires_ms, "
+               "kind, envelope, outer_digest, submitter, client_key, "
+               "request_hash, uploads, chunks, payload, subject, case_ref, "
+               "in_reply_to) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
       ins.Bind(1, m.id).Bind(2, priority).Bind(3, m.created_ms);
       ins.Bind(4, m.expires_ms).Bind(5, m.kind).BindBlob(6, m.envelope);
       ins.BindBlob(7, m.outer_digest).Bind(8, m.submitter);
@@ -417,6 +466,8 @@ class SqliteStore : public Store {
       ins.BindBlob(10, m.request_hash);
       ins.Bind(11, absl::StrJoin(m.uploads, ","));
       ins.Bind(12, static_cast<int64_t>(m.chunk_count));
+      ins.BindBlob(13, m.payload).Bind(14, m.subject).Bind(15, m.case_ref);
+      ins.Bind(16, m.in_reply_to);
       if (auto st = ins.Run("insert message"); !st.ok()) return st;
       for (const std::string& u : m.uploads) {
         Stmt take(db,
@@ -436,6 +487,14 @@ class SqliteStore : public Store {
         d.Bind(1, m.id).Bind(2, peer).Bind(3, kStateQueued).Bind(4, priority);
         d.Bind(5, m.created_ms).Bind(6, m.expires_ms).Bind(7, m.created_ms);
         if (auto st = d.Run("insert delivery"); !st.ok()) return st;
+        if (auto st = AppendAuditOn(
+                db,
+                {AuditEntry{std::string(kAuditDisclose), m.submitter, m.id, "",
+                            peer, m.kind, m.purpose, "submitted"}},
+                m.created_ms);
+            !st.ok()) {
+          return st;
+        }
       }
       outcome.message_id = m.id;
       outcome.duplicate = false;
@@ -507,15 +566,34 @@ class SqliteStore : public Store {
         s.Bind(4, x.time_ms).Bind(5, x.message_id).Bind(6, x.peer);
         s.Bind(7, x.state);
         if (auto st = s.Run("settle"); !st.ok()) return st;
-        if (sqlite3_changes(db) > 0) {
+        const int settled = sqlite3_changes(db);
+        if (settled > 0) {
           if (auto st = AddEvent(db, x.message_id, x.peer, x.state, x.reason,
                                  x.time_ms);
               !st.ok()) {
             return st;
           }
+          if (x.state == kStateRejected) {
+            // A refusal by the recipient, signed.
+            const size_t slash = x.message_id.find('/');
+            AuditEntry e{std::string(kAuditRefuse),
+                         "node:" + x.peer,
+                         x.message_id,
+                         "",
+                         x.peer,
+                         "",
+                         "",
+                         x.reason};
+            if (slash != std::string::npos) {
+              e.origin = x.message_id.substr(0, slash);
+              e.message_id = x.message_id.substr(slash + 1);
+            }
+            if (auto st = AppendAuditOn(db, {e}, x.time_ms); !st.ok()) {
+              return st;
+            }
+          }
         }
-        if (!x.return_to.empty() && !x.receipt.empty() &&
-            sqlite3_changes(db) > 0) {
+        if (!x.return_to.empty() && !x.receipt.empty() && settled > 0) {
           Stmt r(db,
                  "INSERT INTO returns(to_peer, receipt, created_ms) "
                  "VALUES(?,?,?)");
@@ -527,8 +605,8 @@ class SqliteStore : public Store {
     });
   }
 
-  absl::StatusOr<uint32_t> Cancel(const std::string& message_id,
-                                  int64_t now_ms) override {
+  absl::StatusOr<uint32_t> Cancel(const std::string& message_id, int64_t now_ms,
+                                  const std::string& actor) override {
     uint32_t changed = 0;
     absl::Status s = Write([&](sqlite3* db) -> absl::Status {
       Stmt ev(db,
@@ -544,7 +622,13 @@ class SqliteStore : public Store {
       u.Bind(1, now_ms).Bind(2, message_id);
       if (auto st = u.Run("cancel"); !st.ok()) return st;
       changed = static_cast<uint32_t>(sqlite3_changes(db));
-      return absl::OkStatus();
+      if (changed == 0) return absl::OkStatus();
+      return AppendAuditOn(
+          db,
+          {AuditEntry{std::string(kAuditAlter),
+                      actor.empty() ? "local-admin" : actor, message_id, "", "",
+                      "", "", absl::StrCat("cancelled ", changed)}},
+          now_ms);
     });
     if (!s.ok()) return s;
     return changed;
@@ -676,8 +760,8 @@ class SqliteStore : public Store {
     });
   }
 
-  absl::StatusOr<uint32_t> Retry(const std::string& message_id,
-                                 int64_t now_ms) override {
+  absl::StatusOr<uint32_t> Retry(const std::string& message_id, int64_t now_ms,
+                                 const std::string& actor) override {
     uint32_t changed = 0;
     absl::Status s = Write([&](sqlite3* db) -> absl::Status {
       Stmt u(db,
@@ -688,7 +772,13 @@ class SqliteStore : public Store {
       u.Bind(1, now_ms).Bind(2, message_id);
       if (auto st = u.Run("retry"); !st.ok()) return st;
       changed = static_cast<uint32_t>(sqlite3_changes(db));
-      return absl::OkStatus();
+      if (changed == 0) return absl::OkStatus();
+      return AppendAuditOn(
+          db,
+          {AuditEntry{std::string(kAuditAlter),
+                      actor.empty() ? "local-admin" : actor, message_id, "", "",
+                      "", "", absl::StrCat("retried ", changed)}},
+          now_ms);
     });
     if (!s.ok()) return s;
     return changed;
@@ -723,12 +813,12 @@ class SqliteStore : public Store {
           (*existing)[i] = **found;
           continue;
         }
-        Stmt ins(
-            db,
-            "INSERT INTO inbox(origin, message_id, outer_digest, "
-            "accepted, header, inner_signed, payload, kind, subject, "
-            "case_ref, priority, created_ms, expires_ms, received_ms, "
-            "receipt, chunk_refs) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        Stmt ins(db,
+                 "INSERT INTO inbox(origin, message_id, outer_digest, "
+                 "accepted, header, inner_signed, payload, kind, subject, "
+                 "case_ref, priority, created_ms, expires_ms, received_ms, "
+                 "receipt, chunk_refs, in_reply_to) "
+                 "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
         ins.Bind(1, r.origin).Bind(2, r.message_id).BindBlob(3, r.outer_digest);
         ins.Bind(4, r.accepted ? 1 : 0).BindBlob(5, r.header);
         ins.BindBlob(6, r.inner_signed).BindBlob(7, r.payload);
@@ -740,7 +830,19 @@ class SqliteStore : public Store {
         } else {
           ins.BindBlob(16, r.chunk_refs);
         }
+        ins.Bind(17, r.in_reply_to);
         if (auto st = ins.Run("insert inbox"); !st.ok()) return st;
+        AuditEntry e{std::string(r.accepted ? kAuditCollect : kAuditRefuse),
+                     std::string(kAuditNodeActor),
+                     r.message_id,
+                     r.origin,
+                     r.origin,
+                     r.kind,
+                     r.purpose,
+                     r.accepted ? "stored" : r.refusal};
+        if (auto st = AppendAuditOn(db, {e}, r.received_ms); !st.ok()) {
+          return st;
+        }
         if (r.accepted) {
           new_max = static_cast<uint64_t>(sqlite3_last_insert_rowid(db));
         }
@@ -834,15 +936,19 @@ class SqliteStore : public Store {
   }
 
   absl::StatusOr<std::vector<DeliveryRow>> ListDeliveries(
-      const std::string& state, size_t limit) override {
+      const std::string& state, size_t limit,
+      const std::string& submitter) override {
     absl::MutexLock l(&read_mu_);
-    Stmt s(
-        reader_,
-        absl::StrCat("SELECT ", kDeliveryCols,
-                     " FROM deliveries WHERE (? = '' AND state = 'queued') "
-                     "OR state = ? ORDER BY priority DESC, created_ms LIMIT ?")
-            .c_str());
-    s.Bind(1, state).Bind(2, state).Bind(3, static_cast<int64_t>(limit));
+    Stmt s(reader_,
+           absl::StrCat(
+               "SELECT ", kDeliveryCols,
+               " FROM deliveries WHERE ((? = '' AND state = 'queued') "
+               "OR state = ?) AND (? = '' OR message_id IN (SELECT id FROM "
+               "messages WHERE submitter = ?)) ORDER BY priority DESC, "
+               "created_ms LIMIT ?")
+               .c_str());
+    s.Bind(1, state).Bind(2, state).Bind(3, submitter).Bind(4, submitter);
+    s.Bind(5, static_cast<int64_t>(limit));
     std::vector<DeliveryRow> out;
     while (s.Step() == SQLITE_ROW) out.push_back(ReadDelivery(s));
     return out;
@@ -979,6 +1085,16 @@ class SqliteStore : public Store {
         d.Bind(4, priority).Bind(5, m.created_ms).Bind(6, m.expires_ms);
         d.Bind(7, m.created_ms).BindBlob(8, m.custody);
         if (auto st = d.Run("insert relayed delivery"); !st.ok()) return st;
+        if (auto st = AppendAuditOn(
+                db,
+                {AuditEntry{std::string(kAuditRelay),
+                            std::string(kAuditNodeActor), m.message_id,
+                            m.origin, m.deliver_to, "", "",
+                            absl::StrCat("custody from ", m.from_peer)}},
+                absl::ToUnixMillis(absl::Now()));
+            !st.ok()) {
+          return st;
+        }
       }
       return absl::OkStatus();
     });
@@ -1096,6 +1212,212 @@ class SqliteStore : public Store {
     };
     seq_mu_.AwaitWithTimeout(absl::Condition(&more),
                              absl::Milliseconds(timeout_ms));
+  }
+
+  // --------------------------------------------------------------- threads
+
+  absl::StatusOr<std::vector<ThreadEntry>> Thread(
+      const std::string& case_ref) override {
+    absl::MutexLock l(&read_mu_);
+    std::vector<ThreadEntry> out;
+    {
+      Stmt s(reader_,
+             "SELECT m.id, m.kind, m.subject, m.case_ref, m.in_reply_to, "
+             "m.created_ms, (SELECT group_concat(peer) FROM deliveries d "
+             "WHERE d.message_id = m.id) FROM messages m WHERE m.case_ref = ? "
+             "AND m.origin = ''");
+      if (auto st = s.status(); !st.ok()) return st;
+      s.Bind(1, case_ref);
+      while (s.Step() == SQLITE_ROW) {
+        ThreadEntry t;
+        t.message_id = s.Text(0);
+        t.sent = true;
+        t.kind = s.Text(1);
+        t.subject = s.Text(2);
+        t.case_ref = s.Text(3);
+        t.in_reply_to = s.Text(4);
+        t.created_ms = s.Int(5);
+        const std::string peers = s.Text(6);
+        if (!peers.empty()) t.peers = absl::StrSplit(peers, ',');
+        out.push_back(std::move(t));
+      }
+    }
+    {
+      Stmt s(reader_,
+             "SELECT message_id, origin, kind, subject, case_ref, in_reply_to, "
+             "created_ms FROM inbox WHERE case_ref = ? AND accepted = 1");
+      if (auto st = s.status(); !st.ok()) return st;
+      s.Bind(1, case_ref);
+      while (s.Step() == SQLITE_ROW) {
+        ThreadEntry t;
+        t.message_id = s.Text(0);
+        t.origin = s.Text(1);
+        t.kind = s.Text(2);
+        t.subject = s.Text(3);
+        t.case_ref = s.Text(4);
+        t.in_reply_to = s.Text(5);
+        t.created_ms = s.Int(6);
+        out.push_back(std::move(t));
+      }
+    }
+    std::stable_sort(out.begin(), out.end(),
+                     [](const ThreadEntry& a, const ThreadEntry& b) {
+                       return a.created_ms < b.created_ms;
+                     });
+    return out;
+  }
+
+  absl::StatusOr<std::optional<KnownMessage>> FindMessage(
+      const std::string& message_id) override {
+    absl::MutexLock l(&read_mu_);
+    {
+      Stmt s(reader_,
+             "SELECT kind, case_ref, payload, created_ms, submitter FROM "
+             "messages WHERE id = ? AND origin = ''");
+      s.Bind(1, message_id);
+      if (s.Step() == SQLITE_ROW) {
+        return std::optional<KnownMessage>(
+            KnownMessage{message_id, "", true, s.Text(0), s.Text(1), s.Text(2),
+                         s.Int(3), s.Text(4)});
+      }
+    }
+    Stmt s(reader_,
+           "SELECT origin, kind, case_ref, payload, created_ms FROM inbox "
+           "WHERE message_id = ? AND accepted = 1 ORDER BY seq LIMIT 1");
+    s.Bind(1, message_id);
+    if (s.Step() != SQLITE_ROW) return std::optional<KnownMessage>();
+    return std::optional<KnownMessage>(KnownMessage{message_id, s.Text(0),
+                                                    false, s.Text(1), s.Text(2),
+                                                    s.Text(3), s.Int(4)});
+  }
+
+  // ----------------------------------------------------------------- audit
+
+  absl::Status AppendAudit(const std::vector<AuditEntry>& entries,
+                           int64_t now_ms) override {
+    return Write([&](sqlite3* db) -> absl::Status {
+      return AppendAuditOn(db, entries, now_ms);
+    });
+  }
+
+  absl::StatusOr<std::vector<AuditRecord>> ListAudit(uint64_t after_seq,
+                                                     size_t limit) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_, absl::StrCat("SELECT ", kAuditCols,
+                                 " FROM audit WHERE seq > ? ORDER BY seq "
+                                 "LIMIT ?")
+                        .c_str());
+    s.Bind(1, static_cast<int64_t>(after_seq));
+    s.Bind(2, static_cast<int64_t>(limit));
+    std::vector<AuditRecord> out;
+    while (s.Step() == SQLITE_ROW) out.push_back(ReadAudit(s));
+    return out;
+  }
+
+  absl::StatusOr<std::vector<AuditRecord>> TailAudit(size_t limit) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_, absl::StrCat("SELECT ", kAuditCols,
+                                 " FROM audit ORDER BY seq DESC LIMIT ?")
+                        .c_str());
+    s.Bind(1, static_cast<int64_t>(limit));
+    std::vector<AuditRecord> out;
+    while (s.Step() == SQLITE_ROW) out.push_back(ReadAudit(s));
+    std::reverse(out.begin(), out.end());
+    return out;
+  }
+
+  absl::StatusOr<AuditHead> GetAuditHead() override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+    if (s.Step() != SQLITE_ROW) return AuditHead{0, GenesisHash()};
+    return AuditHead{static_cast<uint64_t>(s.Int(0)), s.Text(1)};
+  }
+
+  absl::StatusOr<std::optional<AuditRecord>> GetAuditRecord(
+      uint64_t seq) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_,
+           absl::StrCat("SELECT ", kAuditCols, " FROM audit WHERE seq = ?")
+               .c_str());
+    s.Bind(1, static_cast<int64_t>(seq));
+    if (s.Step() != SQLITE_ROW) return std::optional<AuditRecord>();
+    return std::optional<AuditRecord>(ReadAudit(s));
+  }
+
+  absl::StatusOr<AuditCheck> VerifyAuditChain() override {
+    absl::MutexLock l(&read_mu_);
+    // One read transaction, so the chain is seen at one point in time.
+    if (auto st = Exec(reader_, "BEGIN"); !st.ok()) return st;
+    AuditCheck check;
+    check.head = AuditHead{0, GenesisHash()};
+    int rc;
+    {
+      Stmt s(reader_,
+             absl::StrCat("SELECT ", kAuditCols, " FROM audit ORDER BY seq")
+                 .c_str());
+      while ((rc = s.Step()) == SQLITE_ROW) {
+        AuditRecord r = ReadAudit(s);
+        ++check.records;
+        std::string problem;
+        if (r.seq != check.head.seq + 1) {
+          problem = absl::StrCat("record ", check.head.seq + 1,
+                                 " is missing (the next one is ", r.seq, ")");
+        } else if (r.prev != check.head.hash) {
+          problem = "does not link to the record before it";
+        } else if (AuditRecordHash(r) != r.hash) {
+          problem = "its content does not match its hash (altered)";
+        }
+        if (!problem.empty()) {
+          check.first_bad_seq =
+              r.seq != check.head.seq + 1 ? check.head.seq + 1 : r.seq;
+          check.problem = problem;
+          break;
+        }
+        check.head = AuditHead{r.seq, r.hash};
+      }
+    }
+    Exec(reader_, "COMMIT").IgnoreError();
+    if (check.first_bad_seq == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+      return SqlError(reader_, rc, "audit");
+    }
+    return check;
+  }
+
+  absl::Status PutSignedHead(const SignedAuditHead& h) override {
+    return Write([&](sqlite3* db) -> absl::Status {
+      Stmt s(db,
+             "INSERT OR REPLACE INTO audit_heads(seq, hash, time_ms, "
+             "signature) VALUES(?,?,?,?)");
+      s.Bind(1, static_cast<int64_t>(h.head.seq)).BindBlob(2, h.head.hash);
+      s.Bind(3, h.time_ms).BindBlob(4, h.signature);
+      return s.Run("signed head");
+    });
+  }
+
+  absl::StatusOr<std::vector<SignedAuditHead>> ListSignedHeads() override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_,
+           "SELECT seq, hash, time_ms, signature FROM audit_heads ORDER BY "
+           "seq");
+    std::vector<SignedAuditHead> out;
+    while (s.Step() == SQLITE_ROW) {
+      out.push_back(
+          SignedAuditHead{AuditHead{static_cast<uint64_t>(s.Int(0)), s.Text(1)},
+                          s.Int(2), s.Text(3)});
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::vector<std::string>> ReceiptsFrom(const std::string& peer,
+                                                        size_t limit) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_,
+           "SELECT receipt FROM deliveries WHERE peer = ? AND receipt IS NOT "
+           "NULL ORDER BY updated_ms DESC LIMIT ?");
+    s.Bind(1, peer).Bind(2, static_cast<int64_t>(limit));
+    std::vector<std::string> out;
+    while (s.Step() == SQLITE_ROW) out.push_back(s.Text(0));
+    return out;
   }
 
   uint64_t commits() const override { return commits_.load(); }
@@ -1236,6 +1558,56 @@ class SqliteStore : public Store {
     e.Bind(5, time_ms);
     return e.Run("event");
   }
+
+  // Appends audit records inside the caller's transaction, chained to the
+  // current head (read here, so a rolled-back savepoint leaves no gap).
+  static absl::Status AppendAuditOn(sqlite3* db,
+                                    const std::vector<AuditEntry>& entries,
+                                    int64_t time_ms) {
+    AuditRecord r;
+    {
+      Stmt h(db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+      if (auto st = h.status(); !st.ok()) return st;
+      if (h.Step() == SQLITE_ROW) {
+        r.seq = static_cast<uint64_t>(h.Int(0));
+        r.prev = h.Text(1);
+      } else {
+        r.prev = GenesisHash();
+      }
+    }
+    for (const AuditEntry& e : entries) {
+      r.seq += 1;
+      r.time_ms = time_ms;
+      r.entry = e;
+      r.hash = AuditRecordHash(r);
+      Stmt ins(db,
+               "INSERT INTO audit(seq, time_ms, action, actor, message_id, "
+               "origin, peer, kind, purpose, detail, prev, hash) "
+               "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+      ins.Bind(1, static_cast<int64_t>(r.seq)).Bind(2, r.time_ms);
+      ins.Bind(3, e.action).Bind(4, e.actor).Bind(5, e.message_id);
+      ins.Bind(6, e.origin).Bind(7, e.peer).Bind(8, e.kind);
+      ins.Bind(9, e.purpose).Bind(10, e.detail);
+      ins.BindBlob(11, r.prev).BindBlob(12, r.hash);
+      if (auto st = ins.Run("audit"); !st.ok()) return st;
+      r.prev = r.hash;
+    }
+    return absl::OkStatus();
+  }
+
+  static AuditRecord ReadAudit(Stmt& s) {
+    AuditRecord r;
+    r.seq = static_cast<uint64_t>(s.Int(0));
+    r.time_ms = s.Int(1);
+    r.entry = AuditEntry{s.Text(2), s.Text(3), s.Text(4), s.Text(5),
+                         s.Text(6), s.Text(7), s.Text(8), s.Text(9)};
+    r.prev = s.Text(10);
+    r.hash = s.Text(11);
+    return r;
+  }
+  static constexpr const char* kAuditCols =
+      "seq, time_ms, action, actor, message_id, origin, peer, kind, purpose, "
+      "detail, prev, hash";
 
   static absl::StatusOr<std::optional<SubmitOutcome>> FindClientKey(
       sqlite3* db, const std::string& submitter, const std::string& client_key,

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "daemon/store/audit.h"
 
 namespace kontor {
 
@@ -47,6 +48,12 @@ struct OutgoingMessage {
   // order; chunk_count: how many chunks the envelope lists.
   std::vector<std::string> uploads;
   uint32_t chunk_count = 0;
+  // The sender's own copy, for `kontor show`, threads and the audit log.
+  std::string payload;  // serialized Payload (plaintext)
+  std::string subject;
+  std::string case_ref;
+  std::string in_reply_to;
+  std::string purpose;  // markings.purpose, for the audit record
 };
 
 // An attachment uploaded by a local user, kept as encrypted chunk files.
@@ -183,6 +190,43 @@ struct InboxRecord {
   bool acked = false;
   std::string receipt;     // serialized signed Receipt, resent on duplicates
   std::string chunk_refs;  // serialized v1::Envelope holding only `chunks`
+  std::string in_reply_to;
+  // For the audit record only (not kept in the inbox row): the stated
+  // purpose, and why a refused envelope was refused.
+  std::string purpose;
+  std::string refusal;
+};
+
+// One message of a case thread, sent or received (`kontor thread`).
+struct ThreadEntry {
+  std::string message_id;
+  std::string origin;
+  bool sent = false;               // by this node
+  std::vector<std::string> peers;  // recipients (sent) or empty (received)
+  std::string kind;
+  std::string subject;
+  std::string case_ref;
+  std::string in_reply_to;
+  int64_t created_ms = 0;
+};
+
+// A message this node holds by id, sent or received.
+struct KnownMessage {
+  std::string message_id;
+  std::string origin;
+  bool sent = false;
+  std::string kind;
+  std::string case_ref;
+  std::string payload;  // serialized Payload; empty for a refused one
+  int64_t created_ms = 0;
+  std::string submitter;  // the local user who sent it (sent only)
+};
+
+// An audit chain head signed with the node's signing key.
+struct SignedAuditHead {
+  AuditHead head;
+  int64_t time_ms = 0;
+  std::string signature;  // serialized BatchSignature-like blob, see server
 };
 
 struct DedupEntry {
@@ -230,8 +274,11 @@ class Store {
   virtual absl::Status Settle(const std::vector<Settlement>& settlements) = 0;
   virtual absl::StatusOr<std::vector<DeliveryRow>> Deliveries(
       const std::string& message_id) = 0;
+  // Deliveries in `state` ("" = queued), of messages `submitter` sent (""
+  // = anyone's).
   virtual absl::StatusOr<std::vector<DeliveryRow>> ListDeliveries(
-      const std::string& state, size_t limit) = 0;
+      const std::string& state, size_t limit,
+      const std::string& submitter = "") = 0;
   virtual absl::StatusOr<QueueStats> PeerQueue(const std::string& peer) = 0;
   // When the earliest deferred (queued, not yet due) delivery to `peer`
   // becomes due; 0 if there is none.
@@ -240,7 +287,8 @@ class Store {
   // Moves queued or suspended deliveries of the message to cancelled;
   // returns how many.
   virtual absl::StatusOr<uint32_t> Cancel(const std::string& message_id,
-                                          int64_t now_ms) = 0;
+                                          int64_t now_ms,
+                                          const std::string& actor = "") = 0;
   // Earliest expiry among queued deliveries to `peer`; 0 if none.
   virtual absl::StatusOr<int64_t> EarliestQueuedExpiryMs(
       const std::string& peer) = 0;
@@ -265,7 +313,8 @@ class Store {
   // Suspended deliveries of the message are queued again and queued ones
   // made due now; returns how many.
   virtual absl::StatusOr<uint32_t> Retry(const std::string& message_id,
-                                         int64_t now_ms) = 0;
+                                         int64_t now_ms,
+                                         const std::string& actor = "") = 0;
   virtual absl::StatusOr<PeerState> GetPeerState(const std::string& peer) = 0;
 
   // --- attachments ---
@@ -331,6 +380,36 @@ class Store {
   // Blocks until an accepted inbox record with seq > after_seq may exist or
   // `timeout_ms` passes.
   virtual void WaitInbox(uint64_t after_seq, int64_t timeout_ms) = 0;
+
+  // --- threads ---
+  // Messages of a case (by case reference), sent and received, oldest first.
+  virtual absl::StatusOr<std::vector<ThreadEntry>> Thread(
+      const std::string& case_ref) = 0;
+  // A message this node sent (origin empty) or accepted, by id.
+  virtual absl::StatusOr<std::optional<KnownMessage>> FindMessage(
+      const std::string& message_id) = 0;
+
+  // --- audit (DESIGN.md §7) ---
+  // Every write above that collects, discloses, relays, alters or refuses
+  // appends its audit records in its own transaction. This appends others
+  // (consultations) in a transaction of their own, durably.
+  virtual absl::Status AppendAudit(const std::vector<AuditEntry>& entries,
+                                   int64_t now_ms) = 0;
+  virtual absl::StatusOr<std::vector<AuditRecord>> ListAudit(uint64_t after_seq,
+                                                             size_t limit) = 0;
+  // The newest `limit` records, oldest first.
+  virtual absl::StatusOr<std::vector<AuditRecord>> TailAudit(size_t limit) = 0;
+  virtual absl::StatusOr<AuditHead> GetAuditHead() = 0;
+  virtual absl::StatusOr<std::optional<AuditRecord>> GetAuditRecord(
+      uint64_t seq) = 0;
+  // Recomputes the whole chain: sequence, links and hashes.
+  virtual absl::StatusOr<AuditCheck> VerifyAuditChain() = 0;
+  virtual absl::Status PutSignedHead(const SignedAuditHead& head) = 0;
+  virtual absl::StatusOr<std::vector<SignedAuditHead>> ListSignedHeads() = 0;
+  // The newest receipts `peer` signed for this node's messages (they carry
+  // its audit head): what this node witnesses for it.
+  virtual absl::StatusOr<std::vector<std::string>> ReceiptsFrom(
+      const std::string& peer, size_t limit) = 0;
 
   // Wait-free counters for benchmarks: transactions and writes committed.
   virtual uint64_t commits() const = 0;

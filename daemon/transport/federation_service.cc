@@ -1,5 +1,7 @@
 #include "daemon/transport/federation_service.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "daemon/common/crash_point.h"
 #include "daemon/common/log.h"
@@ -61,6 +63,19 @@ grpc::Status FederationService::ChunkStatus(grpc::ServerContext* context,
     k->set_attachment(a);
     k->set_index(i);
   }
+  return grpc::Status::OK;
+}
+
+grpc::Status FederationService::Witness(grpc::ServerContext* context,
+                                        const v1::WitnessRequest* request,
+                                        v1::WitnessResponse* response) {
+  std::string peer;
+  if (grpc::Status s = Authenticate(context, &peer); !s.ok()) return s;
+  auto receipts = receiver_->Witnessed(
+      peer,
+      std::min<uint32_t>(request->limit() == 0 ? 16 : request->limit(), 64));
+  if (!receipts.ok()) return ToGrpcStatus(receipts.status());
+  for (std::string& r : *receipts) response->add_receipts(std::move(r));
   return grpc::Status::OK;
 }
 

@@ -32,6 +32,9 @@ class FederationService final : public v1::Federation::Service {
   grpc::Status PutChunks(grpc::ServerContext* context,
                          grpc::ServerReader<v1::ChunkData>* reader,
                          v1::ChunkHave* have) override;
+  grpc::Status Witness(grpc::ServerContext* context,
+                       const v1::WitnessRequest* request,
+                       v1::WitnessResponse* response) override;
 
  private:
   // The authenticated, configured peer of the call; an error status else.

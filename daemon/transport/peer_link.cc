@@ -145,6 +145,28 @@ void GrpcPeerLink::Untrack(grpc::ClientContext* context) {
   active_.erase(context);
 }
 
+absl::StatusOr<std::vector<std::string>> GrpcPeerLink::Witness(
+    const std::string& peer, uint32_t limit) {
+  if (addresses_.count(peer) == 0) {
+    return absl::NotFoundError(absl::StrCat("no address for peer ", peer));
+  }
+  v1::WitnessRequest request;
+  request.set_limit(limit);
+  v1::WitnessResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(call_timeout_ms_));
+  if (!Track(&context)) return absl::CancelledError("this node is stopping");
+  grpc::Status status = Stub(peer)->Witness(&context, request, &response);
+  Untrack(&context);
+  if (!status.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("witness from ", peer, ": ", status.error_message()));
+  }
+  return std::vector<std::string>(response.receipts().begin(),
+                                  response.receipts().end());
+}
+
 absl::StatusOr<std::set<std::pair<uint32_t, uint32_t>>>
 GrpcPeerLink::ChunkStatus(const std::string& peer, const std::string& origin,
                           const std::string& message_id) {

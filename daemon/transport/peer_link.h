@@ -43,6 +43,11 @@ class GrpcPeerLink : public PeerLink {
                          const std::string& message_id,
                          const std::vector<ChunkSource>& chunks) override;
 
+  // The receipts `peer` holds that this node signed (serialized), newest
+  // first: witnesses of this node's audit chain.
+  absl::StatusOr<std::vector<std::string>> Witness(const std::string& peer,
+                                                   uint32_t limit);
+
   // Cancels every exchange in progress (they fail as kUnavailable), and
   // makes later ones fail at once. For shutdown.
   void CancelAll();
