@@ -7,7 +7,7 @@ prog=make-pki.sh
 
 usage() {
   cat <<'EOF'
-Usage: make-pki.sh OUTDIR [NODE...]
+Usage: make-pki.sh OUTDIR [NODE...] [--operator USER:ROLE]...
 
 Makes (or completes) a demo PKI for a Kontor federation in OUTDIR:
 
@@ -20,6 +20,13 @@ Makes (or completes) a demo PKI for a Kontor federation in OUTDIR:
                                       per node: three P-256 keys, each with
                                       its own certificate carrying the URI SAN
                                       urn:kontor:node:NODE (825 days)
+  OUTDIR/operators/USER.{crt,key}     per --operator: a client certificate
+                                      from the operator CA naming the user
+                                      (urn:kontor:user:USER) and its role
+                                      (urn:kontor:role:ROLE), 397 days
+
+ROLE is one of coordinator, liaison, system, admin (DESIGN.md §3). USER is
+lower-case letters, digits, '.', '-', '_'.
 
 NODE is a node id: a lowercase ISO 3166 country code, optionally followed by
 a dot and a unit (ee, fi, ee.border). Russia (ru) is suspended from the CBSS.
@@ -51,7 +58,26 @@ case "${1:-}" in
 esac
 outdir=$1
 shift
-for node in "$@"; do validate_node_id "$node"; done
+nodes=()
+operators=()
+while (($#)); do
+  case $1 in
+    --operator)
+      [[ $# -ge 2 ]] || usage_error "--operator needs USER:ROLE"
+      [[ $2 =~ ^[a-z0-9._-]{1,64}:(coordinator|liaison|system|admin)$ ]] ||
+        usage_error "invalid --operator '$2': expected USER:ROLE, ROLE one of coordinator, liaison, system, admin"
+      operators+=("$2")
+      shift 2
+      ;;
+    -*) usage_error "unknown option '$1'" ;;
+    *)
+      validate_node_id "$1"
+      nodes+=("$1")
+      shift
+      ;;
+  esac
+done
+set -- "${nodes[@]+"${nodes[@]}"}"
 
 command -v openssl >/dev/null || die "openssl not found (apt-get install openssl)"
 
@@ -246,4 +272,36 @@ for node in "$@"; do
   esac
 done
 
-echo "$prog: PKI in $outdir: federation CA $fed_state, operator CA $op_state; nodes: ${summary[*]:-none}"
+# Operator certificates: a user and a role, client authentication only.
+op_summary=()
+for op in "${operators[@]+"${operators[@]}"}"; do
+  user=${op%%:*} role=${op#*:}
+  crt=$outdir/operators/$user.crt key=$outdir/operators/$user.key
+  mkdir -p "$outdir/operators"
+  if [[ -s $crt && -s $key ]] &&
+    openssl x509 -in "$crt" -noout -ext subjectAltName 2>/dev/null | grep -q "urn:kontor:role:$role\b"; then
+    op_summary+=("$user(kept)")
+    continue
+  fi
+  cat >"$tmp/op.ext" <<EOF
+[ operator ]
+basicConstraints       = CA:FALSE
+keyUsage               = critical, digitalSignature
+extendedKeyUsage       = clientAuth
+subjectAltName         = URI:urn:kontor:user:$user, URI:urn:kontor:role:$role
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid:always
+EOF
+  new_key "$tmp/op.key"
+  ossl req -new -config "$cadir/operator-ca.cnf" -key "$tmp/op.key" \
+    -subj "/CN=$user ($role)" -out "$tmp/op.csr"
+  (cd "$cadir" && ossl ca -batch -notext -config operator-ca.cnf -days 397 \
+    -extfile "$tmp/op.ext" -extensions operator -subj "/CN=$user ($role)" \
+    -in "$tmp/op.csr" -out "$tmp/op.crt")
+  chmod 644 "$tmp/op.crt"
+  mv -f "$tmp/op.key" "$key"
+  mv -f "$tmp/op.crt" "$crt"
+  op_summary+=("$user:$role(new)")
+done
+
+echo "$prog: PKI in $outdir: federation CA $fed_state, operator CA $op_state; nodes: ${summary[*]:-none}${op_summary[*]:+; operators: ${op_summary[*]}}"

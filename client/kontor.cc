@@ -22,9 +22,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "client/json.h"
 #include "daemon/attachment/files.h"
 #include "daemon/common/ids.h"
+#include "daemon/kinds/kinds.h"
 #include "google/protobuf/util/json_util.h"
 #include "kontor/v1/local.grpc.pb.h"
 
@@ -53,8 +55,14 @@ Commands:
   status MSGID                delivery state per recipient, with receipts
   inbox [--unread]            list received messages
   show MSGID [--from ORIGIN] [--save-attachments DIR]
-                              a received message, decrypted; its attachments
-                              verified and saved into DIR
+                              a message, decrypted and rendered for its kind
+                              (received, or this node's copy of one sent);
+                              its attachments verified and saved into DIR
+  template KIND [--case REF] [--in-reply-to ID]
+                              an annotated example of KIND (protobuf JSON,
+                              // comments) that send --payload-json takes
+  thread CASE | thread --message ID
+                              a case's messages, sent and received, in order
   ack MSGID [--from ORIGIN]   mark a received message as handled
   watch [--since SEQ]         stream inbox messages as they arrive; with
                               --since, those after SEQ first (--since 0: all)
@@ -65,6 +73,16 @@ Commands:
   outbox [--state S]          deliveries (default: queued and in flight)
   cancel MSGID                cancel deliveries not yet made
   retry MSGID                 queue suspended deliveries again, now
+  audit verify [--local]      recompute the audit chain; check it against
+                              the node's signed heads and the heads its
+                              peers hold in receipts (--local: not those)
+  audit tail [--limit N]      the newest audit records (default 20)
+
+Kinds: note, referral.consult, referral, referral.response, case.update,
+consent.update, intel.report, intel.request, intel.response,
+incident.report, sitrep, alert, restriction.update, erase.notice.
+A note takes --subject and --body-file; every other kind takes
+--payload-json F (see `kontor template KIND`).
 
 Options:
   --node N    the node: a unix socket path (or unix:PATH), or host:port with
@@ -402,11 +420,14 @@ int Send(const Options& o, v1::Local::Stub* stub) {
       return Fail(kUsage, "cannot read " + a.Get("payload-json") +
                               " (not a readable file)");
     }
-    auto s = google::protobuf::util::JsonStringToMessage(json, p);
-    if (!s.ok()) {
+    if (auto s = kontor::kinds::ParsePayloadJson(json, p); !s.ok()) {
       return Fail(kUsage,
-                  absl::StrCat(a.Get("payload-json"),
-                               ": not a payload: ", s.message().as_string()));
+                  absl::StrCat(a.Get("payload-json"), ": ", s.message()));
+    }
+    if (a.Has("kind") && !p->kind().empty() && p->kind() != a.Get("kind")) {
+      return Fail(kUsage,
+                  absl::StrCat("--kind ", a.Get("kind"), " but ",
+                               a.Get("payload-json"), " is a ", p->kind()));
     }
   } else if (a.Has("body-file")) {
     std::string body;
@@ -424,7 +445,10 @@ int Send(const Options& o, v1::Local::Stub* stub) {
   if (a.Has("subject")) p->set_subject(a.Get("subject"));
   if (a.Has("case")) p->set_case_ref(a.Get("case"));
   if (a.Has("in-reply-to")) p->set_in_reply_to(a.Get("in-reply-to"));
-  const std::string prio = a.Has("priority") ? a.Get("priority") : "routine";
+  // An alert goes out flash unless told otherwise.
+  const std::string prio = a.Has("priority")      ? a.Get("priority")
+                           : p->kind() == "alert" ? "flash"
+                                                  : "routine";
   if (prio == "routine") {
     req.set_priority(v1::ROUTINE);
   } else if (prio == "urgent") {
@@ -590,15 +614,25 @@ int Show(const Options& o, v1::Local::Stub* stub) {
   std::string to;
   for (const auto& r : resp.recipients()) to += (to.empty() ? "" : ",") + r;
   printf("Message:   %s\n", e.message_id().c_str());
-  printf("From:      %s (signature verified)\n", resp.signer().c_str());
+  if (e.sent()) {
+    printf("From:      %s (this node: your sent copy)\n",
+           resp.signer().c_str());
+  } else {
+    printf("From:      %s (signature verified)\n", resp.signer().c_str());
+  }
   printf("To:        %s\n", to.c_str());
-  printf("Kind:      %s\n", p.kind().c_str());
+  printf("Kind:      %s\n", kontor::Printable(p.kind(), 40).c_str());
   printf("Priority:  %s\n", PriorityName(e.priority()).c_str());
   printf("Created:   %s\n", FormatRfc3339Ms(e.created_unix_ms()).c_str());
-  printf("Received:  %s\n", FormatRfc3339Ms(e.received_unix_ms()).c_str());
-  if (!p.case_ref().empty()) printf("Case:      %s\n", p.case_ref().c_str());
-  if (!p.in_reply_to().empty())
-    printf("In reply:  %s\n", p.in_reply_to().c_str());
+  if (!e.sent()) {
+    printf("Received:  %s\n", FormatRfc3339Ms(e.received_unix_ms()).c_str());
+  }
+  if (!p.case_ref().empty()) {
+    printf("Case:      %s\n", kontor::Printable(p.case_ref(), 200).c_str());
+  }
+  if (!p.in_reply_to().empty()) {
+    printf("In reply:  %s\n", kontor::Printable(p.in_reply_to(), 80).c_str());
+  }
   for (int i = 0; i < p.attachments_size(); ++i) {
     const auto& att = p.attachments(i);
     printf("Attached:  %s (%llu bytes, sha256 %s)%s\n",
@@ -607,7 +641,13 @@ int Show(const Options& o, v1::Local::Stub* stub) {
            kontor::HexEncode(att.sha256()).c_str(),
            saved[i].empty() ? "" : (" saved as " + saved[i]).c_str());
   }
-  printf("Subject:   %s\n\n", p.subject().c_str());
+  if (!p.subject().empty() || p.kind() == "note") {
+    printf("Subject:   %s\n", kontor::Printable(p.subject(), 400).c_str());
+  }
+  printf("\n");
+  if (p.content_case() != v1::Payload::CONTENT_NOT_SET || p.has_markings()) {
+    fputs(kontor::kinds::RenderText(p).c_str(), stdout);
+  }
   fwrite(p.body().data(), 1, p.body().size(), stdout);
   if (!p.body().empty() && p.body().back() != '\n') printf("\n");
   return kOk;
@@ -850,6 +890,145 @@ int Cancel(const Options& o, v1::Local::Stub* stub) {
   return kOk;
 }
 
+int Template(const Options& o) {
+  Args a(o.args, {});
+  if (auto e = a.Check({"case", "in-reply-to"}); !e.empty()) {
+    return Fail(kUsage, e);
+  }
+  if (a.positional().size() != 1) {
+    return Fail(kUsage,
+                "usage: kontor template KIND [--case REF] [--in-reply-to ID]");
+  }
+  kontor::kinds::TemplateOptions opts;
+  opts.case_ref = a.Get("case");
+  opts.in_reply_to = a.Get("in-reply-to");
+  opts.now_ms = absl::ToUnixMillis(absl::Now());
+  auto text = kontor::kinds::TemplateJson(a.positional()[0], opts);
+  if (!text.ok()) return Fail(kUsage, std::string(text.status().message()));
+  fputs(text->c_str(), stdout);
+  if (!text->empty() && text->back() != '\n') printf("\n");
+  return kOk;
+}
+
+int Thread(const Options& o, v1::Local::Stub* stub) {
+  Args a(o.args, {});
+  if (auto e = a.Check({"message"}); !e.empty()) return Fail(kUsage, e);
+  v1::ThreadRequest req;
+  if (a.positional().size() == 1 && !a.Has("message")) {
+    req.set_case_ref(a.positional()[0]);
+  } else if (a.positional().empty() && a.Has("message")) {
+    req.set_message_id(a.Get("message"));
+  } else {
+    return Fail(kUsage,
+                "usage: kontor thread CASE | kontor thread --message ID");
+  }
+  v1::ThreadResponse resp;
+  grpc::ClientContext c;
+  SetDeadline(&c);
+  auto s = stub->Thread(&c, req, &resp);
+  if (!s.ok()) return RpcFail(s, o);
+  if (o.json) {
+    PrintJson(resp);
+    return kOk;
+  }
+  printf("Case %s: %d message(s)\n",
+         kontor::Printable(resp.case_ref(), 200).c_str(), resp.messages_size());
+  for (const auto& m : resp.messages()) {
+    std::string peers;
+    for (const auto& p : m.peers()) peers += (peers.empty() ? "" : ",") + p;
+    const std::string dir = m.sent() ? absl::StrCat("sent to ", peers)
+                                     : absl::StrCat("from ", m.origin());
+    printf("%s  %-18s %-12s %s  %-10s %s%s\n",
+           FormatRfc3339Ms(m.created_unix_ms()).c_str(),
+           kontor::Printable(m.kind(), 18).c_str(), dir.c_str(),
+           m.message_id().c_str(), m.state().c_str(),
+           kontor::Printable(m.subject(), 60).c_str(),
+           m.in_reply_to().empty()
+               ? ""
+               : absl::StrCat("  (reply to ", m.in_reply_to().substr(0, 8), ")")
+                     .c_str());
+  }
+  return kOk;
+}
+
+int Audit(const Options& o, v1::Local::Stub* stub) {
+  Args a(o.args, {"local"});
+  if (auto e = a.Check({"local", "limit"}); !e.empty()) return Fail(kUsage, e);
+  const std::string what = a.positional().empty() ? "" : a.positional()[0];
+  if (a.positional().size() != 1 || (what != "verify" && what != "tail")) {
+    return Fail(kUsage,
+                "usage: kontor audit verify [--local] | kontor audit tail "
+                "[--limit N]");
+  }
+  if (what == "tail") {
+    v1::AuditTailRequest req;
+    if (a.Has("limit")) {
+      uint32_t n = 0;
+      if (!absl::SimpleAtoi(a.Get("limit"), &n) || n == 0) {
+        return Fail(kUsage, "--limit: a positive number");
+      }
+      req.set_limit(n);
+    }
+    v1::AuditTailResponse resp;
+    grpc::ClientContext c;
+    SetDeadline(&c);
+    auto s = stub->AuditTail(&c, req, &resp);
+    if (!s.ok()) return RpcFail(s, o);
+    if (o.json) {
+      PrintJson(resp);
+      return kOk;
+    }
+    for (const auto& r : resp.records()) {
+      printf("%6llu  %s  %-8s %-16s %s%s%s  %s%s%s%s\n",
+             static_cast<unsigned long long>(r.seq()),
+             FormatRfc3339Ms(r.time_unix_ms()).c_str(), r.action().c_str(),
+             kontor::Printable(r.actor(), 40).c_str(),
+             r.origin().empty() ? "" : (r.origin() + "/").c_str(),
+             r.message_id().c_str(),
+             r.peer().empty() ? "" : (" peer " + r.peer()).c_str(),
+             kontor::Printable(r.kind(), 20).c_str(),
+             r.purpose().empty()
+                 ? ""
+                 : ("  purpose: " + kontor::Printable(r.purpose(), 60)).c_str(),
+             r.detail().empty() ? "" : "  ",
+             kontor::Printable(r.detail(), 120).c_str());
+    }
+    return kOk;
+  }
+  v1::AuditVerifyRequest req;
+  req.set_local_only(a.Has("local"));
+  v1::AuditVerifyResponse resp;
+  grpc::ClientContext c;
+  SetDeadline(&c);
+  auto s = stub->AuditVerify(&c, req, &resp);
+  if (!s.ok()) return RpcFail(s, o);
+  if (o.json) {
+    PrintJson(resp);
+  } else {
+    printf("%s: %llu record(s), head %llu %s\n",
+           resp.ok() ? "audit log intact" : "AUDIT LOG BROKEN",
+           static_cast<unsigned long long>(resp.records()),
+           static_cast<unsigned long long>(resp.head_seq()),
+           kontor::HexEncode(resp.head_hash()).substr(0, 16).c_str());
+    printf("  signed heads checked: %u\n", resp.signed_heads());
+    for (const auto& w : resp.witnesses()) {
+      printf("  witness %-6s %u head(s), newest %llu%s%s\n", w.peer().c_str(),
+             w.heads(), static_cast<unsigned long long>(w.newest_seq()),
+             w.error().empty() ? "" : "  ", w.error().c_str());
+    }
+    if (resp.first_bad_seq() != 0) {
+      printf("  first broken record: %llu\n",
+             static_cast<unsigned long long>(resp.first_bad_seq()));
+    }
+    for (const auto& p : resp.problems()) printf("  problem: %s\n", p.c_str());
+  }
+  if (!resp.ok()) {
+    return Fail(kFailed, absl::StrCat("audit log verification failed: ",
+                                      resp.problems(0)));
+  }
+  return kOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -891,6 +1070,12 @@ int main(int argc, char** argv) {
       o.json = true;
     } else if (a == "--node" && i + 1 < argc) {
       o.node = argv[++i];
+    } else if (a == "--cert" && i + 1 < argc) {
+      o.cert = argv[++i];
+    } else if (a == "--key" && i + 1 < argc) {
+      o.key = argv[++i];
+    } else if (a == "--ca" && i + 1 < argc) {
+      o.ca = argv[++i];
     } else if (a == "--help" || a == "-h") {
       fputs(kUsageText, stdout);
       return kOk;
@@ -907,7 +1092,8 @@ int main(int argc, char** argv) {
       kCommands = {{"send", Send},   {"status", Status}, {"inbox", Inbox},
                    {"show", Show},   {"ack", Ack},       {"watch", Watch},
                    {"peers", Peers}, {"outbox", Outbox}, {"cancel", Cancel},
-                   {"retry", Retry}};
+                   {"retry", Retry}, {"thread", Thread}, {"audit", Audit}};
+  if (o.command == "template") return Template(o);  // needs no node
   auto it = kCommands.find(o.command);
   if (it == kCommands.end()) {
     return Fail(kUsage,

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "daemon/attachment/files.h"
 #include "daemon/common/crash_point.h"
@@ -11,6 +12,7 @@
 #include "daemon/common/kinds.h"
 #include "daemon/common/log.h"
 #include "daemon/crypto/primitives.h"
+#include "daemon/kinds/kinds.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 
@@ -27,6 +29,10 @@ grpc::Status Invalid(const std::string& message) {
 grpc::Status CheckMessageId(const std::string& id) {
   if (IsValidMessageId(id)) return grpc::Status::OK;
   return Invalid(absl::StrCat("'", id, "' is not a message id"));
+}
+
+grpc::Status Denied(const std::string& message) {
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, message);
 }
 
 grpc::Status FromAbsl(const absl::Status& s) {
@@ -55,6 +61,28 @@ void FillEntry(const InboxRecord& r, v1::InboxEntry* e) {
   e->set_received_unix_ms(r.received_ms);
   e->set_acked(r.acked);
   e->set_case_ref(r.case_ref);
+  e->set_in_reply_to(r.in_reply_to);
+}
+
+// Who may do what (roles.h): the first line of every call.
+#define KONTOR_WHO(context, caller)                             \
+  auto caller##_or = Who(context);                              \
+  if (!caller##_or.ok()) return FromAbsl(caller##_or.status()); \
+  const Caller& caller = *caller##_or
+
+grpc::Status NeedAdmin(const Caller& caller, absl::string_view what) {
+  if (RoleIsAdmin(caller.role)) return grpc::Status::OK;
+  return Denied(absl::StrCat(what, " is for admins; you are ", caller.id, " (",
+                             RoleName(caller.role), ")"));
+}
+
+grpc::Status NeedKind(const Caller& caller, const std::string& kind,
+                      absl::string_view verb) {
+  if (RoleMayUseKind(caller.role, kind)) return grpc::Status::OK;
+  return Denied(absl::StrCat(
+      "a ", RoleName(caller.role), " may not ", verb, " ", kind, " messages (",
+      RoleName(caller.role),
+      "s work with: ", absl::StrJoin(KindsOfRole(caller.role), ", "), ")"));
 }
 
 }  // namespace
@@ -73,7 +101,62 @@ LocalService::LocalService(
       own_certs_(own_certs),
       unusable_peers_(std::move(unusable_peers)) {}
 
-std::string LocalService::Caller(grpc::ServerContext*) { return "local-admin"; }
+absl::StatusOr<Caller> LocalService::Who(grpc::ServerContext* context) {
+  auto auth = context->auth_context();
+  auto pems = auth ? auth->FindPropertyValues("x509_pem_cert")
+                   : std::vector<grpc::string_ref>();
+  if (pems.empty()) return Caller{"local-admin", Role::kAdmin};
+  auto cert = Certificate::FromPem(
+      absl::string_view(pems.front().data(), pems.front().size()));
+  if (!cert.ok()) {
+    return absl::PermissionDeniedError("operator certificate does not parse");
+  }
+  auto caller = OperatorFromCertificate(**cert);
+  if (!caller.ok()) {
+    KLOG(Security, "api") << "local call from " << context->peer()
+                          << " refused: " << caller.status().message();
+  }
+  return caller;
+}
+
+absl::StatusOr<KnownMessage> LocalService::OwnSent(
+    const Caller& caller, const std::string& message_id) const {
+  if (!IsValidMessageId(message_id)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", message_id, "' is not a message id"));
+  }
+  auto known = store_->FindMessage(message_id);
+  if (!known.ok()) return known.status();
+  if (!known->has_value() || !(*known)->sent) {
+    return absl::NotFoundError(
+        absl::StrCat("no message ", message_id, " was sent from this node"));
+  }
+  if (!RoleIsAdmin(caller.role) && (*known)->submitter != caller.id) {
+    // Not yours: as if it did not exist, without saying whose it is.
+    return absl::NotFoundError(
+        absl::StrCat("no message ", message_id, " was sent by ", caller.id));
+  }
+  return std::move(**known);
+}
+
+grpc::Status LocalService::AuditConsult(const Caller& caller,
+                                        const std::string& message_id,
+                                        const std::string& origin,
+                                        const v1::Payload& p,
+                                        const std::string& what) {
+  auto s = store_->AppendAudit(
+      {AuditEntry{std::string(kAuditConsult), caller.id, message_id, origin, "",
+                  p.kind(), p.markings().purpose(), what}},
+      clock_->NowUnixMs());
+  if (!s.ok()) {
+    // No record, no content: the log must hold every consultation.
+    return FromAbsl(absl::Status(
+        s.code(), absl::StrCat("cannot record the consultation in the audit "
+                               "log now (",
+                               s.message(), "); nothing is shown")));
+  }
+  return grpc::Status::OK;
+}
 
 absl::StatusOr<std::vector<DeliveryRow>> LocalService::SentDeliveries(
     const std::string& message_id) const {
@@ -126,15 +209,16 @@ std::string LocalService::ShownState(const DeliveryRow& row) const {
 grpc::Status LocalService::Submit(grpc::ServerContext* context,
                                   const v1::SubmitRequest* request,
                                   v1::SubmitResponse* response) {
-  grpc::Status status = DoSubmit(context, request, response);
+  KONTOR_WHO(context, caller);
+  grpc::Status status = DoSubmit(caller, request, response);
   if (!status.ok()) {
-    KLOG(Warning, "api") << "refused submission by " << Caller(context) << ": "
+    KLOG(Warning, "api") << "refused submission by " << caller.id << ": "
                          << status.error_message();
   }
   return status;
 }
 
-grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
+grpc::Status LocalService::DoSubmit(const Caller& caller,
                                     const v1::SubmitRequest* request,
                                     v1::SubmitResponse* response) {
   // --- validate: refused here, never retried later.
@@ -171,9 +255,27 @@ grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
     return Invalid(absl::StrCat("attachment_ids: at most ", kMaxAttachments));
   }
   if (!IsMessageKind(payload.kind())) {
-    return Invalid(absl::StrCat("kind: '", payload.kind(),
-                                "' is not a message kind (e.g. note, "
-                                "referral, intel.report)"));
+    return Invalid(absl::StrCat("kind: '", Printable(payload.kind(), 40),
+                                "' is not a message kind (one of ",
+                                absl::StrJoin(MessageKinds(), ", "), ")"));
+  }
+  if (grpc::Status s = NeedKind(caller, payload.kind(), "send"); !s.ok()) {
+    return s;
+  }
+  if (request->priority() == v1::FLASH && !RoleMaySendFlash(caller.role)) {
+    return Denied(absl::StrCat("priority: a ", RoleName(caller.role),
+                               " may not send flash messages"));
+  }
+  // Per-peer policy: what each recipient takes from us.
+  for (const auto& p : config_->peers()) {
+    if (!recipients.count(p.id()) || p.send_kinds().empty()) continue;
+    if (std::find(p.send_kinds().begin(), p.send_kinds().end(),
+                  payload.kind()) == p.send_kinds().end()) {
+      return Invalid(absl::StrCat(
+          "to: ", p.id(), " does not take ", payload.kind(),
+          " messages from this node (policy: peers ", p.id(),
+          " send_kinds: ", absl::StrJoin(p.send_kinds(), ", "), ")"));
+    }
   }
   const size_t size = payload.ByteSizeLong();
   if (size > config_->limits().max_message_bytes()) {
@@ -194,13 +296,12 @@ grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
   v1::Priority priority = request->priority();
   if (priority == v1::PRIORITY_UNSPECIFIED) priority = v1::ROUTINE;
 
-  const std::string caller = Caller(context);
   v1::SubmitRequest canonical = *request;
   canonical.clear_client_key();
   const std::string request_hash = Sha256(DeterministicBytes(canonical));
   if (!request->client_key().empty()) {
     auto found =
-        store_->FindByClientKey(caller, request->client_key(), request_hash);
+        store_->FindByClientKey(caller.id, request->client_key(), request_hash);
     if (!found.ok()) return FromAbsl(found.status());
     if (found->has_value()) {
       response->set_message_id((*found)->message_id);
@@ -225,7 +326,7 @@ grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
   for (const std::string& id : request->attachment_ids()) {
     auto u = store_->GetUpload(id);
     if (!u.ok()) return FromAbsl(u.status());
-    if (!u->has_value() || (*u)->submitter != caller) {
+    if (!u->has_value() || (*u)->submitter != caller.id) {
       return Invalid(absl::StrCat("attachment_ids: '", Printable(id),
                                   "' is not an attachment you uploaded"));
     }
@@ -262,6 +363,27 @@ grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
     a->set_chunk_count(static_cast<uint32_t>(chunk_lists[i].chunks_size()));
   }
 
+  // The content: typed, validated and normalized before it is sealed
+  // (attachments included: an anonymous consultation carries none).
+  {
+    kinds::Context ctx;
+    ctx.priority = request->priority() == v1::PRIORITY_UNSPECIFIED
+                       ? v1::ROUTINE
+                       : request->priority();
+    ctx.now_ms = clock_->NowUnixMs();
+    ctx.lookup =
+        [this](const std::string& id) -> std::optional<kinds::KnownMessage> {
+      auto known = store_->FindMessage(id);
+      if (!known.ok() || !known->has_value()) return std::nullopt;
+      return kinds::KnownMessage{
+          (*known)->kind,
+          (*known)->sent ? config_->node_id() : (*known)->origin,
+          (*known)->case_ref};
+    };
+    if (absl::Status s = kinds::ValidatePayload(ctx, &payload); !s.ok()) {
+      return Invalid(std::string(s.message()));
+    }
+  }
   v1::Header header;
   header.set_message_id(NewMessageId());
   header.set_origin(config_->node_id());
@@ -294,8 +416,13 @@ grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
   m.kind = payload.kind();
   m.outer_digest = OuterDigest(*envelope, kSuiteV1);
   m.envelope = envelope->SerializeAsString();
-  m.submitter = caller;
+  m.submitter = caller.id;
   m.client_key = request->client_key();
+  m.payload = payload.SerializeAsString();
+  m.subject = payload.subject();
+  m.case_ref = payload.case_ref();
+  m.in_reply_to = payload.in_reply_to();
+  m.purpose = payload.markings().purpose();
   m.request_hash = request_hash;
   for (const UploadRecord& u : uploads) m.uploads.push_back(u.id);
   m.chunk_count = chunk_count;
@@ -325,9 +452,13 @@ grpc::Status LocalService::DoSubmit(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status LocalService::Status(grpc::ServerContext*,
+grpc::Status LocalService::Status(grpc::ServerContext* context,
                                   const v1::StatusRequest* request,
                                   v1::StatusResponse* response) {
+  KONTOR_WHO(context, caller);
+  if (auto own = OwnSent(caller, request->message_id()); !own.ok()) {
+    return FromAbsl(own.status());
+  }
   auto rows = SentDeliveries(request->message_id());
   if (!rows.ok()) return FromAbsl(rows.status());
   response->set_message_id(request->message_id());
@@ -360,30 +491,82 @@ grpc::Status LocalService::Status(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status LocalService::Inbox(grpc::ServerContext*,
+grpc::Status LocalService::Inbox(grpc::ServerContext* context,
                                  const v1::InboxRequest* request,
                                  v1::InboxResponse* response) {
+  KONTOR_WHO(context, caller);
   const size_t limit = request->limit() == 0
                            ? 100
                            : std::min<size_t>(request->limit(), kMaxList);
   auto records =
       store_->ListInbox(request->unread_only(), request->after_seq(), limit);
   if (!records.ok()) return FromAbsl(records.status());
-  for (const InboxRecord& r : *records) FillEntry(r, response->add_entries());
+  for (const InboxRecord& r : *records) {
+    if (RoleMayUseKind(caller.role, r.kind)) {
+      FillEntry(r, response->add_entries());
+    }
+  }
   return grpc::Status::OK;
 }
 
 grpc::Status LocalService::Show(grpc::ServerContext* context,
                                 const v1::ShowRequest* request,
                                 v1::ShowResponse* response) {
+  KONTOR_WHO(context, caller);
   if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
   auto found = FindReceived(request->message_id(), request->origin());
+  if (found.status().code() == absl::StatusCode::kNotFound &&
+      (request->origin().empty() || request->origin() == config_->node_id())) {
+    // A message this node sent: its own copy.
+    auto own = OwnSent(caller, request->message_id());
+    if (!own.ok()) return FromAbsl(found.status());
+    v1::Payload* p = response->mutable_payload();
+    if (!p->ParseFromString(own->payload)) {
+      return grpc::Status(grpc::StatusCode::DATA_LOSS,
+                          "stored payload is damaged");
+    }
+    if (grpc::Status s = NeedKind(caller, p->kind(), "read"); !s.ok()) {
+      return s;
+    }
+    v1::InboxEntry* e = response->mutable_entry();
+    e->set_message_id(own->message_id);
+    e->set_origin(config_->node_id());
+    e->set_kind(p->kind());
+    e->set_subject(p->subject());
+    e->set_case_ref(p->case_ref());
+    e->set_in_reply_to(p->in_reply_to());
+    e->set_created_unix_ms(own->created_ms);
+    e->set_sent(true);
+    auto rows = store_->Deliveries(own->message_id);
+    if (rows.ok()) {
+      for (const DeliveryRow& r : *rows) {
+        response->add_recipients(r.peer);
+        e->set_priority(static_cast<v1::Priority>(r.priority));
+      }
+    }
+    response->set_signer(config_->node_id());
+    for (auto& a : *p->mutable_attachments()) a.clear_key();
+    if (grpc::Status s =
+            AuditConsult(caller, own->message_id, "", *p, "shown (sent copy)");
+        !s.ok()) {
+      return s;
+    }
+    return grpc::Status::OK;
+  }
   if (!found.ok()) return FromAbsl(found.status());
   const InboxRecord& record = *found;
+  if (grpc::Status s = NeedKind(caller, record.kind, "read"); !s.ok()) {
+    return s;
+  }
   FillEntry(record, response->mutable_entry());
   if (!response->mutable_payload()->ParseFromString(record.payload)) {
     return grpc::Status(grpc::StatusCode::DATA_LOSS,
                         "stored payload is damaged");
+  }
+  if (grpc::Status s = AuditConsult(caller, record.message_id, record.origin,
+                                    response->payload(), "shown");
+      !s.ok()) {
+    return s;
   }
   v1::Header header;
   if (header.ParseFromString(record.header)) {
@@ -394,17 +577,20 @@ grpc::Status LocalService::Show(grpc::ServerContext* context,
   for (auto& a : *response->mutable_payload()->mutable_attachments()) {
     a.clear_key();
   }
-  KLOG(Info, "api") << Caller(context) << " read message "
-                    << request->message_id();
+  KLOG(Info, "api") << caller.id << " read message " << request->message_id();
   return grpc::Status::OK;
 }
 
-grpc::Status LocalService::Ack(grpc::ServerContext*,
+grpc::Status LocalService::Ack(grpc::ServerContext* context,
                                const v1::AckRequest* request,
                                v1::AckResponse* response) {
+  KONTOR_WHO(context, caller);
   if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
   auto found = FindReceived(request->message_id(), request->origin());
   if (!found.ok()) return FromAbsl(found.status());
+  if (grpc::Status s = NeedKind(caller, found->kind, "handle"); !s.ok()) {
+    return s;
+  }
   auto already = store_->Ack(found->origin, found->message_id);
   if (!already.ok()) return FromAbsl(already.status());
   response->set_already(*already);
@@ -414,16 +600,18 @@ grpc::Status LocalService::Ack(grpc::ServerContext*,
 grpc::Status LocalService::Watch(grpc::ServerContext* context,
                                  const v1::WatchRequest* request,
                                  grpc::ServerWriter<v1::InboxEntry>* writer) {
+  KONTOR_WHO(context, caller);
   uint64_t cursor =
       request->from_now() ? store_->MaxInboxSeq() : request->since_seq();
   while (!context->IsCancelled() && !stopping_.load()) {
     auto records = store_->ListInbox(false, cursor, 100);
     if (!records.ok()) return FromAbsl(records.status());
     for (const InboxRecord& r : *records) {
+      cursor = r.seq;
+      if (!RoleMayUseKind(caller.role, r.kind)) continue;
       v1::InboxEntry e;
       FillEntry(r, &e);
       if (!writer->Write(e)) return grpc::Status::OK;
-      cursor = r.seq;
     }
     if (records->empty()) store_->WaitInbox(cursor, 1000);
   }
@@ -435,6 +623,7 @@ grpc::Status LocalService::Watch(grpc::ServerContext* context,
 grpc::Status LocalService::WatchSent(
     grpc::ServerContext* context, const v1::WatchRequest* request,
     grpc::ServerWriter<v1::DeliveryEvent>* writer) {
+  KONTOR_WHO(context, caller);
   uint64_t cursor = request->since_seq();
   if (request->from_now()) {
     auto max = store_->MaxEventSeq();
@@ -445,6 +634,14 @@ grpc::Status LocalService::WatchSent(
     auto events = store_->ListEvents(cursor, 100);
     if (!events.ok()) return FromAbsl(events.status());
     for (const DeliveryEvent& ev : *events) {
+      if (!RoleIsAdmin(caller.role)) {
+        // Only the caller's own messages.
+        auto own = OwnSent(caller, ev.message_id);
+        if (!own.ok()) {
+          cursor = ev.seq;
+          continue;
+        }
+      }
       v1::DeliveryEvent e;
       e.set_seq(ev.seq);
       e.set_message_id(ev.message_id);
@@ -500,9 +697,10 @@ grpc::Status LocalService::Peers(grpc::ServerContext*, const v1::PeersRequest*,
   return grpc::Status::OK;
 }
 
-grpc::Status LocalService::Outbox(grpc::ServerContext*,
+grpc::Status LocalService::Outbox(grpc::ServerContext* context,
                                   const v1::OutboxRequest* request,
                                   v1::OutboxResponse* response) {
+  KONTOR_WHO(context, caller);
   static const std::set<std::string> kStates = {
       "",         "queued",  "in_flight", "delivered",
       "rejected", "expired", "cancelled", "suspended"};
@@ -518,7 +716,9 @@ grpc::Status LocalService::Outbox(grpc::ServerContext*,
   const size_t limit = request->limit() == 0
                            ? 1000
                            : std::min<size_t>(request->limit(), kMaxList);
-  auto rows = store_->ListDeliveries(stored_state, limit);
+  // Only an admin sees the messages of others.
+  auto rows = store_->ListDeliveries(stored_state, limit,
+                                     RoleIsAdmin(caller.role) ? "" : caller.id);
   if (!rows.ok()) return FromAbsl(rows.status());
   for (const DeliveryRow& r : *rows) {
     const std::string state = ShownState(r);
@@ -538,12 +738,17 @@ grpc::Status LocalService::Outbox(grpc::ServerContext*,
 grpc::Status LocalService::Cancel(grpc::ServerContext* context,
                                   const v1::CancelRequest* request,
                                   v1::CancelResponse* response) {
+  KONTOR_WHO(context, caller);
+  if (auto own = OwnSent(caller, request->message_id()); !own.ok()) {
+    return FromAbsl(own.status());
+  }
   auto rows = SentDeliveries(request->message_id());
   if (!rows.ok()) return FromAbsl(rows.status());
-  auto n = store_->Cancel(request->message_id(), clock_->NowUnixMs());
+  auto n =
+      store_->Cancel(request->message_id(), clock_->NowUnixMs(), caller.id);
   if (!n.ok()) return FromAbsl(n.status());
-  KLOG(Info, "api") << Caller(context) << " cancelled " << *n
-                    << " delivery(ies) of " << request->message_id();
+  KLOG(Info, "api") << caller.id << " cancelled " << *n << " delivery(ies) of "
+                    << request->message_id();
   response->set_cancelled(*n);
   return grpc::Status::OK;
 }
@@ -552,7 +757,8 @@ grpc::Status LocalService::UploadAttachment(
     grpc::ServerContext* context,
     grpc::ServerReader<v1::AttachmentUpload>* reader,
     v1::UploadedAttachment* response) {
-  const std::string caller = Caller(context);
+  KONTOR_WHO(context, who);
+  const std::string caller = who.id;
   const AttachmentDirs dirs(config_->data_dir());
   const std::string id = NewMessageId();
   const std::string dir = dirs.Upload(id);
@@ -628,10 +834,14 @@ grpc::Status LocalService::UploadAttachment(
 grpc::Status LocalService::FetchAttachment(
     grpc::ServerContext* context, const v1::FetchAttachmentRequest* request,
     grpc::ServerWriter<v1::AttachmentBytes>* writer) {
+  KONTOR_WHO(context, caller);
   if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
   auto found = FindReceived(request->message_id(), request->origin());
   if (!found.ok()) return FromAbsl(found.status());
   const InboxRecord& record = *found;
+  if (grpc::Status s = NeedKind(caller, record.kind, "read"); !s.ok()) {
+    return s;
+  }
   v1::Payload payload;
   v1::Envelope refs;
   if (!payload.ParseFromString(record.payload) ||
@@ -651,6 +861,12 @@ grpc::Status LocalService::FetchAttachment(
                         "stored chunk list is damaged");
   }
   const v1::Attachment& a = payload.attachments(request->index());
+  if (grpc::Status s = AuditConsult(
+          caller, record.message_id, record.origin, payload,
+          absl::StrCat("attachment ", request->index(), " fetched"));
+      !s.ok()) {
+    return s;
+  }
   const AttachmentDirs dirs(config_->data_dir());
   absl::Status s = DecryptChunks(
       dirs.Incoming(record.origin, record.message_id, request->index()),
@@ -666,22 +882,128 @@ grpc::Status LocalService::FetchAttachment(
                        << record.message_id << ": " << s.message();
     return FromAbsl(s);
   }
-  KLOG(Info, "api") << Caller(context) << " fetched attachment "
-                    << request->index() << " of message " << record.message_id;
+  KLOG(Info, "api") << caller.id << " fetched attachment " << request->index()
+                    << " of message " << record.message_id;
   return grpc::Status::OK;
 }
 
 grpc::Status LocalService::Retry(grpc::ServerContext* context,
                                  const v1::RetryRequest* request,
                                  v1::RetryResponse* response) {
+  KONTOR_WHO(context, caller);
+  if (auto own = OwnSent(caller, request->message_id()); !own.ok()) {
+    return FromAbsl(own.status());
+  }
   auto rows = SentDeliveries(request->message_id());
   if (!rows.ok()) return FromAbsl(rows.status());
-  auto n = store_->Retry(request->message_id(), clock_->NowUnixMs());
+  auto n = store_->Retry(request->message_id(), clock_->NowUnixMs(), caller.id);
   if (!n.ok()) return FromAbsl(n.status());
   for (const DeliveryRow& r : *rows) outbox_->PeerContact(r.peer);
-  KLOG(Info, "api") << Caller(context) << " retried " << *n
-                    << " delivery(ies) of " << request->message_id();
+  KLOG(Info, "api") << caller.id << " retried " << *n << " delivery(ies) of "
+                    << request->message_id();
   response->set_retried(*n);
+  return grpc::Status::OK;
+}
+
+grpc::Status LocalService::Thread(grpc::ServerContext* context,
+                                  const v1::ThreadRequest* request,
+                                  v1::ThreadResponse* response) {
+  KONTOR_WHO(context, caller);
+  std::string case_ref = request->case_ref();
+  if (case_ref.empty()) {
+    if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
+    auto known = store_->FindMessage(request->message_id());
+    if (!known.ok()) return FromAbsl(known.status());
+    if (!known->has_value()) {
+      return grpc::Status(
+          grpc::StatusCode::NOT_FOUND,
+          absl::StrCat("no message ", request->message_id(), " on this node"));
+    }
+    case_ref = (*known)->case_ref;
+    if (case_ref.empty()) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                          absl::StrCat("message ", request->message_id(),
+                                       " has no case reference"));
+    }
+  }
+  if (case_ref.size() > 200) return Invalid("case: at most 200 characters");
+  auto entries = store_->Thread(case_ref);
+  if (!entries.ok()) return FromAbsl(entries.status());
+  response->set_case_ref(case_ref);
+  for (const ThreadEntry& t : *entries) {
+    if (!RoleMayUseKind(caller.role, t.kind)) continue;
+    v1::ThreadMessage* m = response->add_messages();
+    m->set_message_id(t.message_id);
+    m->set_origin(t.sent ? config_->node_id() : t.origin);
+    m->set_sent(t.sent);
+    for (const std::string& p : t.peers) m->add_peers(p);
+    m->set_kind(t.kind);
+    m->set_subject(t.subject);
+    m->set_in_reply_to(t.in_reply_to);
+    m->set_created_unix_ms(t.created_ms);
+    if (!t.sent) {
+      m->set_state("received");
+      continue;
+    }
+    std::set<std::string> states;
+    if (auto rows = store_->Deliveries(t.message_id); rows.ok()) {
+      for (const DeliveryRow& r : *rows) states.insert(ShownState(r));
+    }
+    m->set_state(states.size() == 1 ? *states.begin() : "partial");
+  }
+  if (response->messages().empty()) {
+    return grpc::Status(
+        grpc::StatusCode::NOT_FOUND,
+        absl::StrCat("no messages of case '", Printable(case_ref, 80),
+                     "' on this node"));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status LocalService::AuditTail(grpc::ServerContext* context,
+                                     const v1::AuditTailRequest* request,
+                                     v1::AuditTailResponse* response) {
+  KONTOR_WHO(context, caller);
+  if (grpc::Status s = NeedAdmin(caller, "the audit log"); !s.ok()) return s;
+  const size_t limit =
+      request->limit() == 0 ? 20 : std::min<size_t>(request->limit(), 10000);
+  auto records = store_->TailAudit(limit);
+  if (!records.ok()) return FromAbsl(records.status());
+  for (const AuditRecord& r : *records) {
+    v1::AuditRecord* out = response->add_records();
+    out->set_seq(r.seq);
+    out->set_time_unix_ms(r.time_ms);
+    out->set_action(r.entry.action);
+    out->set_actor(r.entry.actor);
+    out->set_message_id(r.entry.message_id);
+    out->set_origin(r.entry.origin);
+    out->set_peer(r.entry.peer);
+    out->set_kind(r.entry.kind);
+    out->set_purpose(r.entry.purpose);
+    out->set_detail(r.entry.detail);
+    out->set_hash(r.hash);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status LocalService::AuditVerify(grpc::ServerContext* context,
+                                       const v1::AuditVerifyRequest* request,
+                                       v1::AuditVerifyResponse* response) {
+  KONTOR_WHO(context, caller);
+  if (grpc::Status s = NeedAdmin(caller, "the audit log"); !s.ok()) return s;
+  if (!signer_) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "audit verification is not set up on this node");
+  }
+  auto result =
+      VerifyAudit(store_, config_->node_id(), *signer_, witness_peers_,
+                  request->local_only() ? WitnessFetch() : witness_);
+  if (!result.ok()) return FromAbsl(result.status());
+  *response = std::move(*result);
+  if (!response->ok()) {
+    KLOG(Security, "audit")
+        << "audit log verification failed: " << response->problems(0);
+  }
   return grpc::Status::OK;
 }
 

@@ -6,6 +6,8 @@
 #include <map>
 #include <string>
 
+#include "daemon/api/audit.h"
+#include "daemon/api/roles.h"
 #include "daemon/common/clock.h"
 #include "daemon/envelope/envelope.h"
 #include "daemon/outbox/outbox.h"
@@ -68,9 +70,26 @@ class LocalService final : public v1::Local::Service {
       grpc::ServerContext*, const v1::FetchAttachmentRequest*,
       grpc::ServerWriter<v1::AttachmentBytes>*) override;
 
-  // Who is calling. The unix socket gives no uid in gRPC 1.51, so every
-  // caller on it is the local administrator.
-  static std::string Caller(grpc::ServerContext* context);
+  grpc::Status Thread(grpc::ServerContext*, const v1::ThreadRequest*,
+                      v1::ThreadResponse*) override;
+  grpc::Status AuditTail(grpc::ServerContext*, const v1::AuditTailRequest*,
+                         v1::AuditTailResponse*) override;
+  grpc::Status AuditVerify(grpc::ServerContext*, const v1::AuditVerifyRequest*,
+                           v1::AuditVerifyResponse*) override;
+
+  // Who is calling: the user and role of a verified operator certificate
+  // (operator port), or the local administrator on the unix socket (gRPC
+  // 1.51 gives no uid there). kPermissionDenied for any other certificate.
+  static absl::StatusOr<Caller> Who(grpc::ServerContext* context);
+
+  // For `kontor audit verify`: the node's signing key (checks its signed
+  // heads and its receipts held by peers) and how to ask each peer.
+  void SetAudit(std::shared_ptr<const EcdsaSigner> signer,
+                std::vector<std::string> peers, WitnessFetch fetch) {
+    signer_ = std::move(signer);
+    witness_peers_ = std::move(peers);
+    witness_ = std::move(fetch);
+  }
 
   // Ends open Watch streams (within about a second), so that the server can
   // shut down without waiting out its deadline.
@@ -86,8 +105,17 @@ class LocalService final : public v1::Local::Service {
                                            const std::string& origin) const;
   // The stored state, or in_flight while the outbox is sending it.
   std::string ShownState(const DeliveryRow& row) const;
-  grpc::Status DoSubmit(grpc::ServerContext*, const v1::SubmitRequest*,
+  grpc::Status DoSubmit(const Caller& caller, const v1::SubmitRequest*,
                         v1::SubmitResponse*);
+  // A message this node sent that `caller` may see (its own; an admin's:
+  // any); kNotFound / kPermissionDenied else.
+  absl::StatusOr<KnownMessage> OwnSent(const Caller& caller,
+                                       const std::string& message_id) const;
+  // Appends a consultation record; the content is shown only after it is
+  // durable.
+  grpc::Status AuditConsult(const Caller& caller, const std::string& message_id,
+                            const std::string& origin, const v1::Payload& p,
+                            const std::string& what);
 
   const v1::NodeConfig* config_;
   Store* store_;
@@ -99,6 +127,9 @@ class LocalService final : public v1::Local::Service {
   // Peers whose certificates are not trusted: id -> reason.
   const std::map<std::string, std::string> unusable_peers_;
   std::atomic<bool> stopping_{false};
+  std::shared_ptr<const EcdsaSigner> signer_;
+  std::vector<std::string> witness_peers_;
+  WitnessFetch witness_;
 };
 
 }  // namespace kontor

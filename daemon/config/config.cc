@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "daemon/common/ids.h"
 #include "daemon/common/kinds.h"
@@ -112,6 +113,27 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
   if (c.trusted_cas_size() == 0) {
     return FieldError("trusted_cas", "at least one trusted CA is required");
   }
+  if (c.has_operator_api()) {
+    auto* op = c.mutable_operator_api();
+    if (!op->listen_address().empty() && !ValidHostPort(op->listen_address())) {
+      return FieldError(
+          "operator_api.listen_address",
+          absl::StrCat("'", op->listen_address(), "' is not host:port"));
+    }
+    if (!op->listen_address().empty() && op->ca().empty()) {
+      return FieldError("operator_api.ca",
+                        "required: the operator CA's certificate");
+    }
+    op->set_ca(Resolve(base_dir, op->ca()));
+    for (const auto& ca : c.trusted_cas()) {
+      if (!op->ca().empty() && Resolve(base_dir, ca.cert()) == op->ca()) {
+        return FieldError("operator_api.ca",
+                          "is a federation CA (trusted_cas); a peer node's "
+                          "certificate is never a local user");
+      }
+    }
+  }
+  if (c.audit_sign_seconds() == 0) c.set_audit_sign_seconds(600);
   for (int i = 0; i < c.trusted_cas_size(); ++i) {
     auto* ca = c.mutable_trusted_cas(i);
     const std::string name = absl::StrCat("trusted_cas[", i, "]");
@@ -156,6 +178,20 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
       return FieldError(name + ".encryption_cert", "required");
     }
     p->set_encryption_cert(Resolve(base_dir, p->encryption_cert()));
+    for (const char* field : {"accept_kinds", "send_kinds"}) {
+      const auto& kinds = std::string(field) == "accept_kinds"
+                              ? p->accept_kinds()
+                              : p->send_kinds();
+      for (int k = 0; k < kinds.size(); ++k) {
+        if (!IsMessageKind(kinds[k])) {
+          return FieldError(
+              absl::StrCat(name, ".", field, "[", k, "]"),
+              absl::StrCat("'", Printable(kinds[k]),
+                           "' is not a message kind (one of ",
+                           absl::StrJoin(MessageKinds(), ", "), ")"));
+        }
+      }
+    }
   }
 
   // Routes and relay rules: every node named is a peer, every route goes

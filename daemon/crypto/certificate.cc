@@ -133,9 +133,11 @@ absl::Status Certificate::Init() {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
     if (name->type != GEN_URI) continue;
     const ASN1_IA5STRING* uri = name->d.uniformResourceIdentifier;
-    std::string id = NodeIdFromUri(absl::string_view(
+    const absl::string_view text(
         reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
-        ASN1_STRING_length(uri)));
+        ASN1_STRING_length(uri));
+    uris_.emplace_back(text);
+    std::string id = NodeIdFromUri(text);
     if (id.empty()) continue;
     if (!found.empty() && found != id) ambiguous = true;
     found = id;

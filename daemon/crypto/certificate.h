@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -28,6 +29,9 @@ class Certificate {
   // Node id from the URI SAN urn:kontor:node:<id>; "" if there is none.
   // A certificate with two different node URIs has none.
   const std::string& node_id() const { return node_id_; }
+  // Every URI SAN, as written (operator certificates carry
+  // urn:kontor:user:<id> and urn:kontor:role:<role>).
+  const std::vector<std::string>& uris() const { return uris_; }
   // SHA-256 of the DER SubjectPublicKeyInfo: names a key in envelopes.
   const std::string& key_id() const { return key_id_; }
   int64_t not_before_unix_ms() const { return not_before_ms_; }
@@ -52,6 +56,7 @@ class Certificate {
   ossl::X509Ptr x509_;
   std::string der_;
   std::string node_id_;
+  std::vector<std::string> uris_;
   std::string key_id_;
   int64_t not_before_ms_ = 0;
   int64_t not_after_ms_ = 0;

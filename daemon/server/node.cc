@@ -14,8 +14,11 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <set>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "daemon/api/audit.h"
 #include "daemon/attachment/files.h"
 #include "daemon/common/log.h"
 
@@ -131,6 +134,14 @@ absl::Status Node::Init() {
                                      clock_, options);
   outbox_->SetRoutes(routes);
   receiver_->SetAttachments(config_.data_dir(), limits.max_attachment_bytes());
+  std::map<std::string, std::set<std::string>> accept_kinds;
+  for (const auto& p : config_.peers()) {
+    if (p.accept_kinds_size() > 0) {
+      accept_kinds[p.id()] = std::set<std::string>(p.accept_kinds().begin(),
+                                                   p.accept_kinds().end());
+    }
+  }
+  receiver_->SetPolicy(std::move(accept_kinds));
   receiver_->SetRouting(
       routes, identity_.directory.get(),
       [this](const std::string& hop) { outbox_->Notify(hop); });
@@ -152,10 +163,55 @@ absl::Status Node::Init() {
                   identity_.signer->certificate()->not_after_unix_ms(),
                   identity_.decryption_keys[0].cert->not_after_unix_ms()},
       identity_.unusable_peers);
+  local_service_->SetAudit(
+      identity_.signer, peer_ids,
+      [this](const std::string& peer) { return link_->Witness(peer, 64); });
+  if (auto s =
+          SignAuditHead(store_.get(), *identity_.signer, clock_->NowUnixMs());
+      !s.ok()) {
+    KLOG(Warning, "audit") << "cannot sign the audit head: " << s.message();
+  }
   federation_service_ = std::make_unique<FederationService>(
       receiver_.get(), std::set<std::string>(peer_ids.begin(), peer_ids.end()),
       limits.max_batch(),
       [this](const std::string& peer) { outbox_->PeerContact(peer); });
+  return absl::OkStatus();
+}
+
+absl::Status Node::StartOperatorApi() {
+  const auto& op = config_.operator_api();
+  std::ifstream in(op.ca(), std::ios::binary);
+  std::ostringstream ca;
+  ca << in.rdbuf();
+  if (!in || ca.str().find("BEGIN CERTIFICATE") == std::string::npos) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "operator_api.ca: cannot read a PEM certificate from ", op.ca()));
+  }
+  if (identity_.trust->RootsPem().find(ca.str()) != std::string::npos) {
+    return absl::FailedPreconditionError(
+        "operator_api.ca: is a federation CA; a peer node's certificate is "
+        "never a local user");
+  }
+  grpc::SslServerCredentialsOptions ssl(
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_root_certs = ca.str();
+  ssl.pem_key_cert_pairs.push_back(
+      {identity_.tls_key_pem, identity_.tls_cert_pem});
+  grpc::ServerBuilder b;
+  b.AddListeningPort(op.listen_address(), grpc::SslServerCredentials(ssl),
+                     &operator_port_);
+  b.RegisterService(local_service_.get());
+  b.SetMaxReceiveMessageSize(grpc_limit_);
+  b.SetMaxSendMessageSize(grpc_limit_);
+  operator_server_ = b.BuildAndStart();
+  if (!operator_server_ || operator_port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", op.listen_address(),
+                     " (operator_api.listen_address): address in use or not "
+                     "available"));
+  }
+  KLOG(Info, "node") << "operator API (mTLS, operator CA) on "
+                     << op.listen_address();
   return absl::OkStatus();
 }
 
@@ -233,7 +289,21 @@ absl::Status Node::Start() {
                        config_.local_socket_group(), "'"));
     }
   }
+  if (!config_.operator_api().listen_address().empty()) {
+    if (auto s = StartOperatorApi(); !s.ok()) return s;
+  }
   outbox_->Start();
+  audit_signer_ = std::thread([this] {
+    const absl::Duration every = absl::Seconds(
+        config_.audit_sign_seconds() > 0 ? config_.audit_sign_seconds() : 600);
+    while (!stop_audit_.WaitForNotificationWithTimeout(every)) {
+      if (auto s = SignAuditHead(store_.get(), *identity_.signer,
+                                 clock_->NowUnixMs());
+          !s.ok()) {
+        KLOG(Warning, "audit") << "cannot sign the audit head: " << s.message();
+      }
+    }
+  });
   KLOG(Info, "node") << "node " << config_.node_id() << " up: federation on "
                      << config_.listen_address() << " (port "
                      << federation_port_ << "), local API on " << socket_path
@@ -256,7 +326,20 @@ void Node::Shutdown() {
   if (federation_server_) federation_server_->Shutdown(deadline);
   if (link_) link_->CancelAll();  // no waiting out a call's deadline
   if (outbox_) outbox_->Stop();
+  if (operator_server_) operator_server_->Shutdown(deadline);
   if (local_server_) unlink(config_.local_socket().c_str());
+  if (audit_signer_.joinable()) {
+    stop_audit_.Notify();
+    audit_signer_.join();
+  }
+  // The head as it is at shutdown, signed.
+  if (store_) {
+    if (auto s =
+            SignAuditHead(store_.get(), *identity_.signer, clock_->NowUnixMs());
+        !s.ok()) {
+      KLOG(Warning, "audit") << "cannot sign the audit head: " << s.message();
+    }
+  }
   KLOG(Info, "node") << "node " << config_.node_id() << " stopped";
 }
 
@@ -265,6 +348,7 @@ Node::~Node() {
   // Services must outlive the servers that call them; the data_dir lock is
   // released only after the store (and its writer thread) is gone.
   local_server_.reset();
+  operator_server_.reset();
   federation_server_.reset();
   outbox_.reset();
   federation_service_.reset();

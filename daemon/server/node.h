@@ -5,8 +5,10 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "daemon/api/local_service.h"
 #include "daemon/common/clock.h"
 #include "daemon/inbox/receiver.h"
@@ -35,6 +37,7 @@ class Node {
   void Shutdown();
 
   int federation_port() const { return federation_port_; }
+  int operator_port() const { return operator_port_; }
   const v1::NodeConfig& config() const { return config_; }
   Store* store() { return store_.get(); }
 
@@ -42,6 +45,7 @@ class Node {
   Node(v1::NodeConfig config, const Clock* clock)
       : config_(std::move(config)), clock_(clock) {}
   absl::Status Init();
+  absl::Status StartOperatorApi();
 
   v1::NodeConfig config_;
   const Clock* clock_;
@@ -57,7 +61,11 @@ class Node {
   std::unique_ptr<FederationService> federation_service_;
   std::unique_ptr<grpc::Server> federation_server_;
   std::unique_ptr<grpc::Server> local_server_;
+  std::unique_ptr<grpc::Server> operator_server_;
+  std::thread audit_signer_;
+  absl::Notification stop_audit_;
   int federation_port_ = 0;
+  int operator_port_ = 0;
   int grpc_limit_ = 0;  // gRPC message size limit, both ways
   bool shut_down_ = false;
 };

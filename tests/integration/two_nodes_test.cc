@@ -10,8 +10,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "daemon/common/ids.h"
 #include "daemon/envelope/receipt.h"
+#include "daemon/kinds/kinds.h"
 #include "daemon/server/identity.h"
 #include "daemon/server/node.h"
 #include "daemon/transport/tls.h"
@@ -252,7 +254,7 @@ TEST_F(TwoNodesTest, SendDeliverReadOverMutualTls) {
 
 TEST_F(TwoNodesTest, ExpiryComesFromTheRequestTheKindOrTheNode) {
   auto ee_config = ConfigFor(ee_, fi_, ee_port_, fi_port_);
-  (*ee_config.mutable_limits()->mutable_expiry_seconds_by_kind())["alert"] =
+  (*ee_config.mutable_limits()->mutable_expiry_seconds_by_kind())["sitrep"] =
       600;
   ee_node_ = StartNode(ee_config);
   ASSERT_TRUE(ee_node_);
@@ -260,6 +262,12 @@ TEST_F(TwoNodesTest, ExpiryComesFromTheRequestTheKindOrTheNode) {
   auto lifetime_s = [&](const std::string& kind, int64_t override_s) {
     v1::SubmitRequest req;
     req.add_to("fi");
+    // A valid message of the kind: its template.
+    kinds::TemplateOptions opts;
+    opts.now_ms = absl::ToUnixMillis(absl::Now());
+    auto text = kinds::TemplateJson(kind, opts);
+    EXPECT_TRUE(text.ok());
+    EXPECT_TRUE(kinds::ParsePayloadJson(*text, req.mutable_payload()).ok());
     req.mutable_payload()->set_kind(kind);
     req.set_expires_in_seconds(override_s);
     v1::SubmitResponse resp;
@@ -272,9 +280,9 @@ TEST_F(TwoNodesTest, ExpiryComesFromTheRequestTheKindOrTheNode) {
     EXPECT_TRUE(ee->Status(&c2, sreq, &status).ok());
     return (status.expires_unix_ms() - status.created_unix_ms()) / 1000;
   };
-  EXPECT_EQ(lifetime_s("alert", 0), 600);
+  EXPECT_EQ(lifetime_s("sitrep", 0), 600);
   EXPECT_EQ(lifetime_s("note", 0), 3600);  // the node's default_expiry
-  EXPECT_EQ(lifetime_s("alert", 60), 60);
+  EXPECT_EQ(lifetime_s("sitrep", 60), 60);
 }
 
 // The standard grpc.health.v1.Health/Check answers SERVING on the local
