@@ -14,8 +14,10 @@ On Debian 12 (as root, or with sudo, if packages are missing):
   1. installs the missing Debian packages of deploy/packages.txt
   2. builds Kontor (cmake -G Ninja, Release) into build/
   3. starts a loopback federation of ee, fi and lv (deploy/federation.sh)
-  4. sends a note from ee to fi, waits for fi's signed receipt, shows the
-     message in fi's inbox and the receipt on ee
+  4. sends a referral (from `kontor template referral`, a fictitious
+     person) from ee to fi, waits for fi's signed receipt, shows it in fi's
+     inbox, rendered; fi answers with a referral.response; shows the case
+     thread on ee, the receipt, and fi's audit log (tail and verify)
   5. stops the federation (also on failure or Ctrl-C)
 
 Environment:
@@ -105,45 +107,69 @@ kontor_on() {
   KONTOR_NODE=${node_of[$n]} "$kontor" "$@"
 }
 
-body=$demo_dir/demo-body.txt
-cat >"$body" <<EOF
-Demo referral note from ee to fi, written $(date -u +%Y-%m-%dT%H:%M:%SZ).
-This is a demonstration message; it contains no personal data.
-EOF
+# wait_delivered NODE ID: polls kontor status until delivered (30 s).
+wait_delivered() {
+  local n=$1 id=$2 deadline=$((SECONDS + 30)) rc state
+  while :; do
+    rc=0
+    state=$(kontor_on "$n" status "$id" 2>&1) || rc=$?
+    if ((rc == 0)) && grep -qiw delivered <<<"$state"; then break; fi
+    if ((rc == 0)) && grep -qiwE 'rejected|expired|cancell?ed' <<<"$state"; then
+      printf '%s\n' "$state" >&2
+      die "message $id was not delivered"
+    fi
+    if ((SECONDS >= deadline)); then
+      printf '%s\n' "$state" >&2
+      die "message $id not delivered within 30 s (last kontor status exit code $rc)"
+    fi
+    sleep 0.5
+  done
+  echo "    delivered"
+}
 
-step "ee: kontor send --to fi --kind note --subject \"Demo referral note\" --body-file $body"
-id=$(kontor_on ee send --to "fi" --kind note --subject "Demo referral note" --body-file "$body") ||
+case_ref="EE-TRM-DEMO-$(date -u +%Y%m%d%H%M%S)"
+referral=$demo_dir/referral.json
+step "ee: kontor template referral --case $case_ref > $referral (an annotated example: fictitious person)"
+kontor_on ee template referral --case "$case_ref" >"$referral" || die "kontor template failed"
+sed -n '1,12p' "$referral"
+echo "    ..."
+
+step "ee: kontor send --to fi --payload-json $referral"
+id=$(kontor_on ee send --to "fi" --payload-json "$referral") ||
   die "kontor send failed (exit $?)"
 id=${id//[[:space:]]/}
 [[ -n $id ]] || die "kontor send printed no message id"
 echo "    message id: $id"
 
 step "ee: waiting for delivery (kontor status $id, up to 30 s)"
-deadline=$((SECONDS + 30))
-while :; do
-  rc=0
-  state=$(kontor_on ee status "$id" 2>&1) || rc=$?
-  if ((rc == 0)) && grep -qiw delivered <<<"$state"; then break; fi
-  if ((rc == 0)) && grep -qiwE 'rejected|expired|cancell?ed' <<<"$state"; then
-    printf '%s\n' "$state" >&2
-    die "message $id was not delivered"
-  fi
-  if ((SECONDS >= deadline)); then
-    printf '%s\n' "$state" >&2
-    die "message $id not delivered within 30 s (last kontor status exit code $rc)"
-  fi
-  sleep 0.5
-done
-echo "    delivered"
+wait_delivered ee "$id"
 
 step "fi: kontor inbox"
 kontor_on "fi" inbox || die "kontor inbox on fi failed (exit $?)"
 
-step "fi: kontor show $id"
+step "fi: kontor show $id (decrypted, signature verified, rendered for its kind)"
 kontor_on "fi" show "$id" || die "kontor show on fi failed (exit $?)"
+
+response=$demo_dir/response.json
+step "fi: kontor template referral.response --in-reply-to $id > $response; kontor send --to ee --payload-json $response"
+kontor_on "fi" template referral.response --in-reply-to "$id" >"$response" ||
+  die "kontor template failed"
+rid=$(kontor_on "fi" send --to ee --payload-json "$response") ||
+  die "kontor send on fi failed (exit $?)"
+rid=${rid//[[:space:]]/}
+echo "    message id: $rid"
+wait_delivered "fi" "$rid"
+
+step "ee: kontor thread $case_ref (the referral and fi's response, in order)"
+kontor_on ee thread "$case_ref" || die "kontor thread on ee failed (exit $?)"
 
 step "ee: kontor status $id (with fi's signed receipt)"
 kontor_on ee status "$id" || die "kontor status on ee failed (exit $?)"
+
+step "fi: kontor audit tail (who collected, read and disclosed what; no content)"
+kontor_on "fi" audit tail --limit 5 || die "kontor audit tail on fi failed (exit $?)"
+step "fi: kontor audit verify (the hash chain, against ee's witnessed heads)"
+kontor_on "fi" audit verify || die "kontor audit verify on fi failed (exit $?)"
 
 step "Stopping the federation"
 running=0

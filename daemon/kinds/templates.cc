@@ -111,6 +111,7 @@ class Template {
       : kind_(kind),
         now_(absl::FromUnixMillis(opts.now_ms)),
         case_ref_(opts.case_ref.empty() ? kExampleCase : opts.case_ref),
+        case_given_(!opts.case_ref.empty()),
         id_(opts.in_reply_to.empty() ? kExampleId : opts.in_reply_to) {}
 
   std::string Build();
@@ -133,6 +134,7 @@ class Template {
   const std::string kind_;
   const absl::Time now_;
   const std::string case_ref_;
+  const bool case_given_;
   const std::string id_;
   Writer w_;
 };
@@ -367,8 +369,16 @@ std::string Template::Build() {
   w_.Str("kind", kind_);
   w_.Comment("Subject, shown in message lists: no personal data here.");
   w_.Str("subject", absl::StrCat("Example ", kind_));
-  w_.Comment("Case reference: messages with the same case_ref are a thread.");
-  w_.Str("case_ref", case_ref_);
+  const bool reply = kind_ == "referral.response" ||
+                     kind_ == "intel.response" || kind_ == "consent.update";
+  if (reply && !case_given_) {
+    w_.Comment(
+        "Case reference: a reply takes the case of what it answers; leave it\n"
+        "out, or give that same case.");
+  } else {
+    w_.Comment("Case reference: messages with the same case_ref are a thread.");
+    w_.Str("case_ref", case_ref_);
+  }
   if (kind_ == "referral.response" || kind_ == "intel.response") {
     w_.Comment(
         absl::StrCat("Message id of the ",

@@ -189,6 +189,21 @@ class Validator {
 
   // `id` (in `field`) must name a message of one of `kinds` on this node
   // ("answers a referral"). Returns it when found and of the right kind.
+  // A reply belongs to the case of what it answers: an empty case_ref takes
+  // it; another one is an error (the thread would split).
+  void SameCase(v1::Payload* p, const std::optional<KnownMessage>& ref,
+                absl::string_view what) {
+    if (!ref || ref->case_ref.empty()) return;
+    if (p->case_ref().empty()) {
+      p->set_case_ref(ref->case_ref);
+    } else if (p->case_ref() != ref->case_ref) {
+      Problem("case_ref",
+              absl::StrCat("the ", what, " it answers is case \"",
+                           Printable(ref->case_ref, 80),
+                           "\": leave case_ref out, or use that one"));
+    }
+  }
+
   std::optional<KnownMessage> Refers(std::string* id, absl::string_view field,
                                      Codes kinds, absl::string_view verb) {
     if (id->empty()) {
@@ -360,7 +375,7 @@ void Validator::ReferralResponse(v1::Payload* p) {
   v1::ReferralResponse* r = p->mutable_referral_response();
   auto ref = Refers(p->mutable_in_reply_to(), "in_reply_to",
                     {"referral", "referral.consult"}, "answers a referral");
-  if (ref && p->case_ref().empty()) p->set_case_ref(ref->case_ref);
+  SameCase(p, ref, "referral");
   if (!Code(r->mutable_decision(), "referral_response.decision",
             {"accept", "decline", "info_pending"}, Fold::kLower, true)) {
     return;
@@ -392,7 +407,7 @@ void Validator::ConsentUpdate(v1::Payload* p) {
   Consent(c->mutable_consent(), "consent_update.consent", false);
   auto ref = Refers(c->mutable_referral_id(), "consent_update.referral_id",
                     {"referral"}, "names a referral");
-  if (ref && p->case_ref().empty()) p->set_case_ref(ref->case_ref);
+  SameCase(p, ref, "referral");
 }
 
 void Validator::IntelReport(v1::Payload* p) {
@@ -416,8 +431,9 @@ void Validator::IntelRequest(v1::Payload* p) {
 
 void Validator::IntelResponse(v1::Payload* p) {
   v1::IntelResponse* r = p->mutable_intel_response();
-  Refers(p->mutable_in_reply_to(), "in_reply_to", {"intel.request"},
-         "answers an intel.request");
+  auto ref = Refers(p->mutable_in_reply_to(), "in_reply_to", {"intel.request"},
+                    "answers an intel.request");
+  SameCase(p, ref, "intel.request");
   const bool answer = !r->answer().empty();
   if (answer && !r->refusal_code().empty()) {
     Problem("intel_response.refusal_code",

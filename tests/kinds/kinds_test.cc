@@ -478,6 +478,23 @@ TEST(ReferralResponseTest, CopiesCaseRef) {
   EXPECT_EQ(p.case_ref(), kCase);
 }
 
+TEST(ReferralResponseTest, StaysInTheCaseOfTheReferral) {
+  // The template of a reply leaves the case out: the referral's is taken.
+  EXPECT_THAT(Template("referral.response"), Not(HasSubstr("\"case_ref\"")));
+  v1::Payload p = Valid("referral.response");
+  p.set_case_ref("EE-TRM-2026-9999");
+  EXPECT_THAT(Error(p), HasSubstr("case_ref: the referral it answers is case "
+                                  "\"LV-TRM-2026-0007\""));
+  p.set_case_ref(kCase);
+  EXPECT_TRUE(Validate(&p).ok());
+  v1::Payload c = Valid("consent.update");
+  c.set_case_ref("other");
+  EXPECT_THAT(Error(c), HasSubstr("case_ref"));
+  v1::Payload i = Valid("intel.response");
+  i.set_case_ref("other");
+  EXPECT_THAT(Error(i), HasSubstr("case_ref: the intel.request"));
+}
+
 TEST(ReferralResponseTest, Decision) {
   v1::Payload p = Valid("referral.response");
   p.mutable_referral_response()->set_decision("maybe");
