@@ -77,6 +77,9 @@ Commands:
                               the node's signed heads and the heads its
                               peers hold in receipts (--local: not those)
   audit tail [--limit N]      the newest audit records (default 20)
+  purge [--dry-run]           remove message content past its retention
+                              (config `retention`), keeping metadata and
+                              evidence; --dry-run lists what would go
 
 Kinds: note, referral.consult, referral, referral.response, case.update,
 consent.update, intel.report, intel.request, intel.response,
@@ -645,6 +648,13 @@ int Show(const Options& o, v1::Local::Stub* stub) {
     printf("Subject:   %s\n", kontor::Printable(p.subject(), 400).c_str());
   }
   printf("\n");
+  if (e.purged_unix_ms() != 0) {
+    printf(
+        "(content purged at %s after its retention; metadata, digests "
+        "and receipts are kept)\n",
+        FormatRfc3339Ms(e.purged_unix_ms()).c_str());
+    return kOk;
+  }
   if (p.content_case() != v1::Payload::CONTENT_NOT_SET || p.has_markings()) {
     fputs(kontor::kinds::RenderText(p).c_str(), stdout);
   }
@@ -951,6 +961,35 @@ int Thread(const Options& o, v1::Local::Stub* stub) {
   return kOk;
 }
 
+int Purge(const Options& o, v1::Local::Stub* stub) {
+  Args a(o.args, {"dry-run"});
+  if (auto e = a.Check({"dry-run"}); !e.empty()) return Fail(kUsage, e);
+  if (!a.positional().empty()) {
+    return Fail(kUsage, "usage: kontor purge [--dry-run]");
+  }
+  v1::PurgeRequest req;
+  req.set_dry_run(a.Has("dry-run"));
+  v1::PurgeResponse resp;
+  grpc::ClientContext c;
+  SetDeadline(&c);
+  auto s = stub->Purge(&c, req, &resp);
+  if (!s.ok()) return RpcFail(s, o);
+  if (o.json) {
+    PrintJson(resp);
+    return kOk;
+  }
+  for (const auto& m : resp.messages()) {
+    printf("%s  %-4s %-18s %s  %s since %s (retention %u days)\n",
+           resp.dry_run() ? "would purge" : "purged", m.origin().c_str(),
+           m.kind().c_str(), m.message_id().c_str(),
+           m.sent() ? "sent" : "received",
+           FormatRfc3339Ms(m.kept_since_unix_ms()).c_str(), m.retention_days());
+  }
+  printf("%d message(s) %s\n", resp.messages_size(),
+         resp.dry_run() ? "past their retention (nothing changed)" : "purged");
+  return kOk;
+}
+
 int Audit(const Options& o, v1::Local::Stub* stub) {
   Args a(o.args, {"local"});
   if (auto e = a.Check({"local", "limit"}); !e.empty()) return Fail(kUsage, e);
@@ -1092,7 +1131,8 @@ int main(int argc, char** argv) {
       kCommands = {{"send", Send},   {"status", Status}, {"inbox", Inbox},
                    {"show", Show},   {"ack", Ack},       {"watch", Watch},
                    {"peers", Peers}, {"outbox", Outbox}, {"cancel", Cancel},
-                   {"retry", Retry}, {"thread", Thread}, {"audit", Audit}};
+                   {"retry", Retry}, {"thread", Thread}, {"audit", Audit},
+                   {"purge", Purge}};
   if (o.command == "template") return Template(o);  // needs no node
   auto it = kCommands.find(o.command);
   if (it == kCommands.end()) {

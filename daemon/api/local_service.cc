@@ -62,6 +62,7 @@ void FillEntry(const InboxRecord& r, v1::InboxEntry* e) {
   e->set_acked(r.acked);
   e->set_case_ref(r.case_ref);
   e->set_in_reply_to(r.in_reply_to);
+  e->set_purged_unix_ms(r.purged_ms);
 }
 
 // Who may do what (roles.h): the first line of every call.
@@ -525,6 +526,10 @@ grpc::Status LocalService::Show(grpc::ServerContext* context,
       return grpc::Status(grpc::StatusCode::DATA_LOSS,
                           "stored payload is damaged");
     }
+    if (own->purged_ms != 0) {  // what is left: the metadata
+      p->set_kind(own->kind);
+      p->set_case_ref(own->case_ref);
+    }
     if (grpc::Status s = NeedKind(caller, p->kind(), "read"); !s.ok()) {
       return s;
     }
@@ -537,6 +542,7 @@ grpc::Status LocalService::Show(grpc::ServerContext* context,
     e->set_in_reply_to(p->in_reply_to());
     e->set_created_unix_ms(own->created_ms);
     e->set_sent(true);
+    e->set_purged_unix_ms(own->purged_ms);
     auto rows = store_->Deliveries(own->message_id);
     if (rows.ok()) {
       for (const DeliveryRow& r : *rows) {
@@ -562,6 +568,10 @@ grpc::Status LocalService::Show(grpc::ServerContext* context,
   if (!response->mutable_payload()->ParseFromString(record.payload)) {
     return grpc::Status(grpc::StatusCode::DATA_LOSS,
                         "stored payload is damaged");
+  }
+  if (record.purged_ms != 0) {  // what is left: the metadata
+    response->mutable_payload()->set_kind(record.kind);
+    response->mutable_payload()->set_case_ref(record.case_ref);
   }
   if (grpc::Status s = AuditConsult(caller, record.message_id, record.origin,
                                     response->payload(), "shown");
@@ -956,6 +966,48 @@ grpc::Status LocalService::Thread(grpc::ServerContext* context,
         grpc::StatusCode::NOT_FOUND,
         absl::StrCat("no messages of case '", Printable(case_ref, 80),
                      "' on this node"));
+  }
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<std::vector<PurgeCandidate>> LocalService::PurgeExpired(
+    const std::string& actor, bool dry_run) {
+  const auto& r = config_->retention();
+  std::map<std::string, uint32_t> days(r.days_by_kind().begin(),
+                                       r.days_by_kind().end());
+  auto due = store_->PurgeCandidates(days, r.default_days(),
+                                     clock_->NowUnixMs(), 10000);
+  if (!due.ok() || dry_run || due->empty()) return due;
+  if (auto s = store_->Purge(*due, actor, clock_->NowUnixMs()); !s.ok()) {
+    return s;
+  }
+  // Attachments of purged received messages go with them. (Own copies'
+  // chunk files stay until their deliveries settle: they are still sent.)
+  const AttachmentDirs dirs(config_->data_dir());
+  for (const PurgeCandidate& c : *due) {
+    if (!c.sent) RemoveTree(dirs.IncomingMessage(c.origin, c.message_id));
+  }
+  KLOG(Info, "retention") << actor << " purged the content of " << due->size()
+                          << " message(s) past their retention";
+  return due;
+}
+
+grpc::Status LocalService::Purge(grpc::ServerContext* context,
+                                 const v1::PurgeRequest* request,
+                                 v1::PurgeResponse* response) {
+  KONTOR_WHO(context, caller);
+  if (grpc::Status s = NeedAdmin(caller, "purge"); !s.ok()) return s;
+  auto done = PurgeExpired(caller.id, request->dry_run());
+  if (!done.ok()) return FromAbsl(done.status());
+  response->set_dry_run(request->dry_run());
+  for (const PurgeCandidate& c : *done) {
+    v1::PurgedMessage* m = response->add_messages();
+    m->set_message_id(c.message_id);
+    m->set_origin(c.sent ? config_->node_id() : c.origin);
+    m->set_sent(c.sent);
+    m->set_kind(c.kind);
+    m->set_kept_since_unix_ms(c.since_ms);
+    m->set_retention_days(c.days);
   }
   return grpc::Status::OK;
 }

@@ -76,6 +76,13 @@ class LocalService final : public v1::Local::Service {
                          v1::AuditTailResponse*) override;
   grpc::Status AuditVerify(grpc::ServerContext*, const v1::AuditVerifyRequest*,
                            v1::AuditVerifyResponse*) override;
+  grpc::Status Purge(grpc::ServerContext*, const v1::PurgeRequest*,
+                     v1::PurgeResponse*) override;
+
+  // Purges what is past its retention (config `retention`) as `actor`;
+  // with dry_run only lists it. Also run by the node, hourly.
+  absl::StatusOr<std::vector<PurgeCandidate>> PurgeExpired(
+      const std::string& actor, bool dry_run);
 
   // Who is calling: the user and role of a verified operator certificate
   // (operator port), or the local administrator on the unix socket (gRPC

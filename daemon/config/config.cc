@@ -134,6 +134,21 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
     }
   }
   if (c.audit_sign_seconds() == 0) c.set_audit_sign_seconds(600);
+  for (const auto& [kind, days] : c.retention().days_by_kind()) {
+    if (!IsMessageKind(kind)) {
+      return FieldError(
+          "retention.days_by_kind",
+          absl::StrCat("'", Printable(kind), "' is not a message kind (one of ",
+                       absl::StrJoin(MessageKinds(), ", "), ")"));
+    }
+    if (days == 0 || days > 36500) {
+      return FieldError("retention.days_by_kind",
+                        absl::StrCat(kind, ": 1 to 36500 days"));
+    }
+  }
+  if (c.retention().default_days() > 36500) {
+    return FieldError("retention.default_days", "at most 36500 days");
+  }
   for (int i = 0; i < c.trusted_cas_size(); ++i) {
     auto* ca = c.mutable_trusted_cas(i);
     const std::string name = absl::StrCat("trusted_cas[", i, "]");

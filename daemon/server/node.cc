@@ -296,7 +296,18 @@ absl::Status Node::Start() {
   audit_signer_ = std::thread([this] {
     const absl::Duration every = absl::Seconds(
         config_.audit_sign_seconds() > 0 ? config_.audit_sign_seconds() : 600);
-    while (!stop_audit_.WaitForNotificationWithTimeout(every)) {
+    absl::Time next_purge = absl::Now();
+    while (!stop_audit_.WaitForNotificationWithTimeout(
+        std::min(every, absl::Hours(1)))) {
+      if (absl::Now() >= next_purge) {
+        next_purge = absl::Now() + absl::Hours(1);
+        if (auto p = local_service_->PurgeExpired(std::string(kAuditNodeActor),
+                                                  false);
+            !p.ok()) {
+          KLOG(Warning, "retention")
+              << "purge failed: " << p.status().message();
+        }
+      }
       if (auto s = SignAuditHead(store_.get(), *identity_.signer,
                                  clock_->NowUnixMs());
           !s.ok()) {

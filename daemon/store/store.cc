@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "daemon/common/kinds.h"
 #include "daemon/common/log.h"
 
 namespace kontor {
@@ -48,7 +49,8 @@ CREATE TABLE IF NOT EXISTS messages(
   payload BLOB,
   subject TEXT NOT NULL DEFAULT '',
   case_ref TEXT NOT NULL DEFAULT '',
-  in_reply_to TEXT NOT NULL DEFAULT '');
+  in_reply_to TEXT NOT NULL DEFAULT '',
+  purged_ms INTEGER NOT NULL DEFAULT 0);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_client_key
   ON messages(submitter, client_key) WHERE client_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS deliveries(
@@ -96,6 +98,7 @@ CREATE TABLE IF NOT EXISTS inbox(
   receipt BLOB NOT NULL,
   chunk_refs BLOB,
   in_reply_to TEXT NOT NULL DEFAULT '',
+  purged_ms INTEGER NOT NULL DEFAULT 0,
   UNIQUE(origin, message_id));
 CREATE INDEX IF NOT EXISTS inbox_id ON inbox(message_id);
 CREATE TABLE IF NOT EXISTS returns(
@@ -295,6 +298,13 @@ absl::Status Migrate(sqlite3* db) {
       !s.ok()) {
     return s;
   }
+  for (const char* table : {"inbox", "messages"}) {
+    if (auto s = AddColumnIfMissing(db, table, "purged_ms",
+                                    "INTEGER NOT NULL DEFAULT 0");
+        !s.ok()) {
+      return s;
+    }
+  }
   for (const char* column : {"custody", "custody_out"}) {
     if (auto s = AddColumnIfMissing(db, "deliveries", column, "BLOB");
         !s.ok()) {
@@ -407,12 +417,14 @@ InboxRecord ReadInbox(Stmt& s) {
   r.acked = s.Int(15) != 0;
   r.receipt = s.Text(16);
   r.chunk_refs = s.Text(17);
+  r.in_reply_to = s.Text(18);
+  r.purged_ms = s.Int(19);
   return r;
 }
 constexpr const char* kInboxCols =
     "seq, origin, message_id, outer_digest, accepted, header, inner_signed, "
     "payload, kind, subject, case_ref, priority, created_ms, expires_ms, "
-    "received_ms, acked, receipt, chunk_refs";
+    "received_ms, acked, receipt, chunk_refs, in_reply_to, purged_ms";
 
 class SqliteStore : public Store {
  public:
@@ -1272,23 +1284,88 @@ class SqliteStore : public Store {
     absl::MutexLock l(&read_mu_);
     {
       Stmt s(reader_,
-             "SELECT kind, case_ref, payload, created_ms, submitter FROM "
-             "messages WHERE id = ? AND origin = ''");
+             "SELECT kind, case_ref, payload, created_ms, submitter, "
+             "purged_ms FROM messages WHERE id = ? AND origin = ''");
       s.Bind(1, message_id);
       if (s.Step() == SQLITE_ROW) {
         return std::optional<KnownMessage>(
             KnownMessage{message_id, "", true, s.Text(0), s.Text(1), s.Text(2),
-                         s.Int(3), s.Text(4)});
+                         s.Int(3), s.Text(4), s.Int(5)});
       }
     }
     Stmt s(reader_,
-           "SELECT origin, kind, case_ref, payload, created_ms FROM inbox "
-           "WHERE message_id = ? AND accepted = 1 ORDER BY seq LIMIT 1");
+           "SELECT origin, kind, case_ref, payload, created_ms, purged_ms FROM "
+           "inbox WHERE message_id = ? AND accepted = 1 ORDER BY seq LIMIT 1");
     s.Bind(1, message_id);
     if (s.Step() != SQLITE_ROW) return std::optional<KnownMessage>();
-    return std::optional<KnownMessage>(KnownMessage{message_id, s.Text(0),
-                                                    false, s.Text(1), s.Text(2),
-                                                    s.Text(3), s.Int(4)});
+    return std::optional<KnownMessage>(
+        KnownMessage{message_id, s.Text(0), false, s.Text(1), s.Text(2),
+                     s.Text(3), s.Int(4), "", s.Int(5)});
+  }
+
+  // ------------------------------------------------------------- retention
+
+  absl::StatusOr<std::vector<PurgeCandidate>> PurgeCandidates(
+      const std::map<std::string, uint32_t>& days_by_kind,
+      uint32_t default_days, int64_t now_ms, size_t limit) override {
+    absl::MutexLock l(&read_mu_);
+    std::vector<PurgeCandidate> out;
+    for (const std::string& kind : MessageKinds()) {
+      auto it = days_by_kind.find(kind);
+      const uint32_t days =
+          it != days_by_kind.end() ? it->second : default_days;
+      if (days == 0) continue;
+      const int64_t cutoff = now_ms - int64_t{days} * 24 * 3600 * 1000;
+      Stmt r(reader_,
+             "SELECT message_id, origin, received_ms FROM inbox WHERE "
+             "accepted = 1 AND purged_ms = 0 AND kind = ? AND received_ms < ? "
+             "ORDER BY received_ms LIMIT ?");
+      r.Bind(1, kind).Bind(2, cutoff).Bind(3, static_cast<int64_t>(limit));
+      while (r.Step() == SQLITE_ROW && out.size() < limit) {
+        out.push_back(
+            PurgeCandidate{r.Text(0), r.Text(1), false, kind, r.Int(2), days});
+      }
+      Stmt m(reader_,
+             "SELECT id, created_ms FROM messages WHERE origin = '' AND "
+             "purged_ms = 0 AND payload IS NOT NULL AND kind = ? AND "
+             "created_ms < ? ORDER BY created_ms LIMIT ?");
+      m.Bind(1, kind).Bind(2, cutoff).Bind(3, static_cast<int64_t>(limit));
+      while (m.Step() == SQLITE_ROW && out.size() < limit) {
+        out.push_back(
+            PurgeCandidate{m.Text(0), "", true, kind, m.Int(1), days});
+      }
+    }
+    return out;
+  }
+
+  absl::Status Purge(const std::vector<PurgeCandidate>& messages,
+                     const std::string& actor, int64_t now_ms) override {
+    return Write([&](sqlite3* db) -> absl::Status {
+      for (const PurgeCandidate& c : messages) {
+        Stmt u(db, c.sent ? "UPDATE messages SET payload = NULL, subject = '', "
+                            "purged_ms = ? WHERE id = ? AND origin = '' AND "
+                            "purged_ms = 0"
+                          : "UPDATE inbox SET payload = NULL, inner_signed = "
+                            "NULL, subject = '', purged_ms = ? WHERE "
+                            "message_id = ? AND origin = ? AND purged_ms = 0");
+        u.Bind(1, now_ms).Bind(2, c.message_id);
+        if (!c.sent) u.Bind(3, c.origin);
+        if (auto st = u.Run("purge"); !st.ok()) return st;
+        if (sqlite3_changes(db) == 0) continue;
+        if (auto st = AppendAuditOn(
+                db,
+                {AuditEntry{std::string(kAuditErase), actor, c.message_id,
+                            c.origin, "", c.kind, "",
+                            absl::StrCat("content purged after its retention "
+                                         "of ",
+                                         c.days, " days")}},
+                now_ms);
+            !st.ok()) {
+          return st;
+        }
+      }
+      return absl::OkStatus();
+    });
   }
 
   // ----------------------------------------------------------------- audit

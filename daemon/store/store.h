@@ -2,6 +2,7 @@
 #define KONTOR_DAEMON_STORE_STORE_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -191,6 +192,7 @@ struct InboxRecord {
   std::string receipt;     // serialized signed Receipt, resent on duplicates
   std::string chunk_refs;  // serialized v1::Envelope holding only `chunks`
   std::string in_reply_to;
+  int64_t purged_ms = 0;  // content removed after its retention
   // For the audit record only (not kept in the inbox row): the stated
   // purpose, and why a refused envelope was refused.
   std::string purpose;
@@ -220,6 +222,17 @@ struct KnownMessage {
   std::string payload;  // serialized Payload; empty for a refused one
   int64_t created_ms = 0;
   std::string submitter;  // the local user who sent it (sent only)
+  int64_t purged_ms = 0;
+};
+
+// A message whose content is past its retention.
+struct PurgeCandidate {
+  std::string message_id;
+  std::string origin;  // empty: this node's own copy
+  bool sent = false;
+  std::string kind;
+  int64_t since_ms = 0;  // received (or submitted) at
+  uint32_t days = 0;     // its retention
 };
 
 // An audit chain head signed with the node's signing key.
@@ -388,6 +401,18 @@ class Store {
   // A message this node sent (origin empty) or accepted, by id.
   virtual absl::StatusOr<std::optional<KnownMessage>> FindMessage(
       const std::string& message_id) = 0;
+
+  // --- retention (DESIGN.md §7) ---
+  // Messages (received, and own copies) whose content is older than the
+  // retention of their kind (default_days for kinds not listed; 0: kept).
+  virtual absl::StatusOr<std::vector<PurgeCandidate>> PurgeCandidates(
+      const std::map<std::string, uint32_t>& days_by_kind,
+      uint32_t default_days, int64_t now_ms, size_t limit) = 0;
+  // Removes their payload, inner signature and subject, keeping metadata,
+  // digests, receipts and dedup records; one "erase" audit record each, in
+  // the same transaction.
+  virtual absl::Status Purge(const std::vector<PurgeCandidate>& messages,
+                             const std::string& actor, int64_t now_ms) = 0;
 
   // --- audit (DESIGN.md §7) ---
   // Every write above that collects, discloses, relays, alters or refuses

@@ -16,7 +16,12 @@ processes (deploy/federation.sh: ee, fi, ua).
    referrals but not intelligence nor flash, and not the audit log; a
    liaison sends intelligence but cannot read the coordinator's referral;
    idempotency keys are per user; ee's own node certificate is not a user.
-5. Audit: no content in the log; the chain recomputed here with hashlib
+5. Retention: fi keeps referrals 30 days; with their receipt time moved
+   back 31 days (sqlite, node stopped), `kontor purge --dry-run` lists them
+   and changes nothing, `kontor purge` removes their content (show says
+   purged; the inner signature and subject are gone from the database),
+   keeps metadata and receipts, and audits each erasure.
+6. Audit: no content in the log; the chain recomputed here with hashlib
    matches; one edited record, a consistently rewritten chain, and a
    truncated log each make `kontor audit verify` fail (exit 1), naming the
    record, the rewrite (peer witness) or the truncation.
@@ -348,6 +353,55 @@ def run_roles(res, fed, tmp, op_port):
               rc != 0, f"rc={rc} {err}")
 
 
+# -------------------------------------------------------------- retention
+
+
+def run_retention(res, fed, tmp):
+    fed.fed("stop", fed.root, "fi")
+    db = sqlite3.connect(fed.db("fi"))
+    month = 31 * 24 * 3600 * 1000
+    ids = [r[0] for r in db.execute(
+        "SELECT message_id FROM inbox WHERE kind = 'referral' AND "
+        "accepted = 1").fetchall()]
+    db.execute("UPDATE inbox SET received_ms = received_ms - ? WHERE "
+               "kind = 'referral'", (month,))
+    db.commit()
+    db.close()
+    fed.fed("start", fed.root, "fi")
+    dry = fed.query("fi", "purge", "--dry-run")
+    listed = {m["message_id"] for m in dry.get("messages", [])}
+    res.check(f"purge --dry-run lists the {len(ids)} old referrals, only them",
+              len(ids) > 0 and listed == set(ids), f"{listed} vs {ids}")
+    shown = fed.query("fi", "show", ids[0])
+    res.check("dry run changed nothing", "referral" in shown.get("payload", {}),
+              json.dumps(shown)[:200])
+    done = fed.query("fi", "purge")
+    res.check("purge removes them", {m["message_id"] for m in
+                                     done.get("messages", [])} == set(ids),
+              json.dumps(done)[:300])
+    rc, out, err = fed.cli("fi", "show", ids[0], json_out=False)
+    res.check("show says the content was purged, metadata stays",
+              rc == 0 and "content purged" in out and "Kind:      referral" in
+              out and "Tamm" not in out, out[:600])
+    db = sqlite3.connect(fed.db("fi"))
+    left = db.execute(
+        "SELECT COUNT(*) FROM inbox WHERE kind = 'referral' AND (payload IS "
+        "NOT NULL OR inner_signed IS NOT NULL OR subject != '')").fetchone()[0]
+    kept = db.execute(
+        "SELECT COUNT(*) FROM inbox WHERE kind = 'referral' AND outer_digest "
+        "IS NOT NULL AND receipt IS NOT NULL").fetchone()[0]
+    erased = db.execute("SELECT COUNT(*) FROM audit WHERE action = 'erase'")\
+        .fetchone()[0]
+    db.close()
+    res.check("no referral content left in fi's database; digests and "
+              "receipts kept; one erase record each",
+              left == 0 and kept >= len(ids) and erased == len(ids),
+              f"left={left} kept={kept} erased={erased}")
+    again = fed.query("fi", "purge", "--dry-run")
+    res.check("nothing more to purge", not again.get("messages"),
+              json.dumps(again)[:200])
+
+
 # ------------------------------------------------------------------ audit
 
 
@@ -516,12 +570,15 @@ def run(tmp, res):
                           lambda m: m.group(1) + rule + " }", text)
         assert n == 1, text
         write(path, text)
+    harness.append_config(
+        root, "fi", 'retention { days_by_kind { key: "referral" value: 30 } }\n')
     fed.fed("start", root, "ee", "fi", "ua")
     t0 = time.monotonic()
     run_kinds(res, fed, tmp)
     run_thread(res, fed, tmp)
     run_policy(res, fed, tmp)
     run_roles(res, fed, tmp, op_port)
+    run_retention(res, fed, tmp)
     run_audit(res, fed, tmp)
     print(f"# {time.monotonic() - t0:.1f} s", flush=True)
 
