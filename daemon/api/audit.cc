@@ -55,7 +55,14 @@ absl::Status SignAuditHead(Store* store, const EcdsaSigner& signer,
   if (head->seq == 0) return absl::OkStatus();
   auto signed_heads = store->ListSignedHeads();
   if (!signed_heads.ok()) return signed_heads.status();
-  if (!signed_heads->empty() && signed_heads->back().head.seq == head->seq) {
+  if (!signed_heads->empty() && signed_heads->back().head.seq >= head->seq) {
+    if (signed_heads->back().head.seq > head->seq) {
+      // The log is shorter than a head this node signed: never sign over
+      // that (kontor audit verify reports it).
+      return absl::DataLossError(absl::StrCat(
+          "the audit log ends at ", head->seq, " but head ",
+          signed_heads->back().head.seq, " was signed: truncated?"));
+    }
     return absl::OkStatus();
   }
   auto sig = SignBatch(signer, kAuditHeadLabel, {HeadDigest(*head, now_ms)});

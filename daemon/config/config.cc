@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -46,8 +47,27 @@ bool ValidHostPort(const std::string& address) {
   for (char c : address.substr(colon + 1)) {
     if (c < '0' || c > '9') return false;
   }
-  int port = std::stoi(address.substr(colon + 1));
+  const std::string digits = address.substr(colon + 1);
+  if (digits.size() > 5) return false;  // std::stoi would throw past INT_MAX
+  int port = std::stoi(digits);
   return port >= 0 && port <= 65535;
+}
+
+// Whether two paths name the same file: the same path once normalized, the
+// same inode, or the same bytes (a copy of a federation CA is one too).
+bool SameFile(const std::string& a, const std::string& b) {
+  namespace fs = std::filesystem;
+  if (fs::path(a).lexically_normal() == fs::path(b).lexically_normal()) {
+    return true;
+  }
+  std::error_code ec;
+  if (fs::equivalent(a, b, ec)) return true;
+  std::ifstream fa(a, std::ios::binary), fb(b, std::ios::binary);
+  if (!fa || !fb) return false;
+  std::ostringstream sa, sb;
+  sa << fa.rdbuf();
+  sb << fb.rdbuf();
+  return !sa.str().empty() && sa.str() == sb.str();
 }
 
 absl::Status CheckKeyPair(const v1::KeyPairFiles& kp, absl::string_view name) {
@@ -126,7 +146,8 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
     }
     op->set_ca(Resolve(base_dir, op->ca()));
     for (const auto& ca : c.trusted_cas()) {
-      if (!op->ca().empty() && Resolve(base_dir, ca.cert()) == op->ca()) {
+      if (!op->ca().empty() &&
+          SameFile(Resolve(base_dir, ca.cert()), op->ca())) {
         return FieldError("operator_api.ca",
                           "is a federation CA (trusted_cas); a peer node's "
                           "certificate is never a local user");

@@ -43,7 +43,7 @@ struct AuditRecord {
 
 // SHA-256 over "kontor-audit-v1", seq, time and every field length-prefixed,
 // and prev. Independent implementations recompute it the same way (see
-// tests/system/audit_chain.py).
+// chain_hash in tests/system/kinds_test.py).
 std::string AuditRecordHash(const AuditRecord& r);
 
 // The head of the chain: the last record's seq and hash. Seq 0 with 32 zero

@@ -783,5 +783,175 @@ TEST_F(AcceptReturnsTest, AcceptedWinsOverARefusalOfAlteredBytes) {
   EXPECT_TRUE(returned);
 }
 
+// Per-peer policy (SetPolicy) and the audit head every receipt carries.
+class PolicyTest : public ReceiverTest {
+ protected:
+  // An envelope from `from` (ee or lv) to fi with a payload of `kind`; the
+  // receiver looks at the kind only, so no typed content is needed.
+  v1::Envelope MakeKind(const TestPki::Node& from, const std::string& kind,
+                        const std::string& purpose = "") {
+    Sealer sealer(from.id, SignerOf(from), &directory_);
+    v1::Header h;
+    h.set_message_id(NewMessageId());
+    h.set_origin(from.id);
+    h.add_recipients("fi");
+    h.set_created_unix_ms(clock_.NowUnixMs());
+    h.set_priority(v1::ROUTINE);
+    h.set_expires_unix_ms(h.created_unix_ms() + 3600000);
+    v1::Payload p;
+    p.set_kind(kind);
+    p.set_body("body of a " + kind);
+    p.set_case_ref("CASE-7");
+    if (!purpose.empty()) p.mutable_markings()->set_purpose(purpose);
+    auto env = sealer.Seal(h, p);
+    EXPECT_TRUE(env.ok()) << env.status();
+    EXPECT_TRUE(sealer.SignOuter({&*env}).ok());
+    return *env;
+  }
+
+  // Receives from `peer` (the origin of every envelope) and checks each
+  // receipt is fi's, for its envelope.
+  std::vector<v1::ReceiptBody> ReceiveFrom(
+      const std::string& peer, const std::vector<v1::Envelope>& envs,
+      std::vector<std::string>* raw = nullptr) {
+    auto receipts = receiver_->Receive(peer, envs);
+    EXPECT_TRUE(receipts.ok()) << receipts.status();
+    std::vector<v1::ReceiptBody> out;
+    if (!receipts.ok()) return out;
+    for (size_t i = 0; i < receipts->size(); ++i) {
+      v1::Receipt r;
+      EXPECT_TRUE(r.ParseFromString((*receipts)[i]));
+      auto body = VerifyReceipt(r, directory_, "fi", peer, IdOf(envs[i]),
+                                OuterDigest(envs[i], kSuiteV1));
+      EXPECT_TRUE(body.ok()) << body.status();
+      out.push_back(body.ok() ? *body : v1::ReceiptBody());
+      if (raw) raw->push_back((*receipts)[i]);
+    }
+    return out;
+  }
+
+  AuditHead Head() { return *store_->GetAuditHead(); }
+
+  static void ExpectHead(const v1::ReceiptBody& b, const AuditHead& want) {
+    auto head = DecodeAuditHead(b.audit_head());
+    ASSERT_TRUE(head.has_value()) << b.audit_head().size() << " bytes";
+    EXPECT_EQ(head->seq, want.seq);
+    EXPECT_EQ(head->hash, want.hash);
+  }
+};
+
+TEST_F(PolicyTest, KindOutsideThePolicyIsRefusedSignedStoredAndAudited) {
+  receiver_->SetPolicy({{"ee", {"referral"}}});
+  const v1::Envelope note = MakeKind(ee_, "note", "Art. 7 LED");
+  std::vector<std::string> first;
+  auto bodies = ReceiveFrom("ee", {note}, &first);
+  ASSERT_EQ(bodies.size(), 1u);
+  EXPECT_EQ(bodies[0].verdict(), v1::REFUSED);
+  EXPECT_EQ(bodies[0].refusal(), v1::REFUSAL_POLICY);
+  EXPECT_NE(bodies[0].reason().find("policy"), std::string::npos)
+      << bodies[0].reason();
+  EXPECT_NE(bodies[0].reason().find("note"), std::string::npos)
+      << bodies[0].reason();
+
+  // Remembered (a retry gets the same signed refusal), never listed.
+  const std::string id = IdOf(note);
+  auto found = *store_->FindInbox("ee", id);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->receipt, first[0]);
+  EXPECT_TRUE(store_->GetInbox(id, "ee")->empty());
+  EXPECT_TRUE(store_->GetInbox(id, "")->empty());
+  EXPECT_EQ(Stored(id), 0u);
+  EXPECT_FALSE(store_->FindMessage(id)->has_value());
+  EXPECT_TRUE(store_->Thread("CASE-7")->empty());
+
+  auto audit = *store_->ListAudit(0, 10);
+  ASSERT_EQ(audit.size(), 1u);
+  const AuditEntry& e = audit[0].entry;
+  EXPECT_EQ(e.action, kAuditRefuse);
+  EXPECT_EQ(e.actor, kAuditNodeActor);
+  EXPECT_EQ(e.message_id, id);
+  EXPECT_EQ(e.origin, "ee");
+  EXPECT_EQ(e.peer, "ee");
+  EXPECT_EQ(e.kind, "note");
+  EXPECT_EQ(e.purpose, "Art. 7 LED");
+  EXPECT_EQ(e.detail, bodies[0].reason());
+
+  std::vector<std::string> again;
+  ReceiveFrom("ee", {note}, &again);
+  EXPECT_EQ(again[0], first[0]);
+  EXPECT_EQ(store_->ListAudit(0, 10)->size(), 1u);  // not refused twice
+}
+
+TEST_F(PolicyTest, KindInThePolicyAndOriginsWithoutOneAreAccepted) {
+  receiver_->SetPolicy({{"ee", {"referral", "referral.response"}}});
+  const v1::Envelope referral = MakeKind(ee_, "referral", "Art. 8 LED");
+  auto bodies = ReceiveFrom("ee", {referral});
+  EXPECT_EQ(bodies[0].verdict(), v1::ACCEPTED);
+  EXPECT_EQ(Stored(IdOf(referral)), 1u);
+  // lv has no policy: any kind.
+  const v1::Envelope alert = MakeKind(lv_, "alert");
+  const v1::Envelope note = MakeKind(lv_, "note");
+  bodies = ReceiveFrom("lv", {alert, note});
+  EXPECT_EQ(bodies[0].verdict(), v1::ACCEPTED);
+  EXPECT_EQ(bodies[1].verdict(), v1::ACCEPTED);
+  auto thread = *store_->Thread("CASE-7");
+  EXPECT_EQ(thread.size(), 3u);
+
+  auto audit = *store_->ListAudit(0, 10);
+  ASSERT_EQ(audit.size(), 3u);
+  EXPECT_EQ(audit[0].entry.action, kAuditCollect);
+  EXPECT_EQ(audit[0].entry.message_id, IdOf(referral));
+  EXPECT_EQ(audit[0].entry.kind, "referral");
+  EXPECT_EQ(audit[0].entry.purpose, "Art. 8 LED");
+  EXPECT_EQ(audit[0].entry.detail, "stored");
+  EXPECT_EQ(audit[1].entry.origin, "lv");
+  EXPECT_EQ(audit[2].entry.kind, "note");
+  EXPECT_EQ(store_->VerifyAuditChain()->first_bad_seq, 0u);
+}
+
+TEST_F(PolicyTest, AnEmptyPolicyForAnOriginAcceptsNothingFromIt) {
+  // As SetPolicy reads: the origin is in the map, with no kinds. (The node
+  // only puts peers with accept_kinds in the map.)
+  receiver_->SetPolicy({{"ee", {}}});
+  EXPECT_EQ(ReceiveFrom("ee", {MakeKind(ee_, "note")})[0].refusal(),
+            v1::REFUSAL_POLICY);
+  receiver_->SetPolicy({});
+  EXPECT_EQ(ReceiveFrom("ee", {MakeKind(ee_, "note")})[0].verdict(),
+            v1::ACCEPTED);
+}
+
+TEST_F(PolicyTest, ReceiptsCarryTheAuditHeadBeforeTheirBatch) {
+  receiver_->SetPolicy({{"ee", {"referral"}}});
+  ASSERT_EQ(Head().seq, 0u);
+  // First batch: a refusal and an acceptance, both with the empty head.
+  auto bodies =
+      ReceiveFrom("ee", {MakeKind(ee_, "note"), MakeKind(ee_, "referral")});
+  ASSERT_EQ(bodies.size(), 2u);
+  EXPECT_EQ(bodies[0].verdict(), v1::REFUSED);
+  EXPECT_EQ(bodies[1].verdict(), v1::ACCEPTED);
+  for (const auto& b : bodies) ExpectHead(b, AuditHead{0, GenesisHash()});
+  const AuditHead after_first = Head();
+  ASSERT_EQ(after_first.seq, 2u);  // the refusal and the collection
+
+  // Second batch: the head as the first left it.
+  const v1::Envelope later = MakeKind(lv_, "sitrep");
+  bodies = ReceiveFrom("lv", {later});
+  ExpectHead(bodies[0], after_first);
+  EXPECT_EQ(Head().seq, 3u);
+
+  // A refusal that is not stored (garbage) carries the head too.
+  v1::Envelope garbage;
+  garbage.set_header("\xff\xff not a header");
+  garbage.set_ciphertext("nothing");
+  ExpectHead(UncheckedBody("ee", garbage), Head());
+  EXPECT_EQ(Head().seq, 3u);
+
+  // A duplicate gets its stored receipt, with the head of its time.
+  std::vector<std::string> raw;
+  bodies = ReceiveFrom("lv", {later}, &raw);
+  ExpectHead(bodies[0], after_first);
+  EXPECT_EQ(Head().seq, 3u);
+}
+
 }  // namespace
 }  // namespace kontor
