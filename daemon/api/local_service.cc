@@ -135,7 +135,7 @@ absl::StatusOr<KnownMessage> LocalService::OwnSent(
   if (!RoleIsAdmin(caller.role) && (*known)->submitter != caller.id) {
     // Not yours: as if it did not exist, without saying whose it is.
     return absl::NotFoundError(
-        absl::StrCat("no message ", message_id, " was sent by ", caller.id));
+        absl::StrCat("no message ", message_id, " was sent from this node"));
   }
   return std::move(**known);
 }
@@ -668,8 +668,11 @@ grpc::Status LocalService::WatchSent(
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is stopping");
 }
 
-grpc::Status LocalService::Peers(grpc::ServerContext*, const v1::PeersRequest*,
+grpc::Status LocalService::Peers(grpc::ServerContext* context,
+                                 const v1::PeersRequest*,
                                  v1::PeersResponse* response) {
+  KONTOR_WHO(context, caller);
+  (void)caller;
   response->set_node_id(config_->node_id());
   response->set_tls_cert_not_after_unix_ms(own_certs_.tls_not_after_ms);
   response->set_signing_cert_not_after_unix_ms(own_certs_.signing_not_after_ms);
@@ -942,6 +945,9 @@ grpc::Status LocalService::Thread(grpc::ServerContext* context,
   response->set_case_ref(case_ref);
   for (const ThreadEntry& t : *entries) {
     if (!RoleMayUseKind(caller.role, t.kind)) continue;
+    if (t.sent && !RoleIsAdmin(caller.role) && t.submitter != caller.id) {
+      continue;  // others' sent messages: admins only
+    }
     v1::ThreadMessage* m = response->add_messages();
     m->set_message_id(t.message_id);
     m->set_origin(t.sent ? config_->node_id() : t.origin);

@@ -10,8 +10,10 @@
 #include "absl/strings/str_join.h"
 #include "daemon/common/crash_point.h"
 #include "daemon/common/ids.h"
+#include "daemon/common/kinds.h"
 #include "daemon/common/log.h"
 #include "daemon/envelope/receipt.h"
+#include "daemon/kinds/kinds.h"
 
 namespace kontor {
 namespace {
@@ -242,6 +244,20 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
         item.store = true;
         item.record.accepted = false;
       }
+    } else if (!KindMatchesContent(opened->payload)) {
+      // A kind label that does not fit the content would get round roles
+      // and policy (both decide by kind): refused for good.
+      refusal.verdict = v1::REFUSED;
+      refusal.code = v1::REFUSAL_MALFORMED;
+      refusal.reason =
+          absl::StrCat("kind '", Printable(opened->payload.kind(), 40),
+                       "' is unknown or does not match the content section");
+      KLOG(Security, "inbox")
+          << "refused message " << header->message_id() << " from "
+          << header->origin() << ": " << refusal.reason;
+      refuse(refusal);
+      item.store = true;
+      item.record.accepted = false;
     } else if (!KindAllowed(header->origin(), opened->payload.kind())) {
       refusal.verdict = v1::REFUSED;
       refusal.code = v1::REFUSAL_POLICY;
@@ -390,6 +406,15 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
 void Receiver::SetPolicy(
     std::map<std::string, std::set<std::string>> accept_kinds) {
   accept_kinds_ = std::move(accept_kinds);
+}
+
+bool Receiver::KindMatchesContent(const v1::Payload& p) {
+  if (!IsMessageKind(p.kind())) return false;
+  if (p.kind() == "note")
+    return p.content_case() == v1::Payload::CONTENT_NOT_SET;
+  const auto* field = p.GetDescriptor()->FindFieldByName(
+      std::string(kinds::ContentField(p.kind())));
+  return field != nullptr && p.GetReflection()->HasField(p, field);
 }
 
 bool Receiver::KindAllowed(const std::string& origin,

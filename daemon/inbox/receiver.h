@@ -87,6 +87,7 @@ class Receiver {
   // why: DEFERRED while some are missing, REFUSED if the list is malformed,
   // too large, or (at the recipient) does not match the signed `payload`.
   bool KindAllowed(const std::string& origin, const std::string& kind) const;
+  static bool KindMatchesContent(const v1::Payload& p);
   bool ChunksReady(const v1::Envelope& env, const v1::Header& header,
                    const v1::Payload* payload, Refusal* refusal);
 

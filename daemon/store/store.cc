@@ -1236,7 +1236,8 @@ class SqliteStore : public Store {
       Stmt s(reader_,
              "SELECT m.id, m.kind, m.subject, m.case_ref, m.in_reply_to, "
              "m.created_ms, (SELECT group_concat(peer) FROM deliveries d "
-             "WHERE d.message_id = m.id) FROM messages m WHERE m.case_ref = ? "
+             "WHERE d.message_id = m.id), m.submitter FROM messages m WHERE "
+             "m.case_ref = ? "
              "AND m.origin = ''");
       if (auto st = s.status(); !st.ok()) return st;
       s.Bind(1, case_ref);
@@ -1251,6 +1252,7 @@ class SqliteStore : public Store {
         t.created_ms = s.Int(5);
         const std::string peers = s.Text(6);
         if (!peers.empty()) t.peers = absl::StrSplit(peers, ',');
+        t.submitter = s.Text(7);
         out.push_back(std::move(t));
       }
     }

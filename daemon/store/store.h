@@ -205,6 +205,7 @@ struct ThreadEntry {
   std::string origin;
   bool sent = false;               // by this node
   std::vector<std::string> peers;  // recipients (sent) or empty (received)
+  std::string submitter;           // the local user who sent it (sent)
   std::string kind;
   std::string subject;
   std::string case_ref;

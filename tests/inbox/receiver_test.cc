@@ -2,6 +2,7 @@
 
 #include "daemon/common/ids.h"
 #include "daemon/envelope/receipt.h"
+#include "daemon/kinds/kinds.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_directory.h"
 #include "tests/testing/test_pki.h"
@@ -786,8 +787,8 @@ TEST_F(AcceptReturnsTest, AcceptedWinsOverARefusalOfAlteredBytes) {
 // Per-peer policy (SetPolicy) and the audit head every receipt carries.
 class PolicyTest : public ReceiverTest {
  protected:
-  // An envelope from `from` (ee or lv) to fi with a payload of `kind`; the
-  // receiver looks at the kind only, so no typed content is needed.
+  // An envelope from `from` (ee or lv) to fi with a payload of `kind` and
+  // its (empty) section; `section` overrides which section is set.
   v1::Envelope MakeKind(const TestPki::Node& from, const std::string& kind,
                         const std::string& purpose = "") {
     Sealer sealer(from.id, SignerOf(from), &directory_);
@@ -801,6 +802,11 @@ class PolicyTest : public ReceiverTest {
     v1::Payload p;
     p.set_kind(kind);
     p.set_body("body of a " + kind);
+    // The section of the kind (empty: the receiver does not validate it).
+    if (const auto* f = p.GetDescriptor()->FindFieldByName(
+            std::string(kinds::ContentField(kind)))) {
+      p.GetReflection()->MutableMessage(&p, f);
+    }
     p.set_case_ref("CASE-7");
     if (!purpose.empty()) p.mutable_markings()->set_purpose(purpose);
     auto env = sealer.Seal(h, p);
@@ -907,6 +913,55 @@ TEST_F(PolicyTest, KindInThePolicyAndOriginsWithoutOneAreAccepted) {
   EXPECT_EQ(audit[1].entry.origin, "lv");
   EXPECT_EQ(audit[2].entry.kind, "note");
   EXPECT_EQ(store_->VerifyAuditChain()->first_bad_seq, 0u);
+}
+
+// A kind label that does not fit the content would get round roles and
+// policy: a note carrying a referral section, an unknown kind, a kind
+// without its section are refused for good (signed) and not in the inbox.
+TEST_F(PolicyTest, KindMustMatchTheContentSection) {
+  receiver_->SetPolicy({{"ee", {"note"}}});
+  v1::Envelope disguised = MakeKind(ee_, "note");
+  v1::Envelope unknown = MakeKind(ee_, "gossip");
+  v1::Envelope bare = MakeKind(lv_, "referral");
+  for (v1::Envelope* e : {&disguised, &unknown, &bare}) {
+    v1::Header h;
+    ASSERT_TRUE(h.ParseFromString(e->header()));
+  }
+  // Re-seal the note with a referral section inside.
+  {
+    Sealer sealer(ee_.id, SignerOf(ee_), &directory_);
+    v1::Header h;
+    ASSERT_TRUE(h.ParseFromString(disguised.header()));
+    v1::Payload p;
+    p.set_kind("note");
+    p.mutable_referral()->set_risk_summary("personal data");
+    auto env = sealer.Seal(h, p);
+    ASSERT_TRUE(env.ok());
+    ASSERT_TRUE(sealer.SignOuter({&*env}).ok());
+    disguised = *env;
+  }
+  {
+    Sealer sealer(lv_.id, SignerOf(lv_), &directory_);
+    v1::Header h;
+    ASSERT_TRUE(h.ParseFromString(bare.header()));
+    v1::Payload p;
+    p.set_kind("referral");  // no referral section
+    auto env = sealer.Seal(h, p);
+    ASSERT_TRUE(env.ok());
+    ASSERT_TRUE(sealer.SignOuter({&*env}).ok());
+    bare = *env;
+  }
+  auto bodies = ReceiveFrom("ee", {disguised, unknown});
+  for (const auto& b : bodies) {
+    EXPECT_EQ(b.verdict(), v1::REFUSED);
+    EXPECT_EQ(b.refusal(), v1::REFUSAL_MALFORMED);
+    EXPECT_NE(b.reason().find("does not match the content"), std::string::npos)
+        << b.reason();
+  }
+  bodies = ReceiveFrom("lv", {bare});
+  EXPECT_EQ(bodies[0].verdict(), v1::REFUSED);
+  EXPECT_EQ(Stored(IdOf(disguised)), 0u);
+  EXPECT_EQ(Stored(IdOf(bare)), 0u);
 }
 
 TEST_F(PolicyTest, AnEmptyPolicyForAnOriginAcceptsNothingFromIt) {
