@@ -258,56 +258,30 @@ absl::Status Migrate(sqlite3* db) {
   Stmt v(db, "PRAGMA user_version");
   int version = v.Step() == SQLITE_ROW ? static_cast<int>(v.Int(0)) : 0;
   if (version >= kSchemaVersion) return absl::OkStatus();
-  for (const char* column : {"not_before_ms", "deferrals"}) {
-    if (auto s = AddColumnIfMissing(db, "deliveries", column,
-                                    "INTEGER NOT NULL DEFAULT 0");
-        !s.ok()) {
-      return s;
-    }
-  }
-  if (auto s = AddColumnIfMissing(db, "messages", "origin",
-                                  "TEXT NOT NULL DEFAULT ''");
-      !s.ok()) {
-    return s;
-  }
-  if (auto s = AddColumnIfMissing(db, "messages", "uploads",
-                                  "TEXT NOT NULL DEFAULT ''");
-      !s.ok()) {
-    return s;
-  }
-  if (auto s = AddColumnIfMissing(db, "messages", "chunks",
-                                  "INTEGER NOT NULL DEFAULT 0");
-      !s.ok()) {
-    return s;
-  }
-  if (auto s = AddColumnIfMissing(db, "inbox", "chunk_refs", "BLOB"); !s.ok()) {
-    return s;
-  }
-  if (auto s = AddColumnIfMissing(db, "messages", "payload", "BLOB"); !s.ok()) {
-    return s;
-  }
-  for (const char* column : {"subject", "case_ref", "in_reply_to"}) {
-    if (auto s = AddColumnIfMissing(db, "messages", column,
-                                    "TEXT NOT NULL DEFAULT ''");
-        !s.ok()) {
-      return s;
-    }
-  }
-  if (auto s = AddColumnIfMissing(db, "inbox", "in_reply_to",
-                                  "TEXT NOT NULL DEFAULT ''");
-      !s.ok()) {
-    return s;
-  }
-  for (const char* table : {"inbox", "messages"}) {
-    if (auto s = AddColumnIfMissing(db, table, "purged_ms",
-                                    "INTEGER NOT NULL DEFAULT 0");
-        !s.ok()) {
-      return s;
-    }
-  }
-  for (const char* column : {"custody", "custody_out"}) {
-    if (auto s = AddColumnIfMissing(db, "deliveries", column, "BLOB");
-        !s.ok()) {
+  // Columns added since the first release, in the order they came.
+  static constexpr struct {
+    const char* table;
+    const char* column;
+    const char* type;
+  } kAdded[] = {
+      {"deliveries", "not_before_ms", "INTEGER NOT NULL DEFAULT 0"},
+      {"deliveries", "deferrals", "INTEGER NOT NULL DEFAULT 0"},
+      {"messages", "origin", "TEXT NOT NULL DEFAULT ''"},
+      {"messages", "uploads", "TEXT NOT NULL DEFAULT ''"},
+      {"messages", "chunks", "INTEGER NOT NULL DEFAULT 0"},
+      {"inbox", "chunk_refs", "BLOB"},
+      {"deliveries", "custody", "BLOB"},
+      {"deliveries", "custody_out", "BLOB"},
+      {"messages", "payload", "BLOB"},
+      {"messages", "subject", "TEXT NOT NULL DEFAULT ''"},
+      {"messages", "case_ref", "TEXT NOT NULL DEFAULT ''"},
+      {"messages", "in_reply_to", "TEXT NOT NULL DEFAULT ''"},
+      {"inbox", "in_reply_to", "TEXT NOT NULL DEFAULT ''"},
+      {"inbox", "purged_ms", "INTEGER NOT NULL DEFAULT 0"},
+      {"messages", "purged_ms", "INTEGER NOT NULL DEFAULT 0"},
+  };
+  for (const auto& a : kAdded) {
+    if (auto s = AddColumnIfMissing(db, a.table, a.column, a.type); !s.ok()) {
       return s;
     }
   }
