@@ -671,8 +671,9 @@ grpc::Status LocalService::WatchSent(
 grpc::Status LocalService::Peers(grpc::ServerContext* context,
                                  const v1::PeersRequest*,
                                  v1::PeersResponse* response) {
-  KONTOR_WHO(context, caller);
-  (void)caller;
+  // Any known caller (every role sees connectivity); no certificate that
+  // Who() refuses.
+  if (auto who = Who(context); !who.ok()) return FromAbsl(who.status());
   response->set_node_id(config_->node_id());
   response->set_tls_cert_not_after_unix_ms(own_certs_.tls_not_after_ms);
   response->set_signing_cert_not_after_unix_ms(own_certs_.signing_not_after_ms);

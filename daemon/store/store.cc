@@ -466,6 +466,7 @@ class SqliteStore : public Store {
               absl::StrCat("attachment ", u, " is unknown or already sent"));
         }
       }
+      std::vector<AuditEntry> disclosed;
       for (const std::string& peer : m.recipients) {
         Stmt d(db,
                "INSERT INTO deliveries(message_id, peer, state, priority, "
@@ -473,14 +474,12 @@ class SqliteStore : public Store {
         d.Bind(1, m.id).Bind(2, peer).Bind(3, kStateQueued).Bind(4, priority);
         d.Bind(5, m.created_ms).Bind(6, m.expires_ms).Bind(7, m.created_ms);
         if (auto st = d.Run("insert delivery"); !st.ok()) return st;
-        if (auto st = AppendAuditOn(
-                db,
-                {AuditEntry{std::string(kAuditDisclose), m.submitter, m.id, "",
-                            peer, m.kind, m.purpose, "submitted"}},
-                m.created_ms);
-            !st.ok()) {
-          return st;
-        }
+        disclosed.push_back(AuditEntry{std::string(kAuditDisclose), m.submitter,
+                                       m.id, "", peer, m.kind, m.purpose,
+                                       "submitted"});
+      }
+      if (auto st = AppendAuditOn(db, disclosed, m.created_ms); !st.ok()) {
+        return st;
       }
       outcome.message_id = m.id;
       outcome.duplicate = false;
@@ -608,13 +607,7 @@ class SqliteStore : public Store {
       u.Bind(1, now_ms).Bind(2, message_id);
       if (auto st = u.Run("cancel"); !st.ok()) return st;
       changed = static_cast<uint32_t>(sqlite3_changes(db));
-      if (changed == 0) return absl::OkStatus();
-      return AppendAuditOn(
-          db,
-          {AuditEntry{std::string(kAuditAlter),
-                      actor.empty() ? "local-admin" : actor, message_id, "", "",
-                      "", "", absl::StrCat("cancelled ", changed)}},
-          now_ms);
+      return AuditAlter(db, actor, message_id, "cancelled", changed, now_ms);
     });
     if (!s.ok()) return s;
     return changed;
@@ -758,13 +751,7 @@ class SqliteStore : public Store {
       u.Bind(1, now_ms).Bind(2, message_id);
       if (auto st = u.Run("retry"); !st.ok()) return st;
       changed = static_cast<uint32_t>(sqlite3_changes(db));
-      if (changed == 0) return absl::OkStatus();
-      return AppendAuditOn(
-          db,
-          {AuditEntry{std::string(kAuditAlter),
-                      actor.empty() ? "local-admin" : actor, message_id, "", "",
-                      "", "", absl::StrCat("retried ", changed)}},
-          now_ms);
+      return AuditAlter(db, actor, message_id, "retried", changed, now_ms);
     });
     if (!s.ok()) return s;
     return changed;
@@ -791,6 +778,7 @@ class SqliteStore : public Store {
     existing->assign(records.size(), std::nullopt);
     uint64_t new_max = 0;
     absl::Status s = Write([&](sqlite3* db) -> absl::Status {
+      std::vector<std::pair<AuditEntry, int64_t>> audited;
       for (size_t i = 0; i < records.size(); ++i) {
         const InboxRecord& r = records[i];
         auto found = FindInboxOn(db, r.origin, r.message_id);
@@ -818,22 +806,17 @@ class SqliteStore : public Store {
         }
         ins.Bind(17, r.in_reply_to);
         if (auto st = ins.Run("insert inbox"); !st.ok()) return st;
-        AuditEntry e{std::string(r.accepted ? kAuditCollect : kAuditRefuse),
-                     std::string(kAuditNodeActor),
-                     r.message_id,
-                     r.origin,
-                     r.origin,
-                     r.kind,
-                     r.purpose,
-                     r.accepted ? "stored" : r.refusal};
-        if (auto st = AppendAuditOn(db, {e}, r.received_ms); !st.ok()) {
-          return st;
-        }
+        audited.emplace_back(
+            AuditEntry{std::string(r.accepted ? kAuditCollect : kAuditRefuse),
+                       std::string(kAuditNodeActor), r.message_id, r.origin,
+                       r.origin, r.kind, r.purpose,
+                       r.accepted ? "stored" : r.refusal},
+            r.received_ms);
         if (r.accepted) {
           new_max = static_cast<uint64_t>(sqlite3_last_insert_rowid(db));
         }
       }
-      return absl::OkStatus();
+      return AppendAuditOn(db, audited);
     });
     if (s.ok() && new_max > 0) {
       {
@@ -1612,11 +1595,34 @@ class SqliteStore : public Store {
     return e.Run("event");
   }
 
+  // An operator's cancel or retry of `n` deliveries, audited.
+  static absl::Status AuditAlter(sqlite3* db, const std::string& actor,
+                                 const std::string& message_id,
+                                 absl::string_view what, uint32_t n,
+                                 int64_t now_ms) {
+    if (n == 0) return absl::OkStatus();
+    return AppendAuditOn(
+        db,
+        {AuditEntry{std::string(kAuditAlter),
+                    actor.empty() ? "local-admin" : actor, message_id, "", "",
+                    "", "", absl::StrCat(what, " ", n)}},
+        now_ms);
+  }
+
   // Appends audit records inside the caller's transaction, chained to the
   // current head (read here, so a rolled-back savepoint leaves no gap).
   static absl::Status AppendAuditOn(sqlite3* db,
                                     const std::vector<AuditEntry>& entries,
                                     int64_t time_ms) {
+    std::vector<std::pair<AuditEntry, int64_t>> timed;
+    timed.reserve(entries.size());
+    for (const AuditEntry& e : entries) timed.emplace_back(e, time_ms);
+    return AppendAuditOn(db, timed);
+  }
+  // The same with a time per record; the head is read once.
+  static absl::Status AppendAuditOn(
+      sqlite3* db, const std::vector<std::pair<AuditEntry, int64_t>>& entries) {
+    if (entries.empty()) return absl::OkStatus();
     AuditRecord r;
     {
       Stmt h(db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
@@ -1628,7 +1634,7 @@ class SqliteStore : public Store {
         r.prev = GenesisHash();
       }
     }
-    for (const AuditEntry& e : entries) {
+    for (const auto& [e, time_ms] : entries) {
       r.seq += 1;
       r.time_ms = time_ms;
       r.entry = e;
