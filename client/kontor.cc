@@ -19,8 +19,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "client/json.h"
@@ -80,6 +82,11 @@ Commands:
   purge [--dry-run]           remove message content past its retention
                               (config `retention`), keeping metadata and
                               evidence; --dry-run lists what would go
+  export MSGID --out DIR      evidence of a message sent or received: the
+                              signed message, receipts, certificates and
+                              CRLs, and a README (and verify.sh) of the
+                              openssl commands that check them without
+                              Kontor; DIR must not exist yet
 
 Kinds: note, referral.consult, referral, referral.response, case.update,
 consent.update, intel.report, intel.request, intel.response,
@@ -525,10 +532,23 @@ int Status(const Options& o, v1::Local::Stub* stub) {
       printf("  receipt signed by %s at %s", d.receipt_signer().c_str(),
              Ago(d.receipt_time_unix_ms()).c_str());
     }
-    if (!d.reason().empty()) printf("  reason: %s", d.reason().c_str());
-    if (!d.last_error().empty())
-      printf("  last error: %s", d.last_error().c_str());
+    if (!d.reason().empty()) {
+      printf("  reason: %s", kontor::Printable(d.reason(), 400).c_str());
+    }
+    if (!d.last_error().empty()) {
+      printf("  last error: %s",
+             kontor::Printable(d.last_error(), 400).c_str());
+    }
     printf("\n");
+    if (d.erased_size() > 0) {
+      printf("    erased (confirmed, signed): %s\n",
+             kontor::Printable(absl::StrJoin(d.erased(), " "), 2000).c_str());
+    }
+    if (d.erase_kept_size() > 0) {
+      printf(
+          "    not there yet, erased on arrival: %s\n",
+          kontor::Printable(absl::StrJoin(d.erase_kept(), " "), 2000).c_str());
+    }
   }
   return kOk;
 }
@@ -650,8 +670,9 @@ int Show(const Options& o, v1::Local::Stub* stub) {
   printf("\n");
   if (e.purged_unix_ms() != 0) {
     printf(
-        "(content purged at %s after its retention; metadata, digests "
-        "and receipts are kept)\n",
+        "(content erased at %s, after its retention or by an erase order "
+        "(see `kontor audit tail`); metadata, digests and receipts are "
+        "kept)\n",
         FormatRfc3339Ms(e.purged_unix_ms()).c_str());
     return kOk;
   }
@@ -990,6 +1011,93 @@ int Purge(const Options& o, v1::Local::Stub* stub) {
   return kOk;
 }
 
+// A file name the node sent for an export: relative, no "..", plain
+// characters only (the node is trusted, but a path is never taken blindly).
+bool SafeExportName(const std::string& name) {
+  if (name.empty() || name.size() > 200 || name[0] == '/') return false;
+  for (absl::string_view part : absl::StrSplit(name, '/')) {
+    if (part.empty() || part == "." || part == "..") return false;
+  }
+  for (char c : name) {
+    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+          c == '-' || c == '_' || c == '/')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+int Export(const Options& o, v1::Local::Stub* stub) {
+  Args a(o.args, {});
+  if (auto e = a.Check({"out"}); !e.empty()) return Fail(kUsage, e);
+  if (a.positional().size() != 1 || a.Get("out").empty()) {
+    return Fail(kUsage, "usage: kontor export MSGID --out DIR");
+  }
+  namespace fs = std::filesystem;
+  const fs::path out = a.Get("out");
+  std::error_code ec;
+  if (fs::exists(out, ec)) {
+    return Fail(kUsage, absl::StrCat(out.string(),
+                                     " already exists; name a new directory"));
+  }
+  v1::ExportRequest req;
+  req.set_message_id(a.positional()[0]);
+  v1::ExportResponse resp;
+  grpc::ClientContext c;
+  SetDeadline(&c);
+  auto s = stub->Export(&c, req, &resp);
+  if (!s.ok()) return RpcFail(s, o);
+  // Written into DIR.part, then renamed: DIR is complete or absent.
+  const fs::path part = out.string() + ".part";
+  fs::remove_all(part, ec);
+  if (!fs::create_directories(part, ec) || ec) {
+    return Fail(kFailed, absl::StrCat("cannot create ", part.string(), ": ",
+                                      ec.message()));
+  }
+  fs::permissions(part, fs::perms::owner_all, ec);
+  for (const auto& f : resp.files()) {
+    if (!SafeExportName(f.name())) {
+      fs::remove_all(part, ec);
+      return Fail(kFailed, absl::StrCat("the node sent an unsafe file name: ",
+                                        kontor::Printable(f.name(), 80)));
+    }
+    const fs::path path = part / f.name();
+    fs::create_directories(path.parent_path(), ec);
+    std::ofstream file(path, std::ios::binary | std::ios::trunc);
+    file.write(f.content().data(),
+               static_cast<std::streamsize>(f.content().size()));
+    file.close();
+    if (!file) {
+      fs::remove_all(part, ec);
+      return Fail(kFailed, absl::StrCat("cannot write ", path.string()));
+    }
+    if (f.name() == "verify.sh") {
+      fs::permissions(path, fs::perms::owner_exec, fs::perm_options::add, ec);
+    }
+  }
+  fs::rename(part, out, ec);
+  if (ec) {
+    fs::remove_all(part, ec);
+    return Fail(kFailed, absl::StrCat("cannot create ", out.string()));
+  }
+  if (o.json) {
+    google::protobuf::Value v;
+    auto* fields = v.mutable_struct_value()->mutable_fields();
+    (*fields)["dir"].set_string_value(out.string());
+    auto* names = (*fields)["files"].mutable_list_value();
+    for (const auto& f : resp.files()) {
+      names->add_values()->set_string_value(f.name());
+    }
+    printf("%s\n", kontor::ToJson(v, false).c_str());
+    return kOk;
+  }
+  printf(
+      "wrote %d files to %s\nverify without Kontor: cd %s && sh verify.sh "
+      "(see README.md)\n",
+      resp.files_size(), out.string().c_str(), out.string().c_str());
+  return kOk;
+}
+
 int Audit(const Options& o, v1::Local::Stub* stub) {
   Args a(o.args, {"local"});
   if (auto e = a.Check({"local", "limit"}); !e.empty()) return Fail(kUsage, e);
@@ -1132,7 +1240,7 @@ int main(int argc, char** argv) {
                    {"show", Show},   {"ack", Ack},       {"watch", Watch},
                    {"peers", Peers}, {"outbox", Outbox}, {"cancel", Cancel},
                    {"retry", Retry}, {"thread", Thread}, {"audit", Audit},
-                   {"purge", Purge}};
+                   {"purge", Purge}, {"export", Export}};
   if (o.command == "template") return Template(o);  // needs no node
   auto it = kCommands.find(o.command);
   if (it == kCommands.end()) {

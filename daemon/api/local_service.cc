@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "daemon/api/export.h"
 #include "daemon/attachment/files.h"
 #include "daemon/common/crash_point.h"
 #include "daemon/common/ids.h"
@@ -100,7 +101,77 @@ LocalService::LocalService(
       clock_(clock),
       cert_info_(std::move(cert_info)),
       own_certs_(own_certs),
-      unusable_peers_(std::move(unusable_peers)) {}
+      unusable_peers_(std::move(unusable_peers)) {
+  ArchiveEvidence();
+}
+
+void LocalService::ArchiveEvidence() {
+  std::vector<std::string> problems;
+  std::vector<EvidenceItem> items = EvidenceFromConfig(*config_, &problems);
+  for (const std::string& p : problems) {
+    KLOG(Warning, "evidence") << "not archived: " << p;
+  }
+  if (auto s = store_->PutEvidence(items, clock_->NowUnixMs()); !s.ok()) {
+    KLOG(Error, "evidence")
+        << "cannot archive certificates and CRLs: " << s.message();
+  }
+}
+
+grpc::Status LocalService::Export(grpc::ServerContext* context,
+                                  const v1::ExportRequest* request,
+                                  v1::ExportResponse* response) {
+  KONTOR_WHO(context, caller);
+  if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
+  auto known = store_->FindMessage(request->message_id());
+  if (!known.ok()) return FromAbsl(known.status());
+  if (!known->has_value()) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("no message ", request->message_id()));
+  }
+  ExportInput in;
+  in.message = std::move(**known);
+  const KnownMessage& m = in.message;
+  if (m.sent) {
+    auto own = OwnSent(caller, m.message_id);
+    if (!own.ok()) return FromAbsl(own.status());
+    auto rows = store_->Deliveries(m.message_id);
+    if (!rows.ok()) return FromAbsl(rows.status());
+    for (const DeliveryRow& r : *rows) {
+      if (r.state == kStateDelivered && !r.receipt.empty()) {
+        in.receipts.push_back(ExportReceipt{r.peer, r.receipt});
+      }
+    }
+  } else {
+    auto records = store_->GetInbox(m.message_id, m.origin);
+    if (!records.ok()) return FromAbsl(records.status());
+    for (const InboxRecord& r : *records) {
+      in.receipts.push_back(ExportReceipt{config_->node_id(), r.receipt});
+    }
+  }
+  if (grpc::Status s = NeedKind(caller, m.kind, "read"); !s.ok()) return s;
+  v1::Payload payload;
+  if (!m.payload.empty() && payload.ParseFromString(m.payload)) {
+    for (auto& a : *payload.mutable_attachments()) a.clear_key();
+    in.payload_json = kinds::PayloadJson(payload);
+  }
+  ArchiveEvidence();
+  auto evidence = store_->ListEvidence();
+  if (!evidence.ok()) return FromAbsl(evidence.status());
+  in.evidence = std::move(*evidence);
+  auto files = BuildExport(in);
+  if (!files.ok()) return FromAbsl(files.status());
+  if (grpc::Status s = AuditConsult(caller, m.message_id, m.origin, payload,
+                                    "exported as evidence");
+      !s.ok()) {
+    return s;
+  }
+  for (ExportFile& f : *files) {
+    v1::ExportFile* out = response->add_files();
+    out->set_name(std::move(f.name));
+    out->set_content(std::move(f.content));
+  }
+  return grpc::Status::OK;
+}
 
 absl::StatusOr<Caller> LocalService::Who(grpc::ServerContext* context) {
   auto auth = context->auth_context();
@@ -392,7 +463,8 @@ grpc::Status LocalService::DoSubmit(const Caller& caller,
   header.set_priority(priority);
   header.set_created_unix_ms(now);
   header.set_expires_unix_ms(now + expiry_s * 1000);
-  auto envelope = sealer_->Seal(header, payload);
+  std::string inner_signed;
+  auto envelope = sealer_->Seal(header, payload, &inner_signed);
   if (!envelope.ok()) {
     KLOG(Error, "api") << "cannot seal: " << envelope.status().message();
     return FromAbsl(envelope.status());
@@ -420,6 +492,16 @@ grpc::Status LocalService::DoSubmit(const Caller& caller,
   m.submitter = caller.id;
   m.client_key = request->client_key();
   m.payload = payload.SerializeAsString();
+  m.inner_signed = std::move(inner_signed);
+  // An erase order erases this node's own copies too: those the sender may
+  // see (its own, or any for an admin).
+  for (const std::string& target : kinds::EraseTargets(payload)) {
+    auto known = store_->FindMessage(target);
+    if (known.ok() && known->has_value() && (*known)->sent &&
+        (RoleIsAdmin(caller.role) || (*known)->submitter == caller.id)) {
+      m.erase_targets.push_back(target);
+    }
+  }
   m.subject = payload.subject();
   m.case_ref = payload.case_ref();
   m.in_reply_to = payload.in_reply_to();
@@ -481,6 +563,8 @@ grpc::Status LocalService::Status(grpc::ServerContext* context,
           body.ParseFromString(receipt.body())) {
         d->set_receipt_signer(body.recipient());
         d->set_receipt_time_unix_ms(body.time_unix_ms());
+        *d->mutable_erased() = body.erased();
+        *d->mutable_erase_kept() = body.erase_kept();
       }
     }
     states.insert(state);

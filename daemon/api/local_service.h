@@ -76,6 +76,8 @@ class LocalService final : public v1::Local::Service {
                          v1::AuditTailResponse*) override;
   grpc::Status AuditVerify(grpc::ServerContext*, const v1::AuditVerifyRequest*,
                            v1::AuditVerifyResponse*) override;
+  grpc::Status Export(grpc::ServerContext*, const v1::ExportRequest*,
+                      v1::ExportResponse*) override;
   grpc::Status Purge(grpc::ServerContext*, const v1::PurgeRequest*,
                      v1::PurgeResponse*) override;
 
@@ -120,6 +122,10 @@ class LocalService final : public v1::Local::Service {
                                        const std::string& message_id) const;
   // Appends a consultation record; the content is shown only after it is
   // durable.
+  // Archives the certificates and CRLs the config names (at every start
+  // and reload, and before an export), so that evidence of old messages
+  // still verifies after a rotation.
+  void ArchiveEvidence();
   grpc::Status AuditConsult(const Caller& caller, const std::string& message_id,
                             const std::string& origin, const v1::Payload& p,
                             const std::string& what);

@@ -29,6 +29,7 @@ using Store = std::unique_ptr<X509_STORE, Deleter<X509_STORE, X509_STORE_free>>;
 using StoreCtx = std::unique_ptr<X509_STORE_CTX,
                                  Deleter<X509_STORE_CTX, X509_STORE_CTX_free>>;
 using MdCtx = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX, EVP_MD_CTX_free>>;
+using Asn1Time = std::unique_ptr<ASN1_TIME, Deleter<ASN1_TIME, ASN1_TIME_free>>;
 using Cms = std::unique_ptr<CMS_ContentInfo,
                             Deleter<CMS_ContentInfo, CMS_ContentInfo_free>>;
 

@@ -5,8 +5,10 @@
 #include <openssl/sha.h>
 
 #include <cstdlib>
+#include <cstring>
 
 #include "daemon/common/ids.h"
+#include "daemon/crypto/ossl.h"
 
 namespace kontor {
 
@@ -38,6 +40,78 @@ std::string NewMessageId() {
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return a.size() == b.size() &&
          CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+namespace {
+constexpr size_t kGcmNonceBytes = 12;
+constexpr size_t kGcmTagBytes = 16;
+
+using CipherCtx =
+    std::unique_ptr<EVP_CIPHER_CTX,
+                    ossl::Deleter<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free>>;
+
+const unsigned char* U8(absl::string_view s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
+}  // namespace
+
+absl::StatusOr<std::string> Aes256GcmSeal(absl::string_view key,
+                                          absl::string_view aad,
+                                          absl::string_view plaintext) {
+  if (key.size() != 32) return absl::InvalidArgumentError("AES key size");
+  const std::string nonce = RandomBytes(kGcmNonceBytes);
+  std::string out(kGcmNonceBytes + plaintext.size() + kGcmTagBytes, '\0');
+  memcpy(&out[0], nonce.data(), kGcmNonceBytes);
+  unsigned char* o = reinterpret_cast<unsigned char*>(&out[kGcmNonceBytes]);
+  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  int len = 0, fin = 0;
+  if (!ctx ||
+      EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, U8(key),
+                         U8(nonce)) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), nullptr, &len, U8(aad),
+                        static_cast<int>(aad.size())) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), o, &len, U8(plaintext),
+                        static_cast<int>(plaintext.size())) != 1 ||
+      EVP_EncryptFinal_ex(ctx.get(), o + len, &fin) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kGcmTagBytes,
+                          o + plaintext.size()) != 1) {
+    return ossl::Error(absl::StatusCode::kInternal, "AES-256-GCM seal");
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> Aes256GcmOpen(absl::string_view key,
+                                          absl::string_view aad,
+                                          absl::string_view sealed) {
+  if (key.size() != 32) return absl::InvalidArgumentError("AES key size");
+  if (sealed.size() < kGcmNonceBytes + kGcmTagBytes) {
+    return absl::DataLossError("sealed data too short");
+  }
+  const absl::string_view nonce = sealed.substr(0, kGcmNonceBytes);
+  const absl::string_view body = sealed.substr(
+      kGcmNonceBytes, sealed.size() - kGcmNonceBytes - kGcmTagBytes);
+  std::string tag(sealed.substr(sealed.size() - kGcmTagBytes));
+  std::string out(body.size(), '\0');
+  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  int len = 0, fin = 0;
+  if (!ctx ||
+      EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, U8(key),
+                         U8(nonce)) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), nullptr, &len, U8(aad),
+                        static_cast<int>(aad.size())) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(&out[0]),
+                        &len, U8(body), static_cast<int>(body.size())) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kGcmTagBytes,
+                          &tag[0]) != 1) {
+    return ossl::Error(absl::StatusCode::kInternal, "AES-256-GCM open");
+  }
+  if (EVP_DecryptFinal_ex(ctx.get(),
+                          reinterpret_cast<unsigned char*>(&out[0]) + len,
+                          &fin) != 1) {
+    ossl::ErrorString();
+    return absl::DataLossError("sealed data does not verify");
+  }
+  return out;
 }
 
 absl::StatusOr<std::unique_ptr<EcdsaSigner>> EcdsaSigner::New(

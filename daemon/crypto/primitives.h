@@ -23,6 +23,17 @@ std::string NewMessageId();
 // Constant-time equality of two byte strings (length is not secret).
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 
+// AES-256-GCM with a fresh random 96-bit nonce: returns nonce || ciphertext
+// || 16-byte tag. `key` must be 32 bytes.
+absl::StatusOr<std::string> Aes256GcmSeal(absl::string_view key,
+                                          absl::string_view aad,
+                                          absl::string_view plaintext);
+// Opens what Aes256GcmSeal made with the same key and aad; kDataLoss if the
+// tag does not verify (wrong key, wrong aad, altered bytes).
+absl::StatusOr<std::string> Aes256GcmOpen(absl::string_view key,
+                                          absl::string_view aad,
+                                          absl::string_view sealed);
+
 // ECDSA P-256 / SHA-256 signatures (DER encoded). Thread-safe; const.
 // Does NOT check anything about the certificate but that the key matches it:
 // trust decisions belong to TrustStore.

@@ -63,7 +63,8 @@ Sealer::Sealer(std::string node_id, std::shared_ptr<const EcdsaSigner> signer,
       directory_(directory) {}
 
 absl::StatusOr<v1::Envelope> Sealer::Seal(v1::Header header,
-                                          const v1::Payload& payload) const {
+                                          const v1::Payload& payload,
+                                          std::string* inner_signed) const {
   if (header.origin() != node_id_) {
     return absl::InvalidArgumentError("header origin is not this node");
   }
@@ -92,6 +93,7 @@ absl::StatusOr<v1::Envelope> Sealer::Seal(v1::Header header,
   }
   auto ciphertext = CmsEncrypt(*signed_inner, recipient_certs);
   if (!ciphertext.ok()) return ciphertext.status();
+  if (inner_signed != nullptr) *inner_signed = *signed_inner;
 
   v1::Envelope envelope;
   envelope.set_header(header.SerializeAsString());

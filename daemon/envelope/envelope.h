@@ -65,8 +65,11 @@ class Sealer {
 
   // Seals `payload` under `header` (whose origin must be this node and whose
   // suite is set here). The envelope has no outer signature yet.
+  // `inner_signed` (optional) gets the inner CMS SignedData (DER), which the
+  // sender keeps as evidence (`kontor export`).
   absl::StatusOr<v1::Envelope> Seal(v1::Header header,
-                                    const v1::Payload& payload) const;
+                                    const v1::Payload& payload,
+                                    std::string* inner_signed = nullptr) const;
   // Signs the outer structures of `envelopes` with one batch signature.
   absl::Status SignOuter(const std::vector<v1::Envelope*>& envelopes) const;
 

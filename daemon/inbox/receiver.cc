@@ -289,6 +289,29 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
       }
       r.accepted = true;
       r.header = env.header();
+      // The receipt names the signed content itself (evidence).
+      item.body.set_inner_digest(Sha256(opened->inner_signed));
+      r.erase_targets = kinds::EraseTargets(opened->payload, &r.erase_reason);
+      for (const std::string& target : r.erase_targets) {
+        // Erased now if held (or earlier in this batch), else kept until it
+        // comes: the store applies the order either way, in one transaction.
+        bool held = false;
+        for (size_t j = 0; j < i && !held; ++j) {
+          held = items[j].store && items[j].record.accepted &&
+                 items[j].record.origin == header->origin() &&
+                 items[j].record.message_id == target;
+        }
+        if (!held) {
+          auto found = store_->GetInbox(target, header->origin());
+          if (!found.ok()) return found.status();
+          held = !found->empty();
+        }
+        if (held) {
+          item.body.add_erased(target);
+        } else {
+          item.body.add_erase_kept(target);
+        }
+      }
       r.inner_signed = std::move(opened->inner_signed);
       r.payload = opened->inner.payload();
       r.kind = opened->payload.kind();

@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -43,6 +44,13 @@ absl::Status ValidatePayload(const Context& ctx, kontor::v1::Payload* p);
 // True if the payload names an identifiable person (any Person anywhere in
 // its content with family_name, given_names, date_of_birth or identifiers).
 bool Identified(const kontor::v1::Payload& p);
+
+// The messages an erase order tells every recipient to erase (DESIGN.md
+// §7): erase.notice with action "erase" (its refers_to), or consent.update
+// with status "withdrawn" (its referral_id). Empty for anything else.
+// `reason` (optional) gets why, for the audit record.
+std::vector<std::string> EraseTargets(const kontor::v1::Payload& p,
+                                      std::string* reason = nullptr);
 
 // The name of the Payload content field of `kind` ("referral.consult" ->
 // "referral_consult"); "" for "note" and unknown kinds.

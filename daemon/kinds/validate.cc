@@ -580,6 +580,26 @@ absl::Status ValidatePayload(const Context& ctx, v1::Payload* p) {
   return Validator(ctx).Run(p);
 }
 
+std::vector<std::string> EraseTargets(const v1::Payload& p,
+                                      std::string* reason) {
+  std::vector<std::string> out;
+  std::string why;
+  if (p.kind() == "erase.notice" && p.has_erase_notice() &&
+      absl::AsciiStrToLower(p.erase_notice().action()) == "erase") {
+    out.assign(p.erase_notice().refers_to().begin(),
+               p.erase_notice().refers_to().end());
+    why = p.erase_notice().reason();
+  } else if (p.kind() == "consent.update" && p.has_consent_update() &&
+             absl::AsciiStrToLower(p.consent_update().consent().status()) ==
+                 "withdrawn" &&
+             !p.consent_update().referral_id().empty()) {
+    out.push_back(p.consent_update().referral_id());
+    why = "consent withdrawn";
+  }
+  if (reason != nullptr) *reason = why;
+  return out;
+}
+
 bool Identified(const v1::Payload& p) {
   bool found = false;
   ForEachPerson(p, "", [&](const v1::Person& person, const std::string&) {

@@ -10,6 +10,7 @@
 #include <future>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -18,6 +19,8 @@
 #include "absl/time/clock.h"
 #include "daemon/common/kinds.h"
 #include "daemon/common/log.h"
+#include "daemon/crypto/primitives.h"
+#include "daemon/store/content_keys.h"
 
 namespace kontor {
 
@@ -50,7 +53,8 @@ CREATE TABLE IF NOT EXISTS messages(
   subject TEXT NOT NULL DEFAULT '',
   case_ref TEXT NOT NULL DEFAULT '',
   in_reply_to TEXT NOT NULL DEFAULT '',
-  purged_ms INTEGER NOT NULL DEFAULT 0);
+  purged_ms INTEGER NOT NULL DEFAULT 0,
+  inner_signed BLOB);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_client_key
   ON messages(submitter, client_key) WHERE client_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS deliveries(
@@ -114,6 +118,20 @@ CREATE TABLE IF NOT EXISTS events(
   state TEXT NOT NULL,
   reason TEXT NOT NULL,
   time_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS evidence(
+  sha256 BLOB PRIMARY KEY,
+  type TEXT NOT NULL,
+  der BLOB NOT NULL,
+  added_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS erase_orders(
+  origin TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  order_id TEXT NOT NULL,
+  order_kind TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  received_ms INTEGER NOT NULL,
+  applied_ms INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(origin, message_id, order_id));
 CREATE TABLE IF NOT EXISTS uploads(
   id TEXT PRIMARY KEY,
   submitter TEXT NOT NULL,
@@ -237,9 +255,11 @@ absl::Status Exec(sqlite3* db, const char* sql) {
 // clamped to 1..3, 5 = relaying (messages.origin, deliveries.custody and
 // custody_out, returns), 6 = attachments (messages.uploads and chunks,
 // inbox.chunk_refs, uploads), 7 = kinds, threads and audit (messages.payload,
-// subject, case_ref, in_reply_to; inbox.in_reply_to; audit, audit_heads).
+// subject, case_ref, in_reply_to; inbox.in_reply_to; audit, audit_heads),
+// 8 = cryptographic erasure (content sealed under per-message keys kept in
+// the key file; messages.inner_signed; erase_orders).
 // kSchema creates the newest form; this brings an older file up to it.
-constexpr int kSchemaVersion = 7;
+constexpr int kSchemaVersion = 8;
 
 absl::Status AddColumnIfMissing(sqlite3* db, const char* table,
                                 const char* column, const char* type) {
@@ -279,6 +299,7 @@ absl::Status Migrate(sqlite3* db) {
       {"inbox", "in_reply_to", "TEXT NOT NULL DEFAULT ''"},
       {"inbox", "purged_ms", "INTEGER NOT NULL DEFAULT 0"},
       {"messages", "purged_ms", "INTEGER NOT NULL DEFAULT 0"},
+      {"messages", "inner_signed", "BLOB"},
   };
   for (const auto& a : kAdded) {
     if (auto s = AddColumnIfMissing(db, a.table, a.column, a.type); !s.ok()) {
@@ -299,8 +320,96 @@ absl::Status Migrate(sqlite3* db) {
       !s.ok()) {
     return s;
   }
-  return Exec(db,
-              absl::StrCat("PRAGMA user_version = ", kSchemaVersion).c_str());
+  return absl::OkStatus();
+}
+
+int SchemaVersion(sqlite3* db) {
+  Stmt v(db, "PRAGMA user_version");
+  return v.Step() == SQLITE_ROW ? static_cast<int>(v.Int(0)) : 0;
+}
+
+// Content stored before schema 8 was plaintext: seal each value under a
+// key of its message (upload), in one transaction. Idempotent.
+absl::Status SealLegacyContent(sqlite3* db, ContentKeys* keys) {
+  static constexpr struct {
+    const char* select;  // key id, rowid, then the columns below
+    const char* table;
+    const char* columns[3];
+  } kLegacy[] = {
+      {"SELECT 'm:' || id, rowid, payload, subject, inner_signed FROM "
+       "messages WHERE origin = '' AND purged_ms = 0",
+       "messages",
+       {"payload", "subject", "inner_signed"}},
+      {"SELECT 'i:' || origin || '/' || message_id, rowid, payload, subject, "
+       "inner_signed FROM inbox WHERE accepted = 1 AND purged_ms = 0",
+       "inbox",
+       {"payload", "subject", "inner_signed"}},
+      {"SELECT 'u:' || id, rowid, key, NULL, NULL FROM uploads",
+       "uploads",
+       {"key", nullptr, nullptr}},
+  };
+  if (auto st = Exec(db, "BEGIN IMMEDIATE"); !st.ok()) return st;
+  absl::Status result = [&]() -> absl::Status {
+    for (const auto& t : kLegacy) {
+      struct Row {
+        std::string key_id;
+        int64_t rowid;
+        std::string values[3];
+      };
+      std::vector<Row> rows;
+      {
+        Stmt q(db, t.select);
+        if (auto st = q.status(); !st.ok()) return st;
+        while (q.Step() == SQLITE_ROW) {
+          Row r{q.Text(0), q.Int(1), {q.Text(2), q.Text(3), q.Text(4)}};
+          bool legacy = false;
+          for (const std::string& v : r.values) {
+            legacy |= !v.empty() && !IsSealed(v);
+          }
+          if (legacy) rows.push_back(std::move(r));
+        }
+      }
+      if (rows.empty()) continue;
+      std::vector<std::string> ids;
+      for (const Row& r : rows) ids.push_back(r.key_id);
+      auto made = keys->Ensure(ids);
+      if (!made.ok()) return made.status();
+      for (const Row& r : rows) {
+        for (int c = 0; c < 3 && t.columns[c] != nullptr; ++c) {
+          const std::string& v = r.values[c];
+          if (v.empty() || IsSealed(v)) continue;
+          auto sealed =
+              SealColumn(made->at(r.key_id), r.key_id, t.columns[c], v);
+          if (!sealed.ok()) return sealed.status();
+          Stmt u(db, absl::StrCat("UPDATE ", t.table, " SET ", t.columns[c],
+                                  " = ? WHERE rowid = ?")
+                         .c_str());
+          u.BindBlob(1, *sealed).Bind(2, r.rowid);
+          if (auto st = u.Run("seal legacy content"); !st.ok()) return st;
+        }
+      }
+      KLOG(Info, "store") << "sealed " << rows.size() << " " << t.table
+                          << " rows stored before content keys";
+    }
+    return absl::OkStatus();
+  }();
+  if (result.ok()) result = Exec(db, "COMMIT");
+  if (!result.ok()) Exec(db, "ROLLBACK").IgnoreError();
+  return result;
+}
+
+// Keys of content already erased: normally destroyed right after the
+// erasure commits; this catches a crash in between.
+absl::Status DestroyErasedKeys(sqlite3* db, ContentKeys* keys) {
+  std::vector<std::string> ids;
+  Stmt q(db,
+         "SELECT 'm:' || id FROM messages WHERE origin = '' AND purged_ms > 0 "
+         "UNION ALL SELECT 'i:' || origin || '/' || message_id FROM inbox "
+         "WHERE purged_ms > 0 UNION ALL SELECT 'u:' || u.id FROM uploads u "
+         "JOIN messages m ON u.message_id = m.id WHERE m.purged_ms > 0");
+  if (auto st = q.status(); !st.ok()) return st;
+  while (q.Step() == SQLITE_ROW) ids.push_back(q.Text(0));
+  return keys->Destroy(ids);
 }
 
 absl::StatusOr<sqlite3*> OpenDb(const std::string& path) {
@@ -402,8 +511,9 @@ constexpr const char* kInboxCols =
 
 class SqliteStore : public Store {
  public:
-  SqliteStore(sqlite3* writer, sqlite3* reader)
-      : writer_(writer), reader_(reader) {
+  SqliteStore(sqlite3* writer, sqlite3* reader,
+              std::unique_ptr<ContentKeys> keys)
+      : writer_(writer), keys_(std::move(keys)), reader_(reader) {
     max_seq_ = QueryMaxSeq();
     thread_ = std::thread([this] { WriterLoop(); });
   }
@@ -425,66 +535,103 @@ class SqliteStore : public Store {
       const OutgoingMessage& m) override {
     // Stored as 1 (routine) .. 3 (flash): one value per scheduling class.
     const int priority = std::clamp(m.priority, 1, 3);
+    const std::string key_id = MessageKeyId(m.id);
     SubmitOutcome outcome;
-    absl::Status s = Write([&](sqlite3* db) -> absl::Status {
-      if (!m.client_key.empty()) {
-        auto found =
-            FindClientKey(db, m.submitter, m.client_key, m.request_hash);
-        if (!found.ok()) return found.status();
-        if (found->has_value()) {
-          outcome = **found;
+    absl::Status s = Write(
+        [&](sqlite3* db) -> absl::Status {
+          if (!m.client_key.empty()) {
+            auto found =
+                FindClientKey(db, m.submitter, m.client_key, m.request_hash);
+            if (!found.ok()) return found.status();
+            if (found->has_value()) {
+              outcome = **found;
+              if (outcome.message_id != m.id) DestroyAfterCommit(key_id);
+              return absl::OkStatus();
+            }
+          }
+          auto payload = Seal(key_id, "payload", m.payload);
+          if (!payload.ok()) return payload.status();
+          auto subject = Seal(key_id, "subject", m.subject);
+          if (!subject.ok()) return subject.status();
+          auto inner = Seal(key_id, "inner_signed", m.inner_signed);
+          if (!inner.ok()) return inner.status();
+          Stmt ins(db,
+                   "INSERT INTO messages(id, priority, created_ms, expires_ms, "
+                   "kind, envelope, outer_digest, submitter, client_key, "
+                   "request_hash, uploads, chunks, payload, subject, case_ref, "
+                   "in_reply_to, inner_signed) "
+                   "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+          ins.Bind(1, m.id).Bind(2, priority).Bind(3, m.created_ms);
+          ins.Bind(4, m.expires_ms).Bind(5, m.kind).BindBlob(6, m.envelope);
+          ins.BindBlob(7, m.outer_digest).Bind(8, m.submitter);
+          if (m.client_key.empty()) {
+            ins.BindNull(9);
+          } else {
+            ins.Bind(9, m.client_key);
+          }
+          ins.BindBlob(10, m.request_hash);
+          ins.Bind(11, absl::StrJoin(m.uploads, ","));
+          ins.Bind(12, static_cast<int64_t>(m.chunk_count));
+          if (m.payload.empty()) {
+            ins.BindNull(13);
+          } else {
+            ins.BindBlob(13, *payload);
+          }
+          ins.BindBlob(14, *subject).Bind(15, m.case_ref);
+          ins.Bind(16, m.in_reply_to);
+          if (m.inner_signed.empty()) {
+            ins.BindNull(17);
+          } else {
+            ins.BindBlob(17, *inner);
+          }
+          if (auto st = ins.Run("insert message"); !st.ok()) return st;
+          for (const std::string& u : m.uploads) {
+            Stmt take(db,
+                      "UPDATE uploads SET message_id = ? WHERE id = ? AND "
+                      "submitter = ? AND message_id = ''");
+            take.Bind(1, m.id).Bind(2, u).Bind(3, m.submitter);
+            if (auto st = take.Run("take upload"); !st.ok()) return st;
+            if (sqlite3_changes(db) != 1) {
+              return absl::FailedPreconditionError(absl::StrCat(
+                  "attachment ", u, " is unknown or already sent"));
+            }
+          }
+          std::vector<AuditEntry> disclosed;
+          for (const std::string& peer : m.recipients) {
+            Stmt d(db,
+                   "INSERT INTO deliveries(message_id, peer, state, priority, "
+                   "created_ms, expires_ms, updated_ms) VALUES(?,?,?,?,?,?,?)");
+            d.Bind(1, m.id)
+                .Bind(2, peer)
+                .Bind(3, kStateQueued)
+                .Bind(4, priority);
+            d.Bind(5, m.created_ms).Bind(6, m.expires_ms).Bind(7, m.created_ms);
+            if (auto st = d.Run("insert delivery"); !st.ok()) return st;
+            disclosed.push_back(AuditEntry{std::string(kAuditDisclose),
+                                           m.submitter, m.id, "", peer, m.kind,
+                                           m.purpose, "submitted"});
+          }
+          if (auto st = AppendAuditOn(db, disclosed, m.created_ms); !st.ok()) {
+            return st;
+          }
+          // An erase order (erase.notice, a withdrawn consent) erases this
+          // node's own copies of the messages it names, with the order.
+          for (const std::string& target : m.erase_targets) {
+            if (auto st =
+                    EraseOn(db,
+                            PurgeCandidate{
+                                target, "", true, "", 0, 0,
+                                absl::StrCat("erased by ", m.kind, " ", m.id)},
+                            m.submitter, m.created_ms, nullptr);
+                !st.ok()) {
+              return st;
+            }
+          }
+          outcome.message_id = m.id;
+          outcome.duplicate = false;
           return absl::OkStatus();
-        }
-      }
-      Stmt ins(db,
-               "INSERT INTO messages(id, priority, created_ms, expires_ms, "
-               "kind, envelope, outer_digest, submitter, client_key, "
-               "request_hash, uploads, chunks, payload, subject, case_ref, "
-               "in_reply_to) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-      ins.Bind(1, m.id).Bind(2, priority).Bind(3, m.created_ms);
-      ins.Bind(4, m.expires_ms).Bind(5, m.kind).BindBlob(6, m.envelope);
-      ins.BindBlob(7, m.outer_digest).Bind(8, m.submitter);
-      if (m.client_key.empty()) {
-        ins.BindNull(9);
-      } else {
-        ins.Bind(9, m.client_key);
-      }
-      ins.BindBlob(10, m.request_hash);
-      ins.Bind(11, absl::StrJoin(m.uploads, ","));
-      ins.Bind(12, static_cast<int64_t>(m.chunk_count));
-      ins.BindBlob(13, m.payload).Bind(14, m.subject).Bind(15, m.case_ref);
-      ins.Bind(16, m.in_reply_to);
-      if (auto st = ins.Run("insert message"); !st.ok()) return st;
-      for (const std::string& u : m.uploads) {
-        Stmt take(db,
-                  "UPDATE uploads SET message_id = ? WHERE id = ? AND "
-                  "submitter = ? AND message_id = ''");
-        take.Bind(1, m.id).Bind(2, u).Bind(3, m.submitter);
-        if (auto st = take.Run("take upload"); !st.ok()) return st;
-        if (sqlite3_changes(db) != 1) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("attachment ", u, " is unknown or already sent"));
-        }
-      }
-      std::vector<AuditEntry> disclosed;
-      for (const std::string& peer : m.recipients) {
-        Stmt d(db,
-               "INSERT INTO deliveries(message_id, peer, state, priority, "
-               "created_ms, expires_ms, updated_ms) VALUES(?,?,?,?,?,?,?)");
-        d.Bind(1, m.id).Bind(2, peer).Bind(3, kStateQueued).Bind(4, priority);
-        d.Bind(5, m.created_ms).Bind(6, m.expires_ms).Bind(7, m.created_ms);
-        if (auto st = d.Run("insert delivery"); !st.ok()) return st;
-        disclosed.push_back(AuditEntry{std::string(kAuditDisclose), m.submitter,
-                                       m.id, "", peer, m.kind, m.purpose,
-                                       "submitted"});
-      }
-      if (auto st = AppendAuditOn(db, disclosed, m.created_ms); !st.ok()) {
-        return st;
-      }
-      outcome.message_id = m.id;
-      outcome.duplicate = false;
-      return absl::OkStatus();
-    });
+        },
+        {key_id});
     if (!s.ok()) return s;
     return outcome;
   }
@@ -777,47 +924,75 @@ class SqliteStore : public Store {
       std::vector<std::optional<DedupEntry>>* existing) override {
     existing->assign(records.size(), std::nullopt);
     uint64_t new_max = 0;
-    absl::Status s = Write([&](sqlite3* db) -> absl::Status {
-      std::vector<std::pair<AuditEntry, int64_t>> audited;
-      for (size_t i = 0; i < records.size(); ++i) {
-        const InboxRecord& r = records[i];
-        auto found = FindInboxOn(db, r.origin, r.message_id);
-        if (!found.ok()) return found.status();
-        if (found->has_value()) {
-          (*existing)[i] = **found;
-          continue;
-        }
-        Stmt ins(db,
-                 "INSERT INTO inbox(origin, message_id, outer_digest, "
-                 "accepted, header, inner_signed, payload, kind, subject, "
-                 "case_ref, priority, created_ms, expires_ms, received_ms, "
-                 "receipt, chunk_refs, in_reply_to) "
-                 "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-        ins.Bind(1, r.origin).Bind(2, r.message_id).BindBlob(3, r.outer_digest);
-        ins.Bind(4, r.accepted ? 1 : 0).BindBlob(5, r.header);
-        ins.BindBlob(6, r.inner_signed).BindBlob(7, r.payload);
-        ins.Bind(8, r.kind).Bind(9, r.subject).Bind(10, r.case_ref);
-        ins.Bind(11, r.priority).Bind(12, r.created_ms).Bind(13, r.expires_ms);
-        ins.Bind(14, r.received_ms).BindBlob(15, r.receipt);
-        if (r.chunk_refs.empty()) {
-          ins.BindNull(16);
-        } else {
-          ins.BindBlob(16, r.chunk_refs);
-        }
-        ins.Bind(17, r.in_reply_to);
-        if (auto st = ins.Run("insert inbox"); !st.ok()) return st;
-        audited.emplace_back(
-            AuditEntry{std::string(r.accepted ? kAuditCollect : kAuditRefuse),
-                       std::string(kAuditNodeActor), r.message_id, r.origin,
-                       r.origin, r.kind, r.purpose,
-                       r.accepted ? "stored" : r.refusal},
-            r.received_ms);
-        if (r.accepted) {
-          new_max = static_cast<uint64_t>(sqlite3_last_insert_rowid(db));
-        }
-      }
-      return AppendAuditOn(db, audited);
-    });
+    std::vector<std::string> key_ids;
+    for (const InboxRecord& r : records) {
+      if (r.accepted) key_ids.push_back(InboxKeyId(r.origin, r.message_id));
+    }
+    absl::Status s = Write(
+        [&](sqlite3* db) -> absl::Status {
+          std::vector<std::pair<AuditEntry, int64_t>> audited;
+          for (size_t i = 0; i < records.size(); ++i) {
+            const InboxRecord& r = records[i];
+            auto found = FindInboxOn(db, r.origin, r.message_id);
+            if (!found.ok()) return found.status();
+            if (found->has_value()) {
+              (*existing)[i] = **found;
+              continue;
+            }
+            std::string inner, payload, subject;
+            if (r.accepted) {
+              const std::string key_id = InboxKeyId(r.origin, r.message_id);
+              for (auto [column, plain, out] :
+                   {std::tuple<const char*, const std::string*, std::string*>{
+                        "inner_signed", &r.inner_signed, &inner},
+                    {"payload", &r.payload, &payload},
+                    {"subject", &r.subject, &subject}}) {
+                auto sealed = Seal(key_id, column, *plain);
+                if (!sealed.ok()) return sealed.status();
+                *out = std::move(*sealed);
+              }
+            }
+            Stmt ins(db,
+                     "INSERT INTO inbox(origin, message_id, outer_digest, "
+                     "accepted, header, inner_signed, payload, kind, subject, "
+                     "case_ref, priority, created_ms, expires_ms, received_ms, "
+                     "receipt, chunk_refs, in_reply_to) "
+                     "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+            ins.Bind(1, r.origin)
+                .Bind(2, r.message_id)
+                .BindBlob(3, r.outer_digest);
+            ins.Bind(4, r.accepted ? 1 : 0).BindBlob(5, r.header);
+            ins.BindBlob(6, inner).BindBlob(7, payload);
+            ins.Bind(8, r.kind).Bind(9, subject).Bind(10, r.case_ref);
+            ins.Bind(11, r.priority)
+                .Bind(12, r.created_ms)
+                .Bind(13, r.expires_ms);
+            ins.Bind(14, r.received_ms).BindBlob(15, r.receipt);
+            if (r.chunk_refs.empty()) {
+              ins.BindNull(16);
+            } else {
+              ins.BindBlob(16, r.chunk_refs);
+            }
+            ins.Bind(17, r.in_reply_to);
+            if (auto st = ins.Run("insert inbox"); !st.ok()) return st;
+            audited.emplace_back(
+                AuditEntry{
+                    std::string(r.accepted ? kAuditCollect : kAuditRefuse),
+                    std::string(kAuditNodeActor), r.message_id, r.origin,
+                    r.origin, r.kind, r.purpose,
+                    r.accepted ? "stored" : r.refusal},
+                r.received_ms);
+            if (r.accepted) {
+              new_max = static_cast<uint64_t>(sqlite3_last_insert_rowid(db));
+            }
+            if (!r.accepted) continue;
+            if (auto st = AppendAuditOn(db, audited); !st.ok()) return st;
+            audited.clear();
+            if (auto st = ApplyEraseOrders(db, r); !st.ok()) return st;
+          }
+          return AppendAuditOn(db, audited);
+        },
+        key_ids);
     if (s.ok() && new_max > 0) {
       {
         absl::MutexLock l(&seq_mu_);
@@ -949,17 +1124,22 @@ class SqliteStore : public Store {
   }
 
   absl::Status InsertUpload(const UploadRecord& u) override {
-    return Write([&](sqlite3* db) -> absl::Status {
-      Stmt ins(
-          db,
-          "INSERT INTO uploads(id, submitter, name, content_type, size, "
-          "sha256, key, chunk_refs, created_ms) VALUES(?,?,?,?,?,?,?,?,?)");
-      ins.Bind(1, u.id).Bind(2, u.submitter).Bind(3, u.name);
-      ins.Bind(4, u.content_type).Bind(5, static_cast<int64_t>(u.size));
-      ins.BindBlob(6, u.sha256).BindBlob(7, u.key).BindBlob(8, u.chunk_refs);
-      ins.Bind(9, u.created_ms);
-      return ins.Run("insert upload");
-    });
+    const std::string key_id = UploadKeyId(u.id);
+    return Write(
+        [&](sqlite3* db) -> absl::Status {
+          auto key = Seal(key_id, "key", u.key);
+          if (!key.ok()) return key.status();
+          Stmt ins(
+              db,
+              "INSERT INTO uploads(id, submitter, name, content_type, size, "
+              "sha256, key, chunk_refs, created_ms) VALUES(?,?,?,?,?,?,?,?,?)");
+          ins.Bind(1, u.id).Bind(2, u.submitter).Bind(3, u.name);
+          ins.Bind(4, u.content_type).Bind(5, static_cast<int64_t>(u.size));
+          ins.BindBlob(6, u.sha256).BindBlob(7, *key).BindBlob(8, u.chunk_refs);
+          ins.Bind(9, u.created_ms);
+          return ins.Run("insert upload");
+        },
+        {key_id});
   }
 
   absl::StatusOr<std::optional<UploadRecord>> GetUpload(
@@ -977,7 +1157,9 @@ class SqliteStore : public Store {
     u.content_type = q.Text(3);
     u.size = static_cast<uint64_t>(q.Int(4));
     u.sha256 = q.Text(5);
-    u.key = q.Text(6);
+    auto key = Unseal(UploadKeyId(u.id), "key", q.Text(6));
+    if (!key.ok()) return key.status();
+    u.key = std::move(*key);
     u.chunk_refs = q.Text(7);
     u.created_ms = q.Int(8);
     u.message_id = q.Text(9);
@@ -993,6 +1175,7 @@ class SqliteStore : public Store {
              "SELECT id FROM uploads WHERE message_id = '' AND created_ms < ?");
       q.Bind(1, before_ms);
       while (q.Step() == SQLITE_ROW) ids.push_back(q.Text(0));
+      for (const std::string& id : ids) DestroyAfterCommit(UploadKeyId(id));
       Stmt d(db,
              "DELETE FROM uploads WHERE message_id = '' AND created_ms < ?");
       d.Bind(1, before_ms);
@@ -1150,7 +1333,10 @@ class SqliteStore : public Store {
     s.Bind(1, static_cast<int64_t>(after_seq)).Bind(2, unread_only ? 1 : 0);
     s.Bind(3, static_cast<int64_t>(limit));
     std::vector<InboxRecord> out;
-    while (s.Step() == SQLITE_ROW) out.push_back(ReadInbox(s));
+    while (s.Step() == SQLITE_ROW) {
+      out.push_back(ReadInbox(s));
+      if (auto st = UnsealInbox(&out.back()); !st.ok()) return st;
+    }
     return out;
   }
 
@@ -1165,7 +1351,10 @@ class SqliteStore : public Store {
     if (auto st = s.status(); !st.ok()) return st;
     s.Bind(1, message_id).Bind(2, origin).Bind(3, origin);
     std::vector<InboxRecord> out;
-    while (s.Step() == SQLITE_ROW) out.push_back(ReadInbox(s));
+    while (s.Step() == SQLITE_ROW) {
+      out.push_back(ReadInbox(s));
+      if (auto st = UnsealInbox(&out.back()); !st.ok()) return st;
+    }
     return out;
   }
 
@@ -1203,7 +1392,9 @@ class SqliteStore : public Store {
         t.message_id = s.Text(0);
         t.sent = true;
         t.kind = s.Text(1);
-        t.subject = s.Text(2);
+        auto subject = Unseal(MessageKeyId(t.message_id), "subject", s.Text(2));
+        if (!subject.ok()) return subject.status();
+        t.subject = std::move(*subject);
         t.case_ref = s.Text(3);
         t.in_reply_to = s.Text(4);
         t.created_ms = s.Int(5);
@@ -1224,7 +1415,10 @@ class SqliteStore : public Store {
         t.message_id = s.Text(0);
         t.origin = s.Text(1);
         t.kind = s.Text(2);
-        t.subject = s.Text(3);
+        auto subject =
+            Unseal(InboxKeyId(t.origin, t.message_id), "subject", s.Text(3));
+        if (!subject.ok()) return subject.status();
+        t.subject = std::move(*subject);
         t.case_ref = s.Text(4);
         t.in_reply_to = s.Text(5);
         t.created_ms = s.Int(6);
@@ -1241,25 +1435,40 @@ class SqliteStore : public Store {
   absl::StatusOr<std::optional<KnownMessage>> FindMessage(
       const std::string& message_id) override {
     absl::MutexLock l(&read_mu_);
+    KnownMessage k;
+    std::string key_id;
     {
       Stmt s(reader_,
              "SELECT kind, case_ref, payload, created_ms, submitter, "
-             "purged_ms FROM messages WHERE id = ? AND origin = ''");
+             "purged_ms, inner_signed FROM messages WHERE id = ? AND "
+             "origin = ''");
       s.Bind(1, message_id);
       if (s.Step() == SQLITE_ROW) {
-        return std::optional<KnownMessage>(
-            KnownMessage{message_id, "", true, s.Text(0), s.Text(1), s.Text(2),
-                         s.Int(3), s.Text(4), s.Int(5)});
+        k = KnownMessage{message_id, "",       true,      s.Text(0), s.Text(1),
+                         s.Text(2),  s.Int(3), s.Text(4), s.Int(5)};
+        k.inner_signed = s.Text(6);
+        key_id = MessageKeyId(message_id);
       }
     }
-    Stmt s(reader_,
-           "SELECT origin, kind, case_ref, payload, created_ms, purged_ms FROM "
-           "inbox WHERE message_id = ? AND accepted = 1 ORDER BY seq LIMIT 1");
-    s.Bind(1, message_id);
-    if (s.Step() != SQLITE_ROW) return std::optional<KnownMessage>();
-    return std::optional<KnownMessage>(
-        KnownMessage{message_id, s.Text(0), false, s.Text(1), s.Text(2),
-                     s.Text(3), s.Int(4), "", s.Int(5)});
+    if (key_id.empty()) {
+      Stmt s(reader_,
+             "SELECT origin, kind, case_ref, payload, created_ms, purged_ms, "
+             "inner_signed FROM inbox WHERE message_id = ? AND accepted = 1 "
+             "ORDER BY seq LIMIT 1");
+      s.Bind(1, message_id);
+      if (s.Step() != SQLITE_ROW) return std::optional<KnownMessage>();
+      k = KnownMessage{message_id, s.Text(0), false, s.Text(1), s.Text(2),
+                       s.Text(3),  s.Int(4),  "",    s.Int(5)};
+      k.inner_signed = s.Text(6);
+      key_id = InboxKeyId(k.origin, message_id);
+    }
+    auto payload = Unseal(key_id, "payload", std::move(k.payload));
+    if (!payload.ok()) return payload.status();
+    k.payload = std::move(*payload);
+    auto inner = Unseal(key_id, "inner_signed", std::move(k.inner_signed));
+    if (!inner.ok()) return inner.status();
+    k.inner_signed = std::move(*inner);
+    return std::optional<KnownMessage>(std::move(k));
   }
 
   // ------------------------------------------------------------- retention
@@ -1301,30 +1510,29 @@ class SqliteStore : public Store {
                      const std::string& actor, int64_t now_ms) override {
     return Write([&](sqlite3* db) -> absl::Status {
       for (const PurgeCandidate& c : messages) {
-        Stmt u(db, c.sent ? "UPDATE messages SET payload = NULL, subject = '', "
-                            "purged_ms = ? WHERE id = ? AND origin = '' AND "
-                            "purged_ms = 0"
-                          : "UPDATE inbox SET payload = NULL, inner_signed = "
-                            "NULL, subject = '', purged_ms = ? WHERE "
-                            "message_id = ? AND origin = ? AND purged_ms = 0");
-        u.Bind(1, now_ms).Bind(2, c.message_id);
-        if (!c.sent) u.Bind(3, c.origin);
-        if (auto st = u.Run("purge"); !st.ok()) return st;
-        if (sqlite3_changes(db) == 0) continue;
-        if (auto st = AppendAuditOn(
-                db,
-                {AuditEntry{std::string(kAuditErase), actor, c.message_id,
-                            c.origin, "", c.kind, "",
-                            absl::StrCat("content purged after its retention "
-                                         "of ",
-                                         c.days, " days")}},
-                now_ms);
-            !st.ok()) {
+        if (auto st = EraseOn(db, c, actor, now_ms, nullptr); !st.ok()) {
           return st;
         }
       }
       return absl::OkStatus();
     });
+  }
+
+  absl::StatusOr<std::vector<EraseOrder>> ListEraseOrders(
+      const std::string& order_id) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_,
+           "SELECT origin, message_id, order_id, order_kind, reason, "
+           "received_ms, applied_ms FROM erase_orders WHERE (? = '' OR "
+           "order_id = ?) ORDER BY received_ms, message_id");
+    if (auto st = s.status(); !st.ok()) return st;
+    s.Bind(1, order_id).Bind(2, order_id);
+    std::vector<EraseOrder> out;
+    while (s.Step() == SQLITE_ROW) {
+      out.push_back(EraseOrder{s.Text(0), s.Text(1), s.Text(2), s.Text(3),
+                               s.Text(4), s.Int(5), s.Int(6)});
+    }
+    return out;
   }
 
   // ----------------------------------------------------------------- audit
@@ -1456,6 +1664,34 @@ class SqliteStore : public Store {
     return out;
   }
 
+  absl::Status PutEvidence(const std::vector<EvidenceItem>& items,
+                           int64_t now_ms) override {
+    if (items.empty()) return absl::OkStatus();
+    return Write([&](sqlite3* db) -> absl::Status {
+      for (const EvidenceItem& e : items) {
+        Stmt ins(db,
+                 "INSERT INTO evidence(sha256, type, der, added_ms) "
+                 "VALUES(?,?,?,?) ON CONFLICT(sha256) DO NOTHING");
+        ins.BindBlob(1, Sha256(e.der)).Bind(2, e.type).BindBlob(3, e.der);
+        ins.Bind(4, now_ms);
+        if (auto st = ins.Run("archive evidence"); !st.ok()) return st;
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  absl::StatusOr<std::vector<EvidenceItem>> ListEvidence() override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_,
+           "SELECT type, der, added_ms FROM evidence ORDER BY added_ms");
+    if (auto st = s.status(); !st.ok()) return st;
+    std::vector<EvidenceItem> out;
+    while (s.Step() == SQLITE_ROW) {
+      out.push_back(EvidenceItem{s.Text(0), s.Text(1), s.Int(2)});
+    }
+    return out;
+  }
+
   uint64_t commits() const override { return commits_.load(); }
   uint64_t writes() const override { return writes_.load(); }
 
@@ -1464,13 +1700,19 @@ class SqliteStore : public Store {
   struct Pending {
     Job job;
     std::promise<absl::Status> done;
+    // Content keys the job seals with (made durable before its
+    // transaction), and keys it destroys once its transaction commits.
+    std::vector<std::string> key_ids;
+    std::vector<std::string> destroys;
   };
 
   // Queues `job` for the writer thread and waits until its transaction is
-  // committed (or failed).
-  absl::Status Write(Job job) {
+  // committed (or failed). Keys named in `key_ids` exist, durably, before
+  // the job runs (BatchKey).
+  absl::Status Write(Job job, std::vector<std::string> key_ids = {}) {
     auto p = std::make_shared<Pending>();
     p->job = std::move(job);
+    p->key_ids = std::move(key_ids);
     std::future<absl::Status> f = p->done.get_future();
     {
       std::lock_guard<std::mutex> l(queue_mu_);
@@ -1494,6 +1736,22 @@ class SqliteStore : public Store {
   }
 
   void RunBatch(std::deque<std::shared_ptr<Pending>>& batch) {
+    // Keys first, in their own file and transaction: a crash after this
+    // leaves unused keys, never sealed content without its key.
+    std::vector<std::string> key_ids;
+    for (auto& p : batch) {
+      key_ids.insert(key_ids.end(), p->key_ids.begin(), p->key_ids.end());
+    }
+    batch_keys_.clear();
+    if (!key_ids.empty()) {
+      auto made = keys_->Ensure(key_ids);
+      if (!made.ok()) {
+        KLOG(Error, "store") << made.status().message();
+        for (auto& p : batch) p->done.set_value(made.status());
+        return;
+      }
+      batch_keys_ = std::move(*made);
+    }
     absl::Status begin = Exec(writer_, "BEGIN IMMEDIATE");
     if (!begin.ok()) {
       for (auto& p : batch) p->done.set_value(begin);
@@ -1503,13 +1761,16 @@ class SqliteStore : public Store {
     results.reserve(batch.size());
     for (auto& p : batch) {
       absl::Status s = Exec(writer_, "SAVEPOINT job");
+      job_destroys_ = &p->destroys;
       if (s.ok()) s = p->job(writer_);
+      job_destroys_ = nullptr;
       if (s.ok()) {
         s = Exec(writer_, "RELEASE job");
       } else {
         Exec(writer_, "ROLLBACK TO job").IgnoreError();
         Exec(writer_, "RELEASE job").IgnoreError();
       }
+      if (!s.ok()) p->destroys.clear();
       results.push_back(s);
       if (sqlite3_get_autocommit(writer_)) {
         // SQLite rolled the whole transaction back (disk full, I/O error,
@@ -1532,6 +1793,16 @@ class SqliteStore : public Store {
     }
     commits_.fetch_add(1);
     writes_.fetch_add(batch.size());
+    // Content erased in this transaction: now its keys go. If this fails
+    // (or the process dies first), the next Open destroys them.
+    std::vector<std::string> destroys;
+    for (auto& p : batch) {
+      destroys.insert(destroys.end(), p->destroys.begin(), p->destroys.end());
+    }
+    if (auto st = keys_->Destroy(destroys); !st.ok()) {
+      KLOG(Error, "store") << "erased content keeps its keys until restart: "
+                           << st.message();
+    }
     for (size_t i = 0; i < batch.size(); ++i) {
       batch[i]->done.set_value(results[i]);
     }
@@ -1703,7 +1974,179 @@ class SqliteStore : public Store {
     return s.Step() == SQLITE_ROW ? static_cast<uint64_t>(s.Int(0)) : 0;
   }
 
+  // Erases one message's content: the sealed columns go, and its key (with
+  // its attachments' keys) is destroyed after the commit, so no copy of the
+  // ciphertext (WAL frames, backups) opens again. Metadata, digests,
+  // receipts and dedup records stay. One "erase" audit record, in the same
+  // transaction. `erased` (optional): whether there was content to erase.
+  absl::Status EraseOn(sqlite3* db, const PurgeCandidate& c,
+                       const std::string& actor, int64_t now_ms, bool* erased) {
+    if (erased != nullptr) *erased = false;
+    std::string kind = c.kind;
+    std::string uploads;
+    {
+      Stmt q(db, c.sent ? "SELECT kind, uploads FROM messages WHERE id = ? "
+                          "AND origin = '' AND purged_ms = 0"
+                        : "SELECT kind, '' FROM inbox WHERE message_id = ? "
+                          "AND origin = ? AND accepted = 1 AND purged_ms = 0");
+      q.Bind(1, c.message_id);
+      if (!c.sent) q.Bind(2, c.origin);
+      if (q.Step() != SQLITE_ROW) return absl::OkStatus();  // none, or gone
+      if (kind.empty()) kind = q.Text(0);
+      uploads = q.Text(1);
+    }
+    Stmt u(db, c.sent ? "UPDATE messages SET payload = NULL, subject = '', "
+                        "inner_signed = NULL, purged_ms = ? WHERE id = ? AND "
+                        "origin = '' AND purged_ms = 0"
+                      : "UPDATE inbox SET payload = NULL, inner_signed = "
+                        "NULL, subject = '', purged_ms = ? WHERE "
+                        "message_id = ? AND origin = ? AND purged_ms = 0");
+    u.Bind(1, now_ms).Bind(2, c.message_id);
+    if (!c.sent) u.Bind(3, c.origin);
+    if (auto st = u.Run("erase"); !st.ok()) return st;
+    if (sqlite3_changes(db) == 0) return absl::OkStatus();
+    if (c.sent) {
+      DestroyAfterCommit(MessageKeyId(c.message_id));
+      for (absl::string_view up :
+           absl::StrSplit(uploads, ',', absl::SkipEmpty())) {
+        DestroyAfterCommit(UploadKeyId(up));
+      }
+    } else {
+      DestroyAfterCommit(InboxKeyId(c.origin, c.message_id));
+    }
+    if (erased != nullptr) *erased = true;
+    const std::string detail =
+        !c.detail.empty()
+            ? c.detail
+            : absl::StrCat("content purged after its retention of ", c.days,
+                           " days");
+    return AppendAuditOn(
+        db,
+        {AuditEntry{std::string(kAuditErase), actor, c.message_id, c.origin, "",
+                    kind, "", detail}},
+        now_ms);
+  }
+
+  // For an accepted inbox record, in its transaction: an erase order kept
+  // for it (it came before the message) is applied now; and if the record
+  // is itself an erase order, the messages of the same origin it names are
+  // erased, or the order is kept for the ones not here yet.
+  absl::Status ApplyEraseOrders(sqlite3* db, const InboxRecord& r) {
+    const std::string actor = absl::StrCat("node:", r.origin);
+    {
+      Stmt q(db,
+             "SELECT order_id, order_kind, reason FROM erase_orders WHERE "
+             "origin = ? AND message_id = ? AND applied_ms = 0 LIMIT 1");
+      q.Bind(1, r.origin).Bind(2, r.message_id);
+      if (q.Step() == SQLITE_ROW) {
+        const std::string detail =
+            absl::StrCat("erased on arrival by ", q.Text(1), " ", q.Text(0),
+                         " (received before it): ", q.Text(2));
+        if (auto st = EraseOn(db,
+                              PurgeCandidate{r.message_id, r.origin, false,
+                                             r.kind, 0, 0, detail},
+                              actor, r.received_ms, nullptr);
+            !st.ok()) {
+          return st;
+        }
+        Stmt a(db,
+               "UPDATE erase_orders SET applied_ms = ? WHERE origin = ? AND "
+               "message_id = ? AND applied_ms = 0");
+        a.Bind(1, r.received_ms).Bind(2, r.origin).Bind(3, r.message_id);
+        if (auto st = a.Run("apply erase order"); !st.ok()) return st;
+      }
+    }
+    for (const std::string& target : r.erase_targets) {
+      bool erased = false;
+      const std::string detail = absl::StrCat(
+          "erased by ", r.kind, " ", r.message_id, ": ", r.erase_reason);
+      if (auto st = EraseOn(
+              db, PurgeCandidate{target, r.origin, false, "", 0, 0, detail},
+              actor, r.received_ms, &erased);
+          !st.ok()) {
+        return st;
+      }
+      bool present = erased;
+      if (!present) {
+        Stmt q(db,
+               "SELECT 1 FROM inbox WHERE origin = ? AND message_id = ? AND "
+               "accepted = 1");
+        q.Bind(1, r.origin).Bind(2, target);
+        present = q.Step() == SQLITE_ROW;
+      }
+      Stmt k(db,
+             "INSERT INTO erase_orders(origin, message_id, order_id, "
+             "order_kind, reason, received_ms, applied_ms) "
+             "VALUES(?,?,?,?,?,?,?) ON CONFLICT DO NOTHING");
+      k.Bind(1, r.origin).Bind(2, target).Bind(3, r.message_id);
+      k.Bind(4, r.kind).Bind(5, r.erase_reason).Bind(6, r.received_ms);
+      k.Bind(7, present ? r.received_ms : 0);
+      if (auto st = k.Run("keep erase order"); !st.ok()) return st;
+    }
+    return absl::OkStatus();
+  }
+
+  // --- content sealing (DESIGN.md §7: erasure is cryptographic)
+  static std::string MessageKeyId(absl::string_view id) {
+    return absl::StrCat("m:", id);
+  }
+  static std::string InboxKeyId(absl::string_view origin,
+                                absl::string_view id) {
+    return absl::StrCat("i:", origin, "/", id);
+  }
+  static std::string UploadKeyId(absl::string_view id) {
+    return absl::StrCat("u:", id);
+  }
+
+  // Seals a column value under a key made for the running batch (writer
+  // thread, inside a job whose Write named the key id).
+  absl::StatusOr<std::string> Seal(const std::string& key_id,
+                                   absl::string_view column,
+                                   absl::string_view plaintext) {
+    auto it = batch_keys_.find(key_id);
+    if (it == batch_keys_.end()) {
+      return absl::InternalError(absl::StrCat("no content key ", key_id));
+    }
+    return SealColumn(it->second, key_id, column, plaintext);
+  }
+
+  // The key goes after the running job's transaction commits.
+  void DestroyAfterCommit(std::string key_id) {
+    if (job_destroys_ != nullptr) job_destroys_->push_back(std::move(key_id));
+  }
+
+  // Opens a sealed column value. Legacy plaintext (before schema 8, sealed
+  // at the next open) is returned as it is; a value whose key was destroyed
+  // reads as empty: it is erased.
+  absl::StatusOr<std::string> Unseal(const std::string& key_id,
+                                     absl::string_view column,
+                                     std::string value) {
+    if (value.empty() || !IsSealed(value)) return value;
+    auto key = keys_->Get(key_id);
+    if (!key.ok()) return key.status();
+    if (!key->has_value()) return std::string();
+    return OpenColumn(**key, key_id, column, value);
+  }
+
+  absl::Status UnsealInbox(InboxRecord* r) {
+    const std::string id = InboxKeyId(r->origin, r->message_id);
+    for (auto [column, value] : {std::pair<const char*, std::string*>{
+                                     "inner_signed", &r->inner_signed},
+                                 {"payload", &r->payload},
+                                 {"subject", &r->subject}}) {
+      auto plain = Unseal(id, column, std::move(*value));
+      if (!plain.ok()) return plain.status();
+      *value = std::move(*plain);
+    }
+    return absl::OkStatus();
+  }
+
   sqlite3* writer_;
+  std::unique_ptr<ContentKeys> keys_;
+  // Writer thread only: the keys of the running batch, and where the
+  // running job lists keys to destroy after its commit.
+  std::map<std::string, std::string> batch_keys_;
+  std::vector<std::string>* job_destroys_ = nullptr;
   absl::Mutex read_mu_;
   sqlite3* reader_ ABSL_GUARDED_BY(read_mu_);
 
@@ -1737,16 +2180,35 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
     sqlite3_close(*writer);
     return s;
   }
+  const int version = SchemaVersion(*writer);
   if (auto s = Migrate(*writer); !s.ok()) {
     sqlite3_close(*writer);
     return s;
+  }
+  auto keys = ContentKeys::Open(ContentKeysPath(path));
+  if (!keys.ok()) {
+    sqlite3_close(*writer);
+    return keys.status();
+  }
+  absl::Status ready =
+      version < 8 ? SealLegacyContent(*writer, keys->get()) : absl::OkStatus();
+  if (ready.ok()) ready = DestroyErasedKeys(*writer, keys->get());
+  if (ready.ok() && version < kSchemaVersion) {
+    ready =
+        Exec(*writer,
+             absl::StrCat("PRAGMA user_version = ", kSchemaVersion).c_str());
+  }
+  if (!ready.ok()) {
+    sqlite3_close(*writer);
+    return ready;
   }
   auto reader = OpenDb(path);
   if (!reader.ok()) {
     sqlite3_close(*writer);
     return reader.status();
   }
-  return std::unique_ptr<Store>(new SqliteStore(*writer, *reader));
+  return std::unique_ptr<Store>(
+      new SqliteStore(*writer, *reader, std::move(*keys)));
 }
 
 }  // namespace kontor

@@ -49,12 +49,17 @@ struct OutgoingMessage {
   // order; chunk_count: how many chunks the envelope lists.
   std::vector<std::string> uploads;
   uint32_t chunk_count = 0;
-  // The sender's own copy, for `kontor show`, threads and the audit log.
-  std::string payload;  // serialized Payload (plaintext)
+  // The sender's own copy, for `kontor show`, threads, `kontor export` and
+  // the audit log. Stored sealed under the message's content key.
+  std::string payload;       // serialized Payload (plaintext)
+  std::string inner_signed;  // the inner CMS SignedData as sent (evidence)
   std::string subject;
   std::string case_ref;
   std::string in_reply_to;
   std::string purpose;  // markings.purpose, for the audit record
+  // An erase order (erase.notice, a withdrawn consent): own messages it
+  // erases here, in the same transaction.
+  std::vector<std::string> erase_targets;
 };
 
 // An attachment uploaded by a local user, kept as encrypted chunk files.
@@ -197,6 +202,10 @@ struct InboxRecord {
   // purpose, and why a refused envelope was refused.
   std::string purpose;
   std::string refusal;
+  // An erase order from `origin` (erase.notice, a withdrawn consent): the
+  // ids of its messages to erase here, now or when they arrive.
+  std::vector<std::string> erase_targets;
+  std::string erase_reason;
 };
 
 // One message of a case thread, sent or received (`kontor thread`).
@@ -224,6 +233,7 @@ struct KnownMessage {
   int64_t created_ms = 0;
   std::string submitter;  // the local user who sent it (sent only)
   int64_t purged_ms = 0;
+  std::string inner_signed;  // CMS SignedData as sent; empty once erased
 };
 
 // A message whose content is past its retention.
@@ -234,6 +244,19 @@ struct PurgeCandidate {
   std::string kind;
   int64_t since_ms = 0;  // received (or submitted) at
   uint32_t days = 0;     // its retention
+  std::string detail;    // for the audit record; default: the retention
+};
+
+// An erase order received from a peer, per message it names: applied (the
+// message was here, or came later), or kept until the message arrives.
+struct EraseOrder {
+  std::string origin;
+  std::string message_id;  // the message to erase
+  std::string order_id;    // the erase.notice / consent.update
+  std::string order_kind;
+  std::string reason;
+  int64_t received_ms = 0;
+  int64_t applied_ms = 0;  // 0: kept, the message has not arrived
 };
 
 // An audit chain head signed with the node's signing key.
@@ -243,12 +266,23 @@ struct SignedAuditHead {
   std::string signature;  // serialized BatchSignature-like blob, see server
 };
 
+// A certificate or CRL this node has used or trusted, kept (by content)
+// so that evidence of old messages can still be checked after a rotation
+// or a new CRL (`kontor export`).
+struct EvidenceItem {
+  std::string type;  // "cert" | "crl"
+  std::string der;
+  int64_t added_ms = 0;
+};
+
 struct DedupEntry {
   std::string outer_digest;
   std::string receipt;
 };
 
-// The node's durable state in one SQLite file (WAL, synchronous=FULL).
+// The node's durable state in one SQLite file (WAL, synchronous=FULL), and
+// message content keys in a second one beside it (ContentKeysPath): all
+// content is stored sealed, so erasing destroys a key (DESIGN.md §7).
 // Writes go through one writer thread that commits whatever is pending in one
 // transaction (group commit): a write returns only after its transaction is
 // fsync'd. Each write is its own savepoint, so one failing write does not
@@ -409,11 +443,15 @@ class Store {
   virtual absl::StatusOr<std::vector<PurgeCandidate>> PurgeCandidates(
       const std::map<std::string, uint32_t>& days_by_kind,
       uint32_t default_days, int64_t now_ms, size_t limit) = 0;
-  // Removes their payload, inner signature and subject, keeping metadata,
-  // digests, receipts and dedup records; one "erase" audit record each, in
-  // the same transaction.
+  // Erases their content (payload, inner signature, subject, attachment
+  // keys) cryptographically: the columns go and the message's content key
+  // is destroyed. Keeps metadata, digests, receipts and dedup records; one
+  // "erase" audit record each, in the same transaction.
   virtual absl::Status Purge(const std::vector<PurgeCandidate>& messages,
                              const std::string& actor, int64_t now_ms) = 0;
+  // Erase orders received (all, or those of one order message).
+  virtual absl::StatusOr<std::vector<EraseOrder>> ListEraseOrders(
+      const std::string& order_id) = 0;
 
   // --- audit (DESIGN.md §7) ---
   // Every write above that collects, discloses, relays, alters or refuses
@@ -436,6 +474,12 @@ class Store {
   // its audit head): what this node witnesses for it.
   virtual absl::StatusOr<std::vector<std::string>> ReceiptsFrom(
       const std::string& peer, size_t limit) = 0;
+
+  // --- evidence archive ---
+  // Adds certificates and CRLs not archived yet (same bytes: kept once).
+  virtual absl::Status PutEvidence(const std::vector<EvidenceItem>& items,
+                                   int64_t now_ms) = 0;
+  virtual absl::StatusOr<std::vector<EvidenceItem>> ListEvidence() = 0;
 
   // Wait-free counters for benchmarks: transactions and writes committed.
   virtual uint64_t commits() const = 0;

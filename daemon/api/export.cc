@@ -1,0 +1,445 @@
+#include "daemon/api/export.h"
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "daemon/common/ids.h"
+#include "daemon/crypto/cms.h"
+#include "daemon/crypto/ossl.h"
+#include "daemon/envelope/receipt.h"
+#include "kontor/v1/envelope.pb.h"
+#include "kontor/v1/kinds.pb.h"
+
+namespace kontor {
+namespace {
+
+bool ReadFile(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream s;
+  s << in.rdbuf();
+  *out = s.str();
+  return true;
+}
+
+// Every PEM block of `type` ("CERTIFICATE", "X509 CRL") in `pem`, as DER.
+std::vector<std::string> PemBlocksToDer(const std::string& pem, bool crl) {
+  std::vector<std::string> out;
+  ossl::Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return out;
+  for (;;) {
+    unsigned char* der = nullptr;
+    int len = 0;
+    if (crl) {
+      X509_CRL* c = PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr);
+      if (c == nullptr) break;
+      len = i2d_X509_CRL(c, &der);
+      X509_CRL_free(c);
+    } else {
+      X509* c = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
+      if (c == nullptr) break;
+      len = i2d_X509(c, &der);
+      X509_free(c);
+    }
+    if (len > 0) out.emplace_back(reinterpret_cast<char*>(der), len);
+    OPENSSL_free(der);
+  }
+  ossl::ErrorString();  // the end of the input is an "error"
+  return out;
+}
+
+void AddFile(const std::string& path, const char* type, int64_t now_ms,
+             std::vector<EvidenceItem>* out,
+             std::vector<std::string>* problems) {
+  if (path.empty()) return;
+  std::string pem;
+  if (!ReadFile(path, &pem)) {
+    problems->push_back(absl::StrCat("cannot read ", path));
+    return;
+  }
+  const bool crl = std::string(type) == "crl";
+  std::vector<std::string> ders = PemBlocksToDer(pem, crl);
+  if (ders.empty()) problems->push_back(absl::StrCat(path, ": no PEM ", type));
+  for (std::string& d : ders) {
+    out->push_back(EvidenceItem{type, std::move(d), now_ms});
+  }
+}
+
+using CrlPtr = ossl::Crl;
+
+CrlPtr CrlFromDer(const std::string& der) {
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+  return CrlPtr(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
+}
+
+std::string CrlToPem(X509_CRL* crl) {
+  ossl::Bio bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_X509_CRL(bio.get(), crl) != 1) return "";
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, n);
+}
+
+// ASN1_TIME compared with a Unix time in seconds: <0, 0, >0.
+int CompareTime(const ASN1_TIME* t, int64_t unix_s) {
+  if (t == nullptr) return 1;
+  ossl::Asn1Time at(ASN1_TIME_set(nullptr, static_cast<time_t>(unix_s)));
+  int day = 0, sec = 0;
+  if (!at || ASN1_TIME_diff(&day, &sec, at.get(), t) != 1) return 1;
+  if (day > 0 || sec > 0) return 1;
+  if (day < 0 || sec < 0) return -1;
+  return 0;
+}
+
+struct Archive {
+  std::vector<CertificatePtr> certs;
+  std::vector<std::shared_ptr<X509_CRL>> crls;
+};
+
+Archive Load(const std::vector<EvidenceItem>& evidence) {
+  Archive a;
+  for (const EvidenceItem& e : evidence) {
+    if (e.type == "cert") {
+      auto c = Certificate::FromDer(e.der);
+      if (c.ok()) a.certs.push_back(*c);
+    } else if (e.type == "crl") {
+      CrlPtr c = CrlFromDer(e.der);
+      if (c) a.crls.emplace_back(c.release(), X509_CRL_free);
+    }
+  }
+  ossl::ErrorString();
+  return a;
+}
+
+bool SelfSigned(const Certificate& c) {
+  return X509_check_issued(c.x509(), c.x509()) == X509_V_OK;
+}
+
+// What an openssl check of `leaf` at `unix_s` needs: the chain above it
+// (untrusted intermediates, the root as trust anchor) and the CRL of its
+// issuer in force at that time (newest lastUpdate <= t < nextUpdate).
+struct Trust {
+  std::vector<CertificatePtr> intermediates;
+  CertificatePtr root;
+  std::shared_ptr<X509_CRL> crl;
+  std::string missing;  // why there is no chain or no CRL
+};
+
+Trust TrustFor(const Archive& a, const Certificate& leaf, int64_t unix_s) {
+  Trust t;
+  const Certificate* at = &leaf;
+  const Certificate* issuer_of_leaf = nullptr;
+  for (int depth = 0; depth < 6; ++depth) {
+    const Certificate* issuer = nullptr;
+    for (const CertificatePtr& c : a.certs) {
+      if (c->der() != at->der() &&
+          X509_check_issued(c->x509(), at->x509()) == X509_V_OK) {
+        issuer = c.get();
+        if (SelfSigned(*c)) break;
+      }
+    }
+    if (issuer == nullptr) break;
+    if (issuer_of_leaf == nullptr) issuer_of_leaf = issuer;
+    for (const CertificatePtr& c : a.certs) {
+      if (c.get() == issuer) {
+        if (SelfSigned(*c)) {
+          t.root = c;
+        } else {
+          t.intermediates.push_back(c);
+        }
+      }
+    }
+    if (t.root) break;
+    at = issuer;
+  }
+  if (!t.root) {
+    t.missing =
+        absl::StrCat("no archived CA certificate issued ", leaf.subject());
+    return t;
+  }
+  int64_t best = 0;
+  for (const auto& crl : a.crls) {
+    if (X509_NAME_cmp(X509_CRL_get_issuer(crl.get()),
+                      X509_get_subject_name(issuer_of_leaf->x509())) != 0 ||
+        X509_CRL_verify(crl.get(), issuer_of_leaf->public_key()) != 1) {
+      continue;
+    }
+    const ASN1_TIME* last = X509_CRL_get0_lastUpdate(crl.get());
+    const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());
+    if (CompareTime(last, unix_s) > 0) continue;  // issued later
+    if (next == nullptr || CompareTime(next, unix_s) <= 0) continue;
+    int64_t last_s = 0;
+    {
+      struct tm tm;
+      if (ASN1_TIME_to_tm(last, &tm) == 1) last_s = timegm(&tm);
+    }
+    if (!t.crl || last_s > best) {
+      t.crl = crl;
+      best = last_s;
+    }
+  }
+  ossl::ErrorString();
+  if (!t.crl) {
+    t.missing = absl::StrCat("no CRL of ", issuer_of_leaf->subject(),
+                             " in force at that time was archived: "
+                             "revocation is not checked");
+  }
+  return t;
+}
+
+std::string TrustPem(const Trust& t) {
+  std::string pem = t.root->ToPem();
+  if (t.crl) pem += CrlToPem(t.crl.get());
+  return pem;
+}
+
+std::string ChainPem(const Certificate& leaf, const Trust& t) {
+  std::string pem = leaf.ToPem();
+  for (const CertificatePtr& c : t.intermediates) pem += c->ToPem();
+  return pem;
+}
+
+std::string Iso(int64_t unix_s) {
+  std::string s = FormatRfc3339Ms(unix_s * 1000);
+  // "....T10:44:56.000Z" -> "....T10:44:56Z"
+  if (s.size() > 5 && s.compare(s.size() - 5, 5, ".000Z") == 0) {
+    s = s.substr(0, s.size() - 5) + "Z";
+  }
+  return s;
+}
+
+// Protobuf descriptors as .proto text: what protoc needs to decode the
+// signed bytes without Kontor's sources.
+std::vector<ExportFile> ProtoFiles() {
+  std::vector<ExportFile> out;
+  for (const google::protobuf::FileDescriptor* f :
+       {v1::InnerContent::descriptor()->file(),
+        v1::Referral::descriptor()->file()}) {
+    out.push_back(
+        ExportFile{absl::StrCat("proto/", f->name()), f->DebugString()});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<EvidenceItem> EvidenceFromConfig(
+    const v1::NodeConfig& config, std::vector<std::string>* problems) {
+  std::vector<EvidenceItem> out;
+  AddFile(config.signing().cert(), "cert", 0, &out, problems);
+  for (const auto& ca : config.trusted_cas()) {
+    AddFile(ca.cert(), "cert", 0, &out, problems);
+    AddFile(ca.crl(), "crl", 0, &out, problems);
+  }
+  for (const auto& p : config.peers()) {
+    for (const std::string& c : p.signing_certs()) {
+      AddFile(c, "cert", 0, &out, problems);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<ExportFile>> BuildExport(const ExportInput& in) {
+  const KnownMessage& m = in.message;
+  if (m.purged_ms != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the content of ", m.message_id, " was erased at ",
+                     FormatRfc3339Ms(m.purged_ms),
+                     "; there is no signed content left to export"));
+  }
+  if (m.inner_signed.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        m.message_id,
+        " was sent before this node kept the signed content of its own "
+        "messages; there is nothing to export"));
+  }
+  const Archive archive = Load(in.evidence);
+  const std::string origin = m.sent ? std::string() : m.origin;
+  CertificatePtr signer;
+  for (const CertificatePtr& c : archive.certs) {
+    if ((origin.empty() || c->node_id() == origin) &&
+        CmsVerify(m.inner_signed, *c).ok()) {
+      signer = c;
+      break;
+    }
+  }
+  if (!signer) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no archived signing certificate verifies ", m.message_id,
+        " (the archive holds the certificates this node used or trusted "
+        "since it kept one)"));
+  }
+  const std::string origin_id = signer->node_id();
+  const int64_t created_s = m.created_ms / 1000;
+  std::vector<ExportFile> files;
+  files.push_back(ExportFile{"message.cms", m.inner_signed});
+  const Trust origin_trust = TrustFor(archive, *signer, created_s);
+  if (!origin_trust.root) {
+    return absl::FailedPreconditionError(origin_trust.missing);
+  }
+  files.push_back(
+      ExportFile{"origin-signer.pem", ChainPem(*signer, origin_trust)});
+  files.push_back(ExportFile{"trust-origin.pem", TrustPem(origin_trust)});
+  if (!in.payload_json.empty()) {
+    files.push_back(ExportFile{"content.json", in.payload_json});
+  }
+  for (ExportFile& f : ProtoFiles()) files.push_back(std::move(f));
+
+  std::vector<std::string> sh;
+  std::vector<std::string> notes;
+  sh.push_back(absl::StrCat("echo '1. ", origin_id,
+                            "'\"'\"'s signature over the message, as at ",
+                            Iso(created_s), "'"));
+  sh.push_back(absl::StrCat(
+      "openssl cms -verify -binary -inform DER -in message.cms "
+      "-certfile origin-signer.pem -CAfile trust-origin.pem -purpose any "
+      "-attime ",
+      created_s, origin_trust.crl ? " -crl_check" : "", " -out content.bin"));
+  if (!origin_trust.crl) notes.push_back(origin_trust.missing);
+  sh.push_back(
+      "echo '2. what was signed: message id, origin, recipients, time, "
+      "payload'");
+  sh.push_back(absl::StrCat("grep -q -a -F '", m.message_id, "' content.bin"));
+  sh.push_back(
+      "if command -v protoc >/dev/null 2>&1; then protoc -I proto --decode "
+      "kontor.v1.InnerContent proto/kontor/v1/envelope.proto < content.bin; "
+      "fi");
+  sh.push_back("digest=$(openssl dgst -sha256 -r message.cms | cut -c1-64)");
+
+  int step = 3;
+  size_t exported = 0;
+  for (const ExportReceipt& r : in.receipts) {
+    v1::Receipt receipt;
+    v1::ReceiptBody body;
+    if (!receipt.ParseFromString(r.receipt) ||
+        !body.ParseFromString(receipt.body()) ||
+        body.verdict() != v1::ACCEPTED || body.inner_digest().empty()) {
+      notes.push_back(absl::StrCat("the receipt of ", r.peer,
+                                   " is not an acceptance naming the signed "
+                                   "content; not exported"));
+      continue;
+    }
+    CertificatePtr rsigner;
+    for (const CertificatePtr& c : archive.certs) {
+      if (c->node_id() == body.recipient() &&
+          c->key_id() == receipt.signature().signer_key_id()) {
+        rsigner = c;
+        break;
+      }
+    }
+    if (!rsigner) {
+      notes.push_back(absl::StrCat("no archived certificate of ", r.peer,
+                                   " holds the key of its receipt"));
+      continue;
+    }
+    const std::string p = absl::StrCat("receipt-", body.recipient());
+    const int64_t at_s = body.time_unix_ms() / 1000;
+    const Trust rt = TrustFor(archive, *rsigner, at_s);
+    if (!rt.root) {
+      notes.push_back(rt.missing);
+      continue;
+    }
+    ++exported;
+    files.push_back(ExportFile{p + ".body", receipt.body()});
+    files.push_back(ExportFile{p + ".sig", receipt.signature().signature()});
+    files.push_back(ExportFile{p + "-signer.pem", ChainPem(*rsigner, rt)});
+    files.push_back(ExportFile{p + "-trust.pem", TrustPem(rt)});
+    sh.push_back(absl::StrCat("echo '", step++, ". ", body.recipient(),
+                              "'\"'\"'s receipt names this message and its "
+                              "signed content (SHA-256 of message.cms)'"));
+    sh.push_back(
+        absl::StrCat("grep -q -a -F '", m.message_id, "' ", p, ".body"));
+    sh.push_back(absl::StrCat("od -An -v -tx1 ", p,
+                              ".body | tr -d ' \\n' | grep -q \"$digest\""));
+    sh.push_back(
+        absl::StrCat("echo '", step++, ". ", body.recipient(),
+                     "'\"'\"'s signature over its receipt (leaf ",
+                     receipt.signature().leaf_index() + 1, " of a batch of ",
+                     receipt.signature().leaf_count(), ": leaf, path, root)'"));
+    sh.push_back(absl::StrCat("openssl dgst -sha256 -binary ", p, ".body > ", p,
+                              ".hash"));
+    sh.push_back(absl::StrCat("{ printf '\\000'; cat ", p,
+                              ".hash; } | openssl dgst -sha256 -binary > ", p,
+                              ".node"));
+    uint64_t index = receipt.signature().leaf_index();
+    uint64_t count = receipt.signature().leaf_count();
+    int used = 0;
+    while (count > 1) {
+      const uint64_t sibling = index ^ 1;
+      if (sibling < count && used < receipt.signature().path_size()) {
+        const std::string name = absl::StrCat(p, ".path", used);
+        files.push_back(ExportFile{name, receipt.signature().path(used)});
+        ++used;
+        const std::string pair = index % 2 == 0
+                                     ? absl::StrCat(p, ".node ", name)
+                                     : absl::StrCat(name, " ", p, ".node");
+        sh.push_back(absl::StrCat("{ printf '\\001'; cat ", pair,
+                                  "; } | openssl dgst -sha256 -binary > ", p,
+                                  ".next && mv ", p, ".next ", p, ".node"));
+      }
+      index /= 2;
+      count = (count + 1) / 2;
+    }
+    sh.push_back(absl::StrCat("{ printf '", kReceiptBatchLabel, "\\000'; cat ",
+                              p, ".node; } > ", p, ".signed"));
+    sh.push_back(absl::StrCat("openssl x509 -in ", p, "-signer.pem -pubkey ",
+                              "-noout > ", p, "-signer.pub"));
+    sh.push_back(absl::StrCat("openssl dgst -sha256 -verify ", p,
+                              "-signer.pub -signature ", p, ".sig ", p,
+                              ".signed"));
+    sh.push_back(absl::StrCat("echo '", step++, ". ", body.recipient(),
+                              "'\"'\"'s signing certificate, as at ", Iso(at_s),
+                              "'"));
+    sh.push_back(absl::StrCat("openssl verify -attime ", at_s, " -CAfile ", p,
+                              "-trust.pem", rt.crl ? " -crl_check" : "", " ", p,
+                              "-signer.pem"));
+    if (!rt.crl) notes.push_back(rt.missing);
+  }
+  sh.push_back("echo 'all checks passed'");
+
+  const std::string script = absl::StrCat(absl::StrJoin(sh, "\n"), "\n");
+  files.push_back(ExportFile{
+      "verify.sh",
+      absl::StrCat("#!/bin/sh\n# Evidence of Kontor message ", m.message_id,
+                   ": run inside this directory (sh verify.sh).\nset -e\n",
+                   script)});
+  std::string readme = absl::StrCat(
+      "# Evidence: Kontor message ", m.message_id, "\n\n", "Origin ", origin_id,
+      ", created ", Iso(created_s), ", ", exported, " signed receipt(s).\n\n",
+      "These files prove, with openssl alone, that ", origin_id,
+      " signed the content in `message.cms` and that each recipient signed "
+      "a receipt naming exactly that content. Each signature is checked as "
+      "at the time it was made (`-attime`), against the CA certificate and "
+      "the CRL then in force, so the proof holds after certificates are "
+      "rotated or expire. Compare the CA certificates in `*trust*.pem` with "
+      "the federation CA you know (`openssl x509 -fingerprint -sha256 "
+      "-noout -in trust-origin.pem`).\n\n",
+      "- `message.cms`: the message as signed (CMS SignedData, DER); its "
+      "content is the protobuf `kontor.v1.InnerContent` (see `proto/`), "
+      "written to `content.bin` by step 1.\n",
+      "- `origin-signer.pem`, `trust-origin.pem`: the signing certificate; "
+      "the CA certificate and its CRL at the time.\n",
+      "- `receipt-PEER.body`, `.sig`, `.pathN`: a recipient's signed receipt "
+      "(protobuf `kontor.v1.ReceiptBody`), its ECDSA signature and the "
+      "Merkle path to the signed batch root (leaf = SHA-256(0x00 || "
+      "SHA-256(body)), node = SHA-256(0x01 || left || right), signed: \"",
+      kReceiptBatchLabel, "\" 0x00 root).\n",
+      "- `content.json`: the payload as Kontor shows it (for reading; the "
+      "signed bytes are in content.bin).\n\n",
+      "Run inside this directory (the same commands are in `verify.sh`); "
+      "any failing command stops it:\n\n```sh\nset -e\n",
+      script, "```\n");
+  if (!notes.empty()) {
+    readme += "\nNot covered:\n\n";
+    for (const std::string& n : notes) readme += absl::StrCat("- ", n, "\n");
+  }
+  files.push_back(ExportFile{"README.md", readme});
+  return files;
+}
+
+}  // namespace kontor
