@@ -557,8 +557,8 @@ void PrintEntry(const v1::InboxEntry& e) {
   printf("%6llu  %s  %-4s %-18s %s%s  %s\n",
          static_cast<unsigned long long>(e.seq()),
          FormatRfc3339Ms(e.received_unix_ms()).c_str(), e.origin().c_str(),
-         e.kind().c_str(), e.message_id().c_str(), e.acked() ? " " : "*",
-         e.subject().c_str());
+         kontor::Printable(e.kind(), 40).c_str(), e.message_id().c_str(),
+         e.acked() ? " " : "*", kontor::Printable(e.subject(), 200).c_str());
 }
 
 int Inbox(const Options& o, v1::Local::Stub* stub) {
@@ -749,7 +749,8 @@ void PrintEvent(const v1::DeliveryEvent& e) {
          static_cast<unsigned long long>(e.seq()),
          FormatRfc3339Ms(e.time_unix_ms()).c_str(), e.state().c_str(),
          e.message_id().c_str(), e.recipient().c_str(),
-         e.reason().empty() ? "" : "  ", e.reason().c_str());
+         e.reason().empty() ? "" : "  ",
+         kontor::Printable(e.reason(), 400).c_str());
 }
 
 int Watch(const Options& o, v1::Local::Stub* stub) {
@@ -826,10 +827,12 @@ int Peers(const Options& o, v1::Local::Stub* stub) {
     }
     printf("\n");
     if (!p.unusable_reason().empty()) {
-      printf("             unusable: %s\n", p.unusable_reason().c_str());
+      printf("             unusable: %s\n",
+             kontor::Printable(p.unusable_reason(), 400).c_str());
     }
     if (!p.last_error().empty()) {
-      printf("             last error: %s\n", p.last_error().c_str());
+      printf("             last error: %s\n",
+             kontor::Printable(p.last_error(), 400).c_str());
     }
     expiry("signing cert", p.signing_cert_not_after_unix_ms(), "             ");
     expiry("encryption cert", p.encryption_cert_not_after_unix_ms(),
@@ -870,12 +873,12 @@ int Outbox(const Options& o, v1::Local::Stub* stub) {
     return kOk;
   }
   for (const auto& e : resp.entries()) {
-    printf(
-        "%s  %-6s %-10s %-8s created %s  attempts %u%s%s\n",
-        e.message_id().c_str(), e.recipient().c_str(), e.state().c_str(),
-        PriorityName(e.priority()).c_str(),
-        FormatRfc3339Ms(e.created_unix_ms()).c_str(), e.attempts(),
-        e.last_error().empty() ? "" : "  last error: ", e.last_error().c_str());
+    printf("%s  %-6s %-10s %-8s created %s  attempts %u%s%s\n",
+           e.message_id().c_str(), e.recipient().c_str(), e.state().c_str(),
+           PriorityName(e.priority()).c_str(),
+           FormatRfc3339Ms(e.created_unix_ms()).c_str(), e.attempts(),
+           e.last_error().empty() ? "" : "  last error: ",
+           kontor::Printable(e.last_error(), 400).c_str());
   }
   return kOk;
 }
@@ -1162,6 +1165,13 @@ int Audit(const Options& o, v1::Local::Stub* stub) {
       printf("  witness %-6s %u head(s), newest %llu%s%s\n", w.peer().c_str(),
              w.heads(), static_cast<unsigned long long>(w.newest_seq()),
              w.error().empty() ? "" : "  ", w.error().c_str());
+    }
+    if (resp.head_seq() > resp.covered_seq()) {
+      printf(
+          "  note: records %llu..%llu are not yet confirmed by a signed head "
+          "or a peer's witness; only their chain was checked\n",
+          static_cast<unsigned long long>(resp.covered_seq() + 1),
+          static_cast<unsigned long long>(resp.head_seq()));
     }
     if (resp.first_bad_seq() != 0) {
       printf("  first broken record: %llu\n",

@@ -171,6 +171,13 @@ kontor_on "fi" audit tail --limit 5 || die "kontor audit tail on fi failed (exit
 step "fi: kontor audit verify (the hash chain, against ee's witnessed heads)"
 kontor_on "fi" audit verify || die "kontor audit verify on fi failed (exit $?)"
 
+evidence=$demo_dir/evidence-$id
+step "ee: kontor export $id --out $evidence (the signed referral, fi's receipt, certificates, CRLs)"
+kontor_on ee export "$id" --out "$evidence" || die "kontor export on ee failed (exit $?)"
+step "(cd $evidence && sh verify.sh): the evidence checked with openssl alone"
+(cd "$evidence" && sh verify.sh 2>&1 | grep -E '^[0-9]+\.|OK|successful|passed') ||
+  die "the exported evidence does not verify"
+
 step "Stopping the federation"
 running=0
 "$federation" stop "$demo_dir" 2>/dev/null

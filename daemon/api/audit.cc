@@ -109,6 +109,7 @@ absl::StatusOr<v1::AuditVerifyResponse> VerifyAudit(
       continue;
     }
     out.set_signed_heads(out.signed_heads() + 1);
+    out.set_covered_seq(std::max(out.covered_seq(), h.head.seq));
     if (std::string p = CheckHead(store, h.head, chain_max, "signed head");
         !p.empty()) {
       out.add_problems(p);
@@ -142,6 +143,7 @@ absl::StatusOr<v1::AuditVerifyResponse> VerifyAudit(
         if (!head.has_value()) continue;
         w->set_heads(w->heads() + 1);
         w->set_newest_seq(std::max(w->newest_seq(), head->seq));
+        out.set_covered_seq(std::max(out.covered_seq(), head->seq));
         if (std::string p =
                 CheckHead(store, *head, chain_max, absl::StrCat("peer ", peer));
             !p.empty()) {

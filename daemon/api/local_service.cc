@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -177,7 +178,16 @@ absl::StatusOr<Caller> LocalService::Who(grpc::ServerContext* context) {
   auto auth = context->auth_context();
   auto pems = auth ? auth->FindPropertyValues("x509_pem_cert")
                    : std::vector<grpc::string_ref>();
-  if (pems.empty()) return Caller{"local-admin", Role::kAdmin};
+  if (pems.empty()) {
+    // Only the unix socket (its file mode is the access control) makes a
+    // caller without a certificate the local administrator.
+    if (absl::StartsWith(context->peer(), "unix:")) {
+      return Caller{"local-admin", Role::kAdmin};
+    }
+    return absl::UnauthenticatedError(
+        "no client certificate: use an operator certificate, or the unix "
+        "socket on the node's host");
+  }
   auto cert = Certificate::FromPem(
       absl::string_view(pems.front().data(), pems.front().size()));
   if (!cert.ok()) {
@@ -688,6 +698,17 @@ grpc::Status LocalService::Ack(grpc::ServerContext* context,
   auto already = store_->Ack(found->origin, found->message_id);
   if (!already.ok()) return FromAbsl(already.status());
   response->set_already(*already);
+  if (!*already) {
+    // Who marked it handled, and when: an alteration of its state.
+    if (auto s = store_->AppendAudit(
+            {AuditEntry{std::string(kAuditAlter), caller.id, found->message_id,
+                        found->origin, "", found->kind, found->purpose,
+                        "acknowledged (marked handled)"}},
+            clock_->NowUnixMs());
+        !s.ok()) {
+      KLOG(Error, "audit") << "acknowledgement not audited: " << s.message();
+    }
+  }
   return grpc::Status::OK;
 }
 
