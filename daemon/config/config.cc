@@ -145,6 +145,7 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
                         "required: the operator CA's certificate");
     }
     op->set_ca(Resolve(base_dir, op->ca()));
+    op->set_crl(Resolve(base_dir, op->crl()));
     for (const auto& ca : c.trusted_cas()) {
       if (!op->ca().empty() &&
           SameFile(Resolve(base_dir, ca.cert()), op->ca())) {
@@ -152,6 +153,14 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
                           "is a federation CA (trusted_cas); a peer node's "
                           "certificate is never a local user");
       }
+    }
+    if (!op->listen_address().empty() && op->crl().empty() &&
+        !op->allow_missing_crl()) {
+      return FieldError(
+          "operator_api.crl",
+          "required: the operator CA's CRL (PEM), so that a revoked operator "
+          "certificate is refused (or allow_missing_crl: true to accept "
+          "operator certificates without revocation checks)");
     }
   }
   if (c.audit_sign_seconds() == 0) c.set_audit_sign_seconds(600);

@@ -113,39 +113,84 @@ absl::StatusOr<std::string> TrustStore::VerifyNodeCertificate(
         "no trusted CA that issued this certificate may certify node id '",
         node_id, "'"));
   }
-  if (!issuer->crl && !issuer->allow_missing_crl) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("CA ", issuer->cert->subject(), " has no CRL configured"));
+  if (auto s =
+          VerifyIssuedBy(*issuer, cert, node_id, 0, at_unix_ms, now_unix_ms);
+      !s.ok()) {
+    return s;
   }
-  if (issuer->crl && issuer->crl_next_update_ms < now_unix_ms) {
+  return node_id;
+}
+
+absl::Status TrustStore::VerifyClientCertificate(const Certificate& cert,
+                                                 const std::string& who,
+                                                 int64_t now_unix_ms) const {
+  const Ca* issuer = nullptr;
+  for (const Ca& ca : cas_) {
+    if (X509_check_issued(ca.cert->x509(), cert.x509()) == X509_V_OK) {
+      issuer = &ca;
+      break;
+    }
+  }
+  if (issuer == nullptr) {
     return absl::UnauthenticatedError(
-        absl::StrCat("CRL of CA ", issuer->cert->subject(), " is out of date"));
+        absl::StrCat("certificate of ", who, " is not issued by a trusted CA"));
+  }
+  // The clearer reasons first; VerifyIssuedBy checks the times again.
+  if (now_unix_ms > cert.not_after_unix_ms()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("certificate of ", who, " has expired"));
+  }
+  if (now_unix_ms < cert.not_before_unix_ms()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("certificate of ", who, " is not valid yet"));
+  }
+  return VerifyIssuedBy(*issuer, cert, who, X509_PURPOSE_SSL_CLIENT,
+                        now_unix_ms, now_unix_ms);
+}
+
+absl::Status TrustStore::VerifyIssuedBy(const Ca& issuer,
+                                        const Certificate& cert,
+                                        const std::string& who,
+                                        int x509_purpose, int64_t at_unix_ms,
+                                        int64_t now_unix_ms) const {
+  if (!issuer.crl && !issuer.allow_missing_crl) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("CA ", issuer.cert->subject(), " has no CRL configured"));
+  }
+  if (issuer.crl && issuer.crl_next_update_ms < now_unix_ms) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("CRL of CA ", issuer.cert->subject(), " is out of date"));
   }
   // Chain signature and revocation, without time checks: times are checked
   // below against the right instants.
   ossl::StoreCtx ctx(X509_STORE_CTX_new());
-  if (!ctx || X509_STORE_CTX_init(ctx.get(), issuer->store.get(), cert.x509(),
+  if (!ctx || X509_STORE_CTX_init(ctx.get(), issuer.store.get(), cert.x509(),
                                   nullptr) != 1) {
     return ossl::Error(absl::StatusCode::kInternal, "X509_STORE_CTX_init");
   }
   unsigned long flags = X509_V_FLAG_NO_CHECK_TIME | X509_V_FLAG_X509_STRICT;
-  if (issuer->crl) flags |= X509_V_FLAG_CRL_CHECK;
+  if (issuer.crl) flags |= X509_V_FLAG_CRL_CHECK;
   X509_STORE_CTX_set_flags(ctx.get(), flags);
+  if (x509_purpose != 0 &&
+      X509_STORE_CTX_set_purpose(ctx.get(), x509_purpose) != 1) {
+    return ossl::Error(absl::StatusCode::kInternal,
+                       "X509_STORE_CTX_set_purpose");
+  }
   if (X509_verify_cert(ctx.get()) != 1) {
     int err = X509_STORE_CTX_get_error(ctx.get());
     ossl::ErrorString();
     return absl::UnauthenticatedError(absl::StrCat(
-        "certificate of ", node_id, ": ", X509_verify_cert_error_string(err)));
+        "certificate of ", who, ": ", X509_verify_cert_error_string(err)));
   }
   if (!cert.ValidAt(at_unix_ms)) {
     return absl::UnauthenticatedError(absl::StrCat(
-        "certificate of ", node_id, " is not valid at the time of use"));
+        "certificate of ", who, " is not valid at the time of use"));
   }
-  if (!issuer->cert->ValidAt(at_unix_ms)) {
+  if (!issuer.cert->ValidAt(at_unix_ms)) {
     return absl::UnauthenticatedError(absl::StrCat(
-        "CA certificate for ", node_id, " is not valid at the time of use"));
+        "CA certificate for ", who, " is not valid at the time of use"));
   }
-  return node_id;
+  return absl::OkStatus();
 }
 
 std::string TrustStore::RootsPem() const {
@@ -162,6 +207,17 @@ int64_t TrustStore::CrlNextUpdateMsFor(const std::string& node_id) const {
                          std::find(ca.allowed.begin(), ca.allowed.end(), "*") !=
                              ca.allowed.end();
     if (allowed && ca.crl_next_update_ms != 0 &&
+        (earliest == 0 || ca.crl_next_update_ms < earliest)) {
+      earliest = ca.crl_next_update_ms;
+    }
+  }
+  return earliest;
+}
+
+int64_t TrustStore::EarliestCrlNextUpdateMs() const {
+  int64_t earliest = 0;
+  for (const Ca& ca : cas_) {
+    if (ca.crl_next_update_ms != 0 &&
         (earliest == 0 || ca.crl_next_update_ms < earliest)) {
       earliest = ca.crl_next_update_ms;
     }

@@ -39,11 +39,23 @@ class TrustStore {
                                                     int64_t at_unix_ms,
                                                     int64_t now_unix_ms) const;
 
+  // A TLS client certificate that names no node (an operator user's),
+  // everything judged at `now_unix_ms`: issued by one of the CAs (its
+  // allowed_node_ids play no part), usable for TLS client authentication,
+  // not revoked, the CA's CRL current (a CA without one refuses unless
+  // allow_missing_crl), the certificate and its CA valid. `who` names the
+  // certificate in errors. kUnauthenticated otherwise.
+  absl::Status VerifyClientCertificate(const Certificate& cert,
+                                       const std::string& who,
+                                       int64_t now_unix_ms) const;
+
   // CA certificates in PEM, concatenated (the TLS root bundle).
   std::string RootsPem() const;
   // Earliest CRL nextUpdate over the CAs that may certify `node_id` (0 if
   // none), for `kontor peers`.
   int64_t CrlNextUpdateMsFor(const std::string& node_id) const;
+  // Earliest CRL nextUpdate over all CAs (0 if none has a CRL).
+  int64_t EarliestCrlNextUpdateMs() const;
 
  private:
   struct Ca {
@@ -55,6 +67,12 @@ class TrustStore {
     ossl::Store store;
   };
   TrustStore() = default;
+  // CRL presence and freshness (at `now`), chain signature and revocation
+  // (with `x509_purpose` if not 0), then validity of the certificate and of
+  // the CA at `at`. Errors say "certificate of <who>...".
+  absl::Status VerifyIssuedBy(const Ca& issuer, const Certificate& cert,
+                              const std::string& who, int x509_purpose,
+                              int64_t at_unix_ms, int64_t now_unix_ms) const;
   std::vector<Ca> cas_;
 };
 

@@ -219,6 +219,27 @@ absl::StatusOr<NodeIdentity> LoadIdentity(const v1::NodeConfig& config,
     peers[p.id()] = std::move(*keys);
   }
   id.directory = std::make_unique<ConfigKeyDirectory>(std::move(peers));
+
+  const auto& op = config.operator_api();
+  if (!op.listen_address().empty()) {
+    auto trust = OperatorTrust::Load(op, id.trust->RootsPem());
+    if (!trust.ok()) return trust.status();
+    id.operator_trust = std::move(*trust);
+    const int64_t next = id.operator_trust->crl_next_update_ms();
+    if (op.crl().empty()) {
+      KLOG(Warning, "config")
+          << "operator_api: no CRL: operator certificates are ACCEPTED "
+             "without revocation checks (allow_missing_crl)";
+    } else if (next < now) {
+      const std::string why = absl::StrCat(
+          op.crl(), ": CRL out of date since ", FormatRfc3339Ms(next),
+          "; every operator certificate is refused until it is re-issued");
+      if (strict) {
+        return Field("operator_api.crl", absl::InvalidArgumentError(why));
+      }
+      KLOG(Warning, "config") << "operator_api.crl: " << why;
+    }
+  }
   return id;
 }
 

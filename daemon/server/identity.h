@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "daemon/api/operator_auth.h"
 #include "daemon/common/clock.h"
 #include "daemon/crypto/trust.h"
 #include "daemon/envelope/envelope.h"
@@ -51,12 +52,16 @@ struct NodeIdentity {
   // Peers whose certificates could not be trusted, with the reason. Nothing
   // is sent to them or accepted from them.
   std::map<std::string, std::string> unusable_peers;
+  // The operator port's CA and CRL; null without an operator port.
+  std::shared_ptr<const OperatorTrust> operator_trust;
 };
 
 // Loads and checks this node's own keys (any problem is an error) and its
 // peers' certificates: with `strict` a peer problem is an error too (for
 // --check-config); otherwise that peer is listed in unusable_peers and
-// logged, so one revoked peer does not stop the node.
+// logged, so one revoked peer does not stop the node. An operator CRL that
+// is out of date is an error with `strict` and a warning otherwise (every
+// operator call is refused until a current one is in place).
 absl::StatusOr<NodeIdentity> LoadIdentity(const v1::NodeConfig& config,
                                           const Clock* clock,
                                           bool strict = false);

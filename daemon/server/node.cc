@@ -12,10 +12,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "daemon/api/audit.h"
@@ -180,26 +178,18 @@ absl::Status Node::Init() {
 
 absl::Status Node::StartOperatorApi() {
   const auto& op = config_.operator_api();
-  std::ifstream in(op.ca(), std::ios::binary);
-  std::ostringstream ca;
-  ca << in.rdbuf();
-  if (!in || ca.str().find("BEGIN CERTIFICATE") == std::string::npos) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "operator_api.ca: cannot read a PEM certificate from ", op.ca()));
-  }
-  if (identity_.trust->RootsPem().find(ca.str()) != std::string::npos) {
+  if (identity_.operator_trust == nullptr) {
     return absl::FailedPreconditionError(
-        "operator_api.ca: is a federation CA; a peer node's certificate is "
-        "never a local user");
+        "operator_api: the operator CA is not loaded");
   }
-  grpc::SslServerCredentialsOptions ssl(
-      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  ssl.pem_root_certs = ca.str();
-  ssl.pem_key_cert_pairs.push_back(
-      {identity_.tls_key_pem, identity_.tls_cert_pem});
   grpc::ServerBuilder b;
-  b.AddListeningPort(op.listen_address(), grpc::SslServerCredentials(ssl),
-                     &operator_port_);
+  // Every call's client certificate is checked against the operator CA and
+  // its CRL (operator_auth.h).
+  b.AddListeningPort(
+      op.listen_address(),
+      OperatorServerCredentials(identity_.tls_cert_pem, identity_.tls_key_pem,
+                                identity_.operator_trust, clock_),
+      &operator_port_);
   b.RegisterService(local_service_.get());
   b.SetMaxReceiveMessageSize(grpc_limit_);
   b.SetMaxSendMessageSize(grpc_limit_);
@@ -210,8 +200,9 @@ absl::Status Node::StartOperatorApi() {
                      " (operator_api.listen_address): address in use or not "
                      "available"));
   }
-  KLOG(Info, "node") << "operator API (mTLS, operator CA) on "
-                     << op.listen_address();
+  KLOG(Info, "node") << "operator API (mTLS, operator CA"
+                     << (op.crl().empty() ? ", NO CRL" : " and its CRL")
+                     << ") on " << op.listen_address();
   return absl::OkStatus();
 }
 

@@ -31,6 +31,9 @@ std::vector<std::string> FilesOf(const v1::NodeConfig& c) {
     for (const auto& s : p.signing_certs()) files.push_back(s);
     files.push_back(p.encryption_cert());
   }
+  // The operator CA and its CRL: a re-issued CRL is taken up by a reload.
+  if (!c.operator_api().ca().empty()) files.push_back(c.operator_api().ca());
+  if (!c.operator_api().crl().empty()) files.push_back(c.operator_api().crl());
   return files;
 }
 

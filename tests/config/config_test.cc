@@ -261,11 +261,12 @@ TEST(ConfigTest, UnknownPeerKindNamesTheFieldAndListsTheKinds) {
 TEST(ConfigTest, OperatorApiNeedsItsOwnCa) {
   auto c = ParseConfig(std::string(kGood) +
                            "operator_api { listen_address: \"127.0.0.1:7443\" "
-                           "ca: \"operators.crt\" }",
+                           "ca: \"operators.crt\" crl: \"operators.crl\" }",
                        "/etc/kontor");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->operator_api().listen_address(), "127.0.0.1:7443");
   EXPECT_EQ(c->operator_api().ca(), "/etc/kontor/operators.crt");
+  EXPECT_EQ(c->operator_api().crl(), "/etc/kontor/operators.crl");
 
   std::string e = Error(std::string(kGood) +
                         "operator_api { listen_address: \"127.0.0.1:7443\" }");
@@ -297,6 +298,48 @@ TEST(ConfigTest, OperatorApiNeedsItsOwnCa) {
   }
   // No listen address: no operator port, no CA needed.
   EXPECT_EQ(Error(std::string(kGood) + "operator_api { }"), "");
+}
+
+TEST(ConfigTest, OperatorApiNeedsTheOperatorCrl) {
+  // No CRL and no allow_missing_crl: refused, naming the field and the way
+  // out.
+  const std::string e =
+      Error(std::string(kGood) +
+            "operator_api { listen_address: \"127.0.0.1:7443\" ca: "
+            "\"operators.crt\" }");
+  EXPECT_TRUE(Names(e, "operator_api.crl")) << e;
+  EXPECT_NE(e.find("allow_missing_crl"), std::string::npos) << e;
+  // An empty crl is no CRL.
+  EXPECT_TRUE(Names(Error(std::string(kGood) +
+                          "operator_api { listen_address: \"127.0.0.1:7443\" "
+                          "ca: \"operators.crt\" crl: \"\" }"),
+                    "operator_api.crl"));
+  // allow_missing_crl: false is the default.
+  EXPECT_TRUE(Names(Error(std::string(kGood) +
+                          "operator_api { listen_address: \"127.0.0.1:7443\" "
+                          "ca: \"operators.crt\" allow_missing_crl: false }"),
+                    "operator_api.crl"));
+
+  // Relative and absolute paths, as every other path.
+  auto c = ParseConfig(std::string(kGood) +
+                           "operator_api { listen_address: \"127.0.0.1:7443\" "
+                           "ca: \"op/ca.crt\" crl: \"/var/lib/crl/op.pem\" }",
+                       "/etc/kontor");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->operator_api().ca(), "/etc/kontor/op/ca.crt");
+  EXPECT_EQ(c->operator_api().crl(), "/var/lib/crl/op.pem");
+
+  // Without a CRL only when asked for.
+  c = ParseConfig(std::string(kGood) +
+                      "operator_api { listen_address: \"127.0.0.1:7443\" "
+                      "ca: \"operators.crt\" allow_missing_crl: true }",
+                  "/etc/kontor");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->operator_api().allow_missing_crl());
+  EXPECT_EQ(c->operator_api().crl(), "");
+
+  // No operator port: nothing needed.
+  EXPECT_EQ(Error(std::string(kGood) + "operator_api { ca: \"op.crt\" }"), "");
 }
 
 TEST(ConfigTest, OperatorCaIsNotTheFederationCaUnderAnotherName) {
