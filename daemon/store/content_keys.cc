@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "daemon/common/ids.h"
 #include "daemon/crypto/primitives.h"
 
 namespace kontor {
@@ -114,13 +115,29 @@ absl::StatusOr<std::unique_ptr<ContentKeys>> ContentKeys::Open(
        {"PRAGMA secure_delete=ON", "PRAGMA journal_mode=WAL",
         "PRAGMA synchronous=FULL",
         "CREATE TABLE IF NOT EXISTS content_keys(id TEXT PRIMARY KEY, "
-        "key BLOB NOT NULL) WITHOUT ROWID"}) {
+        "key BLOB NOT NULL) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value TEXT "
+        "NOT NULL)"}) {
     if (auto s = Exec(db, sql); !s.ok()) {
       sqlite3_close(db);
       return s;
     }
   }
-  return std::unique_ptr<ContentKeys>(new ContentKeys(db));
+  std::string file_id;
+  {
+    Statement ins(db,
+                  "INSERT INTO meta(name, value) VALUES('file_id', ?) ON "
+                  "CONFLICT(name) DO NOTHING");
+    ins.Bind(1, HexEncode(RandomBytes(16)));
+    Statement get(db, "SELECT value FROM meta WHERE name = 'file_id'");
+    if (ins.Step() != SQLITE_DONE || get.Step() != SQLITE_ROW) {
+      absl::Status s = KeyStoreError(db, sqlite3_errcode(db), "file id");
+      sqlite3_close(db);
+      return s;
+    }
+    file_id = get.Blob(0);
+  }
+  return std::unique_ptr<ContentKeys>(new ContentKeys(db, file_id));
 }
 
 ContentKeys::~ContentKeys() {
@@ -196,9 +213,42 @@ absl::Status ContentKeys::Destroy(const std::vector<std::string>& ids) {
     Exec(db_, "ROLLBACK").IgnoreError();
     return s;
   }
-  // The WAL still holds the frames that wrote the keys: copy the pages
-  // (secure_delete zeroed the deleted cells) back and truncate it.
-  return Exec(db_, "PRAGMA wal_checkpoint(TRUNCATE)");
+  return CheckpointLocked();
+}
+
+absl::Status ContentKeys::Checkpoint() {
+  absl::MutexLock l(&mu_);
+  return CheckpointLocked();
+}
+
+absl::Status ContentKeys::CheckpointLocked() {
+  // The WAL still holds the frames that wrote destroyed keys: copy the
+  // pages (secure_delete zeroed the deleted cells) back and truncate it.
+  // A reader holding the WAL (a backup) blocks that: not done then, and
+  // not waited for long (the store's writer thread is calling).
+  int log = -1, done = -1;
+  sqlite3_busy_timeout(db_, 200);
+  const int rc = sqlite3_wal_checkpoint_v2(
+      db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+  sqlite3_busy_timeout(db_, 10000);
+  if (rc == SQLITE_BUSY || (rc == SQLITE_OK && log != done)) {
+    return absl::AbortedError(
+        "content keys: a reader keeps the key file's WAL from being "
+        "truncated; destroyed keys may still be in it");
+  }
+  if (rc != SQLITE_OK) return KeyStoreError(db_, rc, "checkpoint");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> ContentKeys::ListIds() {
+  absl::MutexLock l(&mu_);
+  Statement q(db_, "SELECT id FROM content_keys");
+  if (auto st = q.status(); !st.ok()) return st;
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(q.Blob(0));
+  if (rc != SQLITE_DONE) return KeyStoreError(db_, rc, "list keys");
+  return out;
 }
 
 absl::StatusOr<uint64_t> ContentKeys::Count() {

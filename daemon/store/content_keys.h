@@ -39,15 +39,28 @@ class ContentKeys {
   // The key of `id`; nullopt if it was destroyed or never made.
   absl::StatusOr<std::optional<std::string>> Get(const std::string& id);
   // Destroys the keys, durably, overwriting their bytes in the file and
-  // truncating the WAL. Unknown ids are ignored.
+  // truncating the WAL. Unknown ids are ignored. kAborted if the keys are
+  // deleted but a reader (a backup) kept the WAL from being truncated:
+  // Checkpoint() again later. Other errors: nothing was deleted.
   absl::Status Destroy(const std::vector<std::string>& ids);
+  // Copies the WAL into the file and truncates it; kAborted while a reader
+  // holds it (waits at most a moment).
+  absl::Status Checkpoint();
+  // Every key id (to sweep keys no row uses).
+  absl::StatusOr<std::vector<std::string>> ListIds();
   // How many keys there are (for tests and status).
   absl::StatusOr<uint64_t> Count();
+  // A random id made with the file: the store records it, so that a key
+  // file that is missing (made anew) or from elsewhere is noticed.
+  const std::string& file_id() const { return file_id_; }
 
  private:
-  explicit ContentKeys(sqlite3* db) : db_(db) {}
+  ContentKeys(sqlite3* db, std::string file_id)
+      : db_(db), file_id_(std::move(file_id)) {}
+  absl::Status CheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
+  const std::string file_id_;
 };
 
 // "<store path without .db>.keys": beside the store, but not matched by a

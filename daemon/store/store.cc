@@ -9,6 +9,7 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <tuple>
 
@@ -17,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "daemon/common/ids.h"
 #include "daemon/common/kinds.h"
 #include "daemon/common/log.h"
 #include "daemon/crypto/primitives.h"
@@ -54,7 +56,8 @@ CREATE TABLE IF NOT EXISTS messages(
   case_ref TEXT NOT NULL DEFAULT '',
   in_reply_to TEXT NOT NULL DEFAULT '',
   purged_ms INTEGER NOT NULL DEFAULT 0,
-  inner_signed BLOB);
+  inner_signed BLOB,
+  key_id TEXT NOT NULL DEFAULT '');
 CREATE UNIQUE INDEX IF NOT EXISTS messages_client_key
   ON messages(submitter, client_key) WHERE client_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS deliveries(
@@ -103,6 +106,7 @@ CREATE TABLE IF NOT EXISTS inbox(
   chunk_refs BLOB,
   in_reply_to TEXT NOT NULL DEFAULT '',
   purged_ms INTEGER NOT NULL DEFAULT 0,
+  key_id TEXT NOT NULL DEFAULT '',
   UNIQUE(origin, message_id));
 CREATE INDEX IF NOT EXISTS inbox_id ON inbox(message_id);
 CREATE TABLE IF NOT EXISTS returns(
@@ -142,7 +146,8 @@ CREATE TABLE IF NOT EXISTS uploads(
   key BLOB NOT NULL,
   chunk_refs BLOB NOT NULL,
   created_ms INTEGER NOT NULL,
-  message_id TEXT NOT NULL DEFAULT '');
+  message_id TEXT NOT NULL DEFAULT '',
+  key_id TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS audit(
   seq INTEGER PRIMARY KEY,
   time_ms INTEGER NOT NULL,
@@ -257,7 +262,8 @@ absl::Status Exec(sqlite3* db, const char* sql) {
 // inbox.chunk_refs, uploads), 7 = kinds, threads and audit (messages.payload,
 // subject, case_ref, in_reply_to; inbox.in_reply_to; audit, audit_heads),
 // 8 = cryptographic erasure (content sealed under per-message keys kept in
-// the key file; messages.inner_signed; erase_orders).
+// the key file; key_id of messages, inbox and uploads; messages.inner_signed;
+// erase_orders; evidence).
 // kSchema creates the newest form; this brings an older file up to it.
 constexpr int kSchemaVersion = 8;
 
@@ -300,6 +306,9 @@ absl::Status Migrate(sqlite3* db) {
       {"inbox", "purged_ms", "INTEGER NOT NULL DEFAULT 0"},
       {"messages", "purged_ms", "INTEGER NOT NULL DEFAULT 0"},
       {"messages", "inner_signed", "BLOB"},
+      {"messages", "key_id", "TEXT NOT NULL DEFAULT ''"},
+      {"inbox", "key_id", "TEXT NOT NULL DEFAULT ''"},
+      {"uploads", "key_id", "TEXT NOT NULL DEFAULT ''"},
   };
   for (const auto& a : kAdded) {
     if (auto s = AddColumnIfMissing(db, a.table, a.column, a.type); !s.ok()) {
@@ -336,19 +345,23 @@ absl::Status SealLegacyContent(sqlite3* db, ContentKeys* keys) {
     const char* table;
     const char* columns[3];
   } kLegacy[] = {
-      {"SELECT 'm:' || id, rowid, payload, subject, inner_signed FROM "
-       "messages WHERE origin = '' AND purged_ms = 0",
+      {"SELECT COALESCE(NULLIF(key_id, ''), 'm:' || id), rowid, payload, "
+       "subject, inner_signed FROM messages WHERE origin = '' AND "
+       "purged_ms = 0",
        "messages",
        {"payload", "subject", "inner_signed"}},
-      {"SELECT 'i:' || origin || '/' || message_id, rowid, payload, subject, "
-       "inner_signed FROM inbox WHERE accepted = 1 AND purged_ms = 0",
+      {"SELECT COALESCE(NULLIF(key_id, ''), 'i:' || origin || '/' || "
+       "message_id), rowid, payload, subject, inner_signed FROM inbox WHERE "
+       "accepted = 1 AND purged_ms = 0",
        "inbox",
        {"payload", "subject", "inner_signed"}},
-      {"SELECT 'u:' || id, rowid, key, NULL, NULL FROM uploads",
+      {"SELECT COALESCE(NULLIF(key_id, ''), 'u:' || id), rowid, key, NULL, "
+       "NULL FROM uploads",
        "uploads",
        {"key", nullptr, nullptr}},
   };
   if (auto st = Exec(db, "BEGIN IMMEDIATE"); !st.ok()) return st;
+  size_t sealed = 0;
   absl::Status result = [&]() -> absl::Status {
     for (const auto& t : kLegacy) {
       struct Row {
@@ -390,26 +403,87 @@ absl::Status SealLegacyContent(sqlite3* db, ContentKeys* keys) {
       }
       KLOG(Info, "store") << "sealed " << rows.size() << " " << t.table
                           << " rows stored before content keys";
+      sealed += rows.size();
     }
     return absl::OkStatus();
   }();
   if (result.ok()) result = Exec(db, "COMMIT");
-  if (!result.ok()) Exec(db, "ROLLBACK").IgnoreError();
-  return result;
+  if (!result.ok()) {
+    Exec(db, "ROLLBACK").IgnoreError();
+    return result;
+  }
+  if (sealed > 0) {
+    // The plaintext the updates replaced is still in free pages and WAL
+    // frames: rewrite the file and truncate the WAL.
+    if (auto st = Exec(db, "PRAGMA wal_checkpoint(TRUNCATE)"); !st.ok()) {
+      return st;
+    }
+    if (auto st = Exec(db, "VACUUM"); !st.ok()) return st;
+    return Exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+  return absl::OkStatus();
 }
 
-// Keys of content already erased: normally destroyed right after the
-// erasure commits; this catches a crash in between.
-absl::Status DestroyErasedKeys(sqlite3* db, ContentKeys* keys) {
-  std::vector<std::string> ids;
+// The key file belongs to one store: its id is recorded in the store at
+// the first open, and a different one (a key file made anew because it was
+// lost, or one restored from another backup) is refused rather than
+// showing every message empty.
+absl::Status BindKeyFile(sqlite3* db, ContentKeys* keys,
+                         const std::string& path) {
+  if (auto st = Exec(db,
+                     "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, "
+                     "value TEXT NOT NULL)");
+      !st.ok()) {
+    return st;
+  }
+  std::string bound;
+  {
+    Stmt q(db, "SELECT value FROM meta WHERE name = 'keys_file_id'");
+    if (q.Step() == SQLITE_ROW) bound = q.Text(0);
+  }
+  if (bound.empty()) {
+    Stmt ins(db, "INSERT INTO meta(name, value) VALUES('keys_file_id', ?)");
+    ins.Bind(1, keys->file_id());
+    return ins.Run("bind key file");
+  }
+  if (bound != keys->file_id()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        ContentKeysPath(path), " is not the key file of ", path,
+        " (missing and made anew, or from another backup): restore the key "
+        "file that belongs to this store (without it no stored content can "
+        "be read); see OPERATIONS.md, Store and backups"));
+  }
+  return absl::OkStatus();
+}
+
+// Destroys every key no row uses: keys of content already erased (normally
+// destroyed right after the erasure; this catches a crash in between or a
+// failed attempt), of uploads dropped, and pool keys never used.
+absl::Status SweepKeys(sqlite3* db, ContentKeys* keys) {
+  std::set<std::string> used;
   Stmt q(db,
-         "SELECT 'm:' || id FROM messages WHERE origin = '' AND purged_ms > 0 "
-         "UNION ALL SELECT 'i:' || origin || '/' || message_id FROM inbox "
-         "WHERE purged_ms > 0 UNION ALL SELECT 'u:' || u.id FROM uploads u "
-         "JOIN messages m ON u.message_id = m.id WHERE m.purged_ms > 0");
+         "SELECT COALESCE(NULLIF(key_id, ''), 'm:' || id) FROM messages WHERE "
+         "origin = '' AND purged_ms = 0 UNION ALL SELECT "
+         "COALESCE(NULLIF(key_id, ''), 'i:' || origin || '/' || message_id) "
+         "FROM inbox WHERE accepted = 1 AND purged_ms = 0 UNION ALL SELECT "
+         "COALESCE(NULLIF(u.key_id, ''), 'u:' || u.id) FROM uploads u WHERE "
+         "NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = u.message_id AND "
+         "m.purged_ms > 0)");
   if (auto st = q.status(); !st.ok()) return st;
-  while (q.Step() == SQLITE_ROW) ids.push_back(q.Text(0));
-  return keys->Destroy(ids);
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) used.insert(q.Text(0));
+  if (rc != SQLITE_DONE) return SqlError(db, rc, "keys in use");
+  auto all = keys->ListIds();
+  if (!all.ok()) return all.status();
+  std::vector<std::string> unused;
+  for (std::string& id : *all) {
+    if (!used.count(id)) unused.push_back(std::move(id));
+  }
+  if (unused.empty()) return absl::OkStatus();
+  KLOG(Info, "store") << "destroying " << unused.size()
+                      << " content key(s) no message uses";
+  absl::Status st = keys->Destroy(unused);
+  return st.code() == absl::StatusCode::kAborted ? absl::OkStatus() : st;
 }
 
 absl::StatusOr<sqlite3*> OpenDb(const std::string& path) {
@@ -502,12 +576,13 @@ InboxRecord ReadInbox(Stmt& s) {
   r.chunk_refs = s.Text(17);
   r.in_reply_to = s.Text(18);
   r.purged_ms = s.Int(19);
+  r.key_id = s.Text(20);
   return r;
 }
 constexpr const char* kInboxCols =
     "seq, origin, message_id, outer_digest, accepted, header, inner_signed, "
     "payload, kind, subject, case_ref, priority, created_ms, expires_ms, "
-    "received_ms, acked, receipt, chunk_refs, in_reply_to, purged_ms";
+    "received_ms, acked, receipt, chunk_refs, in_reply_to, purged_ms, key_id";
 
 class SqliteStore : public Store {
  public:
@@ -535,7 +610,6 @@ class SqliteStore : public Store {
       const OutgoingMessage& m) override {
     // Stored as 1 (routine) .. 3 (flash): one value per scheduling class.
     const int priority = std::clamp(m.priority, 1, 3);
-    const std::string key_id = MessageKeyId(m.id);
     SubmitOutcome outcome;
     absl::Status s = Write(
         [&](sqlite3* db) -> absl::Status {
@@ -545,22 +619,23 @@ class SqliteStore : public Store {
             if (!found.ok()) return found.status();
             if (found->has_value()) {
               outcome = **found;
-              if (outcome.message_id != m.id) DestroyAfterCommit(key_id);
               return absl::OkStatus();
             }
           }
-          auto payload = Seal(key_id, "payload", m.payload);
+          auto key = TakeKey();
+          if (!key.ok()) return key.status();
+          auto payload = Seal(*key, "payload", m.payload);
           if (!payload.ok()) return payload.status();
-          auto subject = Seal(key_id, "subject", m.subject);
+          auto subject = Seal(*key, "subject", m.subject);
           if (!subject.ok()) return subject.status();
-          auto inner = Seal(key_id, "inner_signed", m.inner_signed);
+          auto inner = Seal(*key, "inner_signed", m.inner_signed);
           if (!inner.ok()) return inner.status();
           Stmt ins(db,
                    "INSERT INTO messages(id, priority, created_ms, expires_ms, "
                    "kind, envelope, outer_digest, submitter, client_key, "
                    "request_hash, uploads, chunks, payload, subject, case_ref, "
-                   "in_reply_to, inner_signed) "
-                   "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                   "in_reply_to, inner_signed, key_id) "
+                   "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
           ins.Bind(1, m.id).Bind(2, priority).Bind(3, m.created_ms);
           ins.Bind(4, m.expires_ms).Bind(5, m.kind).BindBlob(6, m.envelope);
           ins.BindBlob(7, m.outer_digest).Bind(8, m.submitter);
@@ -584,6 +659,7 @@ class SqliteStore : public Store {
           } else {
             ins.BindBlob(17, *inner);
           }
+          ins.Bind(18, key->id);
           if (auto st = ins.Run("insert message"); !st.ok()) return st;
           for (const std::string& u : m.uploads) {
             Stmt take(db,
@@ -631,7 +707,7 @@ class SqliteStore : public Store {
           outcome.duplicate = false;
           return absl::OkStatus();
         },
-        {key_id});
+        1);
     if (!s.ok()) return s;
     return outcome;
   }
@@ -924,10 +1000,8 @@ class SqliteStore : public Store {
       std::vector<std::optional<DedupEntry>>* existing) override {
     existing->assign(records.size(), std::nullopt);
     uint64_t new_max = 0;
-    std::vector<std::string> key_ids;
-    for (const InboxRecord& r : records) {
-      if (r.accepted) key_ids.push_back(InboxKeyId(r.origin, r.message_id));
-    }
+    size_t keys = 0;
+    for (const InboxRecord& r : records) keys += r.accepted ? 1 : 0;
     absl::Status s = Write(
         [&](sqlite3* db) -> absl::Status {
           std::vector<std::pair<AuditEntry, int64_t>> audited;
@@ -939,15 +1013,17 @@ class SqliteStore : public Store {
               (*existing)[i] = **found;
               continue;
             }
-            std::string inner, payload, subject;
+            std::string inner, payload, subject, key_id;
             if (r.accepted) {
-              const std::string key_id = InboxKeyId(r.origin, r.message_id);
+              auto key = TakeKey();
+              if (!key.ok()) return key.status();
+              key_id = key->id;
               for (auto [column, plain, out] :
                    {std::tuple<const char*, const std::string*, std::string*>{
                         "inner_signed", &r.inner_signed, &inner},
                     {"payload", &r.payload, &payload},
                     {"subject", &r.subject, &subject}}) {
-                auto sealed = Seal(key_id, column, *plain);
+                auto sealed = Seal(*key, column, *plain);
                 if (!sealed.ok()) return sealed.status();
                 *out = std::move(*sealed);
               }
@@ -956,8 +1032,8 @@ class SqliteStore : public Store {
                      "INSERT INTO inbox(origin, message_id, outer_digest, "
                      "accepted, header, inner_signed, payload, kind, subject, "
                      "case_ref, priority, created_ms, expires_ms, received_ms, "
-                     "receipt, chunk_refs, in_reply_to) "
-                     "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                     "receipt, chunk_refs, in_reply_to, key_id) "
+                     "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
             ins.Bind(1, r.origin)
                 .Bind(2, r.message_id)
                 .BindBlob(3, r.outer_digest);
@@ -973,7 +1049,7 @@ class SqliteStore : public Store {
             } else {
               ins.BindBlob(16, r.chunk_refs);
             }
-            ins.Bind(17, r.in_reply_to);
+            ins.Bind(17, r.in_reply_to).Bind(18, key_id);
             if (auto st = ins.Run("insert inbox"); !st.ok()) return st;
             audited.emplace_back(
                 AuditEntry{
@@ -992,7 +1068,7 @@ class SqliteStore : public Store {
           }
           return AppendAuditOn(db, audited);
         },
-        key_ids);
+        keys);
     if (s.ok() && new_max > 0) {
       {
         absl::MutexLock l(&seq_mu_);
@@ -1124,22 +1200,23 @@ class SqliteStore : public Store {
   }
 
   absl::Status InsertUpload(const UploadRecord& u) override {
-    const std::string key_id = UploadKeyId(u.id);
     return Write(
         [&](sqlite3* db) -> absl::Status {
-          auto key = Seal(key_id, "key", u.key);
+          auto content_key = TakeKey();
+          if (!content_key.ok()) return content_key.status();
+          auto key = Seal(*content_key, "key", u.key);
           if (!key.ok()) return key.status();
-          Stmt ins(
-              db,
-              "INSERT INTO uploads(id, submitter, name, content_type, size, "
-              "sha256, key, chunk_refs, created_ms) VALUES(?,?,?,?,?,?,?,?,?)");
+          Stmt ins(db,
+                   "INSERT INTO uploads(id, submitter, name, content_type, "
+                   "size, sha256, key, chunk_refs, created_ms, key_id) "
+                   "VALUES(?,?,?,?,?,?,?,?,?,?)");
           ins.Bind(1, u.id).Bind(2, u.submitter).Bind(3, u.name);
           ins.Bind(4, u.content_type).Bind(5, static_cast<int64_t>(u.size));
           ins.BindBlob(6, u.sha256).BindBlob(7, *key).BindBlob(8, u.chunk_refs);
-          ins.Bind(9, u.created_ms);
+          ins.Bind(9, u.created_ms).Bind(10, content_key->id);
           return ins.Run("insert upload");
         },
-        {key_id});
+        1);
   }
 
   absl::StatusOr<std::optional<UploadRecord>> GetUpload(
@@ -1147,7 +1224,8 @@ class SqliteStore : public Store {
     absl::MutexLock l(&read_mu_);
     Stmt q(reader_,
            "SELECT id, submitter, name, content_type, size, sha256, key, "
-           "chunk_refs, created_ms, message_id FROM uploads WHERE id = ?");
+           "chunk_refs, created_ms, message_id, key_id FROM uploads WHERE "
+           "id = ?");
     q.Bind(1, id);
     if (q.Step() != SQLITE_ROW) return std::optional<UploadRecord>();
     UploadRecord u;
@@ -1157,7 +1235,7 @@ class SqliteStore : public Store {
     u.content_type = q.Text(3);
     u.size = static_cast<uint64_t>(q.Int(4));
     u.sha256 = q.Text(5);
-    auto key = Unseal(UploadKeyId(u.id), "key", q.Text(6));
+    auto key = Unseal(KeyIdOr(q.Text(10), UploadKeyId(u.id)), "key", q.Text(6));
     if (!key.ok()) return key.status();
     u.key = std::move(*key);
     u.chunk_refs = q.Text(7);
@@ -1172,10 +1250,13 @@ class SqliteStore : public Store {
     absl::Status s = Write([&](sqlite3* db) -> absl::Status {
       ids.clear();
       Stmt q(db,
-             "SELECT id FROM uploads WHERE message_id = '' AND created_ms < ?");
+             "SELECT id, key_id FROM uploads WHERE message_id = '' AND "
+             "created_ms < ?");
       q.Bind(1, before_ms);
-      while (q.Step() == SQLITE_ROW) ids.push_back(q.Text(0));
-      for (const std::string& id : ids) DestroyAfterCommit(UploadKeyId(id));
+      while (q.Step() == SQLITE_ROW) {
+        ids.push_back(q.Text(0));
+        DestroyAfterCommit(KeyIdOr(q.Text(1), UploadKeyId(ids.back())));
+      }
       Stmt d(db,
              "DELETE FROM uploads WHERE message_id = '' AND created_ms < ?");
       d.Bind(1, before_ms);
@@ -1358,6 +1439,17 @@ class SqliteStore : public Store {
     return out;
   }
 
+  absl::StatusOr<bool> HasAccepted(const std::string& origin,
+                                   const std::string& message_id) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_,
+           "SELECT 1 FROM inbox WHERE origin = ? AND message_id = ? AND "
+           "accepted = 1");
+    if (auto st = s.status(); !st.ok()) return st;
+    s.Bind(1, origin).Bind(2, message_id);
+    return s.Step() == SQLITE_ROW;
+  }
+
   uint64_t MaxInboxSeq() override {
     absl::MutexLock l(&seq_mu_);
     return max_seq_;
@@ -1382,7 +1474,8 @@ class SqliteStore : public Store {
       Stmt s(reader_,
              "SELECT m.id, m.kind, m.subject, m.case_ref, m.in_reply_to, "
              "m.created_ms, (SELECT group_concat(peer) FROM deliveries d "
-             "WHERE d.message_id = m.id), m.submitter FROM messages m WHERE "
+             "WHERE d.message_id = m.id), m.submitter, m.key_id FROM messages "
+             "m WHERE "
              "m.case_ref = ? "
              "AND m.origin = ''");
       if (auto st = s.status(); !st.ok()) return st;
@@ -1392,7 +1485,8 @@ class SqliteStore : public Store {
         t.message_id = s.Text(0);
         t.sent = true;
         t.kind = s.Text(1);
-        auto subject = Unseal(MessageKeyId(t.message_id), "subject", s.Text(2));
+        auto subject = Unseal(KeyIdOr(s.Text(8), MessageKeyId(t.message_id)),
+                              "subject", s.Text(2));
         if (!subject.ok()) return subject.status();
         t.subject = std::move(*subject);
         t.case_ref = s.Text(3);
@@ -1407,7 +1501,8 @@ class SqliteStore : public Store {
     {
       Stmt s(reader_,
              "SELECT message_id, origin, kind, subject, case_ref, in_reply_to, "
-             "created_ms FROM inbox WHERE case_ref = ? AND accepted = 1");
+             "created_ms, key_id FROM inbox WHERE case_ref = ? AND "
+             "accepted = 1");
       if (auto st = s.status(); !st.ok()) return st;
       s.Bind(1, case_ref);
       while (s.Step() == SQLITE_ROW) {
@@ -1416,7 +1511,8 @@ class SqliteStore : public Store {
         t.origin = s.Text(1);
         t.kind = s.Text(2);
         auto subject =
-            Unseal(InboxKeyId(t.origin, t.message_id), "subject", s.Text(3));
+            Unseal(KeyIdOr(s.Text(7), InboxKeyId(t.origin, t.message_id)),
+                   "subject", s.Text(3));
         if (!subject.ok()) return subject.status();
         t.subject = std::move(*subject);
         t.case_ref = s.Text(4);
@@ -1440,27 +1536,27 @@ class SqliteStore : public Store {
     {
       Stmt s(reader_,
              "SELECT kind, case_ref, payload, created_ms, submitter, "
-             "purged_ms, inner_signed FROM messages WHERE id = ? AND "
+             "purged_ms, inner_signed, key_id FROM messages WHERE id = ? AND "
              "origin = ''");
       s.Bind(1, message_id);
       if (s.Step() == SQLITE_ROW) {
         k = KnownMessage{message_id, "",       true,      s.Text(0), s.Text(1),
                          s.Text(2),  s.Int(3), s.Text(4), s.Int(5)};
         k.inner_signed = s.Text(6);
-        key_id = MessageKeyId(message_id);
+        key_id = KeyIdOr(s.Text(7), MessageKeyId(message_id));
       }
     }
     if (key_id.empty()) {
       Stmt s(reader_,
              "SELECT origin, kind, case_ref, payload, created_ms, purged_ms, "
-             "inner_signed FROM inbox WHERE message_id = ? AND accepted = 1 "
-             "ORDER BY seq LIMIT 1");
+             "inner_signed, key_id FROM inbox WHERE message_id = ? AND "
+             "accepted = 1 ORDER BY seq LIMIT 1");
       s.Bind(1, message_id);
       if (s.Step() != SQLITE_ROW) return std::optional<KnownMessage>();
       k = KnownMessage{message_id, s.Text(0), false, s.Text(1), s.Text(2),
                        s.Text(3),  s.Int(4),  "",    s.Int(5)};
       k.inner_signed = s.Text(6);
-      key_id = InboxKeyId(k.origin, message_id);
+      key_id = KeyIdOr(s.Text(7), InboxKeyId(k.origin, message_id));
     }
     auto payload = Unseal(key_id, "payload", std::move(k.payload));
     if (!payload.ok()) return payload.status();
@@ -1700,19 +1796,19 @@ class SqliteStore : public Store {
   struct Pending {
     Job job;
     std::promise<absl::Status> done;
-    // Content keys the job seals with (made durable before its
-    // transaction), and keys it destroys once its transaction commits.
-    std::vector<std::string> key_ids;
+    // How many content keys the job takes (TakeKey), and keys it destroys
+    // once its transaction commits.
+    size_t keys = 0;
     std::vector<std::string> destroys;
   };
 
   // Queues `job` for the writer thread and waits until its transaction is
-  // committed (or failed). Keys named in `key_ids` exist, durably, before
-  // the job runs (BatchKey).
-  absl::Status Write(Job job, std::vector<std::string> key_ids = {}) {
+  // committed (or failed). `keys` content keys are there for the job to
+  // take, durably, before it runs.
+  absl::Status Write(Job job, size_t keys = 0) {
     auto p = std::make_shared<Pending>();
     p->job = std::move(job);
-    p->key_ids = std::move(key_ids);
+    p->keys = keys;
     std::future<absl::Status> f = p->done.get_future();
     {
       std::lock_guard<std::mutex> l(queue_mu_);
@@ -1736,21 +1832,27 @@ class SqliteStore : public Store {
   }
 
   void RunBatch(std::deque<std::shared_ptr<Pending>>& batch) {
-    // Keys first, in their own file and transaction: a crash after this
-    // leaves unused keys, never sealed content without its key.
-    std::vector<std::string> key_ids;
-    for (auto& p : batch) {
-      key_ids.insert(key_ids.end(), p->key_ids.begin(), p->key_ids.end());
-    }
-    batch_keys_.clear();
-    if (!key_ids.empty()) {
-      auto made = keys_->Ensure(key_ids);
+    // Keys first, in their own file and transaction, made in advance for
+    // many writes (one fsync of the key file per kKeyPoolRefill keys): a
+    // crash leaves unused keys, never sealed content without its key.
+    size_t needed = 0;
+    for (auto& p : batch) needed += p->keys;
+    if (key_pool_.size() < needed) {
+      std::vector<std::string> ids;
+      const size_t make = std::max(needed - key_pool_.size(), kKeyPoolRefill);
+      for (size_t i = 0; i < make; ++i) {
+        ids.push_back(absl::StrCat("k:", HexEncode(RandomBytes(16))));
+      }
+      auto made = keys_->Ensure(ids);
       if (!made.ok()) {
         KLOG(Error, "store") << made.status().message();
         for (auto& p : batch) p->done.set_value(made.status());
         return;
       }
-      batch_keys_ = std::move(*made);
+      for (std::string& id : ids) {
+        std::string key = (*made)[id];
+        key_pool_.push_back(ContentKey{std::move(id), std::move(key)});
+      }
     }
     absl::Status begin = Exec(writer_, "BEGIN IMMEDIATE");
     if (!begin.ok()) {
@@ -1793,16 +1895,15 @@ class SqliteStore : public Store {
     }
     commits_.fetch_add(1);
     writes_.fetch_add(batch.size());
-    // Content erased in this transaction: now its keys go. If this fails
-    // (or the process dies first), the next Open destroys them.
-    std::vector<std::string> destroys;
+    // Content erased in this transaction: now its keys go. If that fails
+    // it is tried again after the next commit (and the next Open sweeps
+    // every key no row uses).
+    std::vector<std::string> destroys = std::move(pending_destroys_);
+    pending_destroys_.clear();
     for (auto& p : batch) {
       destroys.insert(destroys.end(), p->destroys.begin(), p->destroys.end());
     }
-    if (auto st = keys_->Destroy(destroys); !st.ok()) {
-      KLOG(Error, "store") << "erased content keeps its keys until restart: "
-                           << st.message();
-    }
+    DestroyKeys(std::move(destroys));
     for (size_t i = 0; i < batch.size(); ++i) {
       batch[i]->done.set_value(results[i]);
     }
@@ -1983,17 +2084,18 @@ class SqliteStore : public Store {
                        const std::string& actor, int64_t now_ms, bool* erased) {
     if (erased != nullptr) *erased = false;
     std::string kind = c.kind;
-    std::string uploads;
+    std::string key_id;
     {
-      Stmt q(db, c.sent ? "SELECT kind, uploads FROM messages WHERE id = ? "
-                          "AND origin = '' AND purged_ms = 0"
-                        : "SELECT kind, '' FROM inbox WHERE message_id = ? "
-                          "AND origin = ? AND accepted = 1 AND purged_ms = 0");
+      Stmt q(db, c.sent
+                     ? "SELECT kind, key_id FROM messages WHERE id = ? "
+                       "AND origin = '' AND purged_ms = 0"
+                     : "SELECT kind, key_id FROM inbox WHERE message_id = "
+                       "? AND origin = ? AND accepted = 1 AND purged_ms = 0");
       q.Bind(1, c.message_id);
       if (!c.sent) q.Bind(2, c.origin);
       if (q.Step() != SQLITE_ROW) return absl::OkStatus();  // none, or gone
       if (kind.empty()) kind = q.Text(0);
-      uploads = q.Text(1);
+      key_id = q.Text(1);
     }
     Stmt u(db, c.sent ? "UPDATE messages SET payload = NULL, subject = '', "
                         "inner_signed = NULL, purged_ms = ? WHERE id = ? AND "
@@ -2006,13 +2108,22 @@ class SqliteStore : public Store {
     if (auto st = u.Run("erase"); !st.ok()) return st;
     if (sqlite3_changes(db) == 0) return absl::OkStatus();
     if (c.sent) {
-      DestroyAfterCommit(MessageKeyId(c.message_id));
-      for (absl::string_view up :
-           absl::StrSplit(uploads, ',', absl::SkipEmpty())) {
-        DestroyAfterCommit(UploadKeyId(up));
+      DestroyAfterCommit(KeyIdOr(key_id, MessageKeyId(c.message_id)));
+      {
+        Stmt up(db, "SELECT id, key_id FROM uploads WHERE message_id = ?");
+        up.Bind(1, c.message_id);
+        while (up.Step() == SQLITE_ROW) {
+          DestroyAfterCommit(KeyIdOr(up.Text(1), UploadKeyId(up.Text(0))));
+        }
       }
+      // File names and types may say who the files are about.
+      Stmt names(db,
+                 "UPDATE uploads SET name = '', content_type = '' WHERE "
+                 "message_id = ?");
+      names.Bind(1, c.message_id);
+      if (auto st = names.Run("erase attachment names"); !st.ok()) return st;
     } else {
-      DestroyAfterCommit(InboxKeyId(c.origin, c.message_id));
+      DestroyAfterCommit(KeyIdOr(key_id, InboxKeyId(c.origin, c.message_id)));
     }
     if (erased != nullptr) *erased = true;
     const std::string detail =
@@ -2041,7 +2152,7 @@ class SqliteStore : public Store {
       if (q.Step() == SQLITE_ROW) {
         const std::string detail =
             absl::StrCat("erased on arrival by ", q.Text(1), " ", q.Text(0),
-                         " (received before it): ", q.Text(2));
+                         " (received before it)");
         if (auto st = EraseOn(db,
                               PurgeCandidate{r.message_id, r.origin, false,
                                              r.kind, 0, 0, detail},
@@ -2058,8 +2169,8 @@ class SqliteStore : public Store {
     }
     for (const std::string& target : r.erase_targets) {
       bool erased = false;
-      const std::string detail = absl::StrCat(
-          "erased by ", r.kind, " ", r.message_id, ": ", r.erase_reason);
+      const std::string detail =
+          absl::StrCat("erased by ", r.kind, " ", r.message_id);
       if (auto st = EraseOn(
               db, PurgeCandidate{target, r.origin, false, "", 0, 0, detail},
               actor, r.received_ms, &erased);
@@ -2079,7 +2190,8 @@ class SqliteStore : public Store {
              "order_kind, reason, received_ms, applied_ms) "
              "VALUES(?,?,?,?,?,?,?) ON CONFLICT DO NOTHING");
       k.Bind(1, r.origin).Bind(2, target).Bind(3, r.message_id);
-      k.Bind(4, r.kind).Bind(5, r.erase_reason).Bind(6, r.received_ms);
+      // No reason text: it is message content, and this row outlives it.
+      k.Bind(4, r.kind).Bind(5, "").Bind(6, r.received_ms);
       k.Bind(7, present ? r.received_ms : 0);
       if (auto st = k.Run("keep erase order"); !st.ok()) return st;
     }
@@ -2098,16 +2210,52 @@ class SqliteStore : public Store {
     return absl::StrCat("u:", id);
   }
 
-  // Seals a column value under a key made for the running batch (writer
-  // thread, inside a job whose Write named the key id).
-  absl::StatusOr<std::string> Seal(const std::string& key_id,
-                                   absl::string_view column,
-                                   absl::string_view plaintext) {
-    auto it = batch_keys_.find(key_id);
-    if (it == batch_keys_.end()) {
-      return absl::InternalError(absl::StrCat("no content key ", key_id));
+  // A row's content key id; rows sealed at the first open after an upgrade
+  // (schema 7) have none stored and use the legacy id.
+  static std::string KeyIdOr(std::string stored, std::string legacy) {
+    return stored.empty() ? legacy : stored;
+  }
+
+  struct ContentKey {
+    std::string id;
+    std::string key;
+  };
+
+  // A fresh content key from the pool, durable in the key file (writer
+  // thread, inside a job whose Write asked for it). Each key seals one row
+  // only, so destroying it erases exactly that row.
+  absl::StatusOr<ContentKey> TakeKey() {
+    if (key_pool_.empty()) {
+      return absl::InternalError("no content key left for this write");
     }
-    return SealColumn(it->second, key_id, column, plaintext);
+    ContentKey k = std::move(key_pool_.front());
+    key_pool_.pop_front();
+    return k;
+  }
+
+  static absl::StatusOr<std::string> Seal(const ContentKey& k,
+                                          absl::string_view column,
+                                          absl::string_view plaintext) {
+    return SealColumn(k.key, k.id, column, plaintext);
+  }
+
+  // Destroys content keys (writer thread); what fails is kept to try again
+  // after the next commit. A key file WAL a reader holds is truncated later.
+  void DestroyKeys(std::vector<std::string> ids) {
+    absl::Status st =
+        ids.empty() ? (wal_pending_ ? keys_->Checkpoint() : absl::OkStatus())
+                    : keys_->Destroy(ids);
+    if (st.ok()) {
+      wal_pending_ = false;
+    } else if (st.code() == absl::StatusCode::kAborted) {
+      if (!wal_pending_) KLOG(Warning, "store") << st.message();
+      wal_pending_ = true;
+    } else {
+      KLOG(Error, "store") << "content keys of erased messages not destroyed "
+                              "yet (tried again after the next write): "
+                           << st.message();
+      pending_destroys_ = std::move(ids);
+    }
   }
 
   // The key goes after the running job's transaction commits.
@@ -2129,7 +2277,8 @@ class SqliteStore : public Store {
   }
 
   absl::Status UnsealInbox(InboxRecord* r) {
-    const std::string id = InboxKeyId(r->origin, r->message_id);
+    const std::string id =
+        KeyIdOr(r->key_id, InboxKeyId(r->origin, r->message_id));
     for (auto [column, value] : {std::pair<const char*, std::string*>{
                                      "inner_signed", &r->inner_signed},
                                  {"payload", &r->payload},
@@ -2143,10 +2292,13 @@ class SqliteStore : public Store {
 
   sqlite3* writer_;
   std::unique_ptr<ContentKeys> keys_;
-  // Writer thread only: the keys of the running batch, and where the
-  // running job lists keys to destroy after its commit.
-  std::map<std::string, std::string> batch_keys_;
+  // Writer thread only: content keys made, durable, not used yet; and
+  // where the running job lists keys to destroy after its commit.
+  static constexpr size_t kKeyPoolRefill = 256;
+  std::deque<ContentKey> key_pool_;
   std::vector<std::string>* job_destroys_ = nullptr;
+  std::vector<std::string> pending_destroys_;  // to try again
+  bool wal_pending_ = false;  // the key file's WAL still to truncate
   absl::Mutex read_mu_;
   sqlite3* reader_ ABSL_GUARDED_BY(read_mu_);
 
@@ -2170,7 +2322,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   if (!writer.ok()) return writer.status();
   for (const char* pragma :
        {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-        "PRAGMA foreign_keys=ON"}) {
+        "PRAGMA foreign_keys=ON", "PRAGMA secure_delete=ON"}) {
     if (auto s = Exec(*writer, pragma); !s.ok()) {
       sqlite3_close(*writer);
       return s;
@@ -2190,9 +2342,11 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
     sqlite3_close(*writer);
     return keys.status();
   }
-  absl::Status ready =
-      version < 8 ? SealLegacyContent(*writer, keys->get()) : absl::OkStatus();
-  if (ready.ok()) ready = DestroyErasedKeys(*writer, keys->get());
+  absl::Status ready = BindKeyFile(*writer, keys->get(), path);
+  if (ready.ok() && version < 8) {
+    ready = SealLegacyContent(*writer, keys->get());
+  }
+  if (ready.ok()) ready = SweepKeys(*writer, keys->get());
   if (ready.ok() && version < kSchemaVersion) {
     ready =
         Exec(*writer,

@@ -206,6 +206,7 @@ struct InboxRecord {
   // ids of its messages to erase here, now or when they arrive.
   std::vector<std::string> erase_targets;
   std::string erase_reason;
+  std::string key_id;  // its content key (store internal)
 };
 
 // One message of a case thread, sent or received (`kontor thread`).
@@ -415,6 +416,9 @@ class Store {
   // (ids are random, so normally at most one).
   virtual absl::StatusOr<std::vector<InboxRecord>> GetInbox(
       const std::string& message_id, const std::string& origin) = 0;
+  // Whether (origin, message_id) was accepted here (content not read).
+  virtual absl::StatusOr<bool> HasAccepted(const std::string& origin,
+                                           const std::string& message_id) = 0;
   // Marks (origin, message_id) as handled; returns true if it already was.
   // kNotFound if there is no such accepted message.
   virtual absl::StatusOr<bool> Ack(const std::string& origin,
