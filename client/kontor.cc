@@ -5,10 +5,13 @@
 
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -1037,9 +1040,11 @@ int Export(const Options& o, v1::Local::Stub* stub) {
     return Fail(kUsage, "usage: kontor export MSGID --out DIR");
   }
   namespace fs = std::filesystem;
-  const fs::path out = a.Get("out");
+  std::string out_arg = a.Get("out");
+  while (out_arg.size() > 1 && out_arg.back() == '/') out_arg.pop_back();
+  const fs::path out = out_arg;
   std::error_code ec;
-  if (fs::exists(out, ec)) {
+  if (fs::exists(out, ec) || fs::is_symlink(out, ec)) {
     return Fail(kUsage, absl::StrCat(out.string(),
                                      " already exists; name a new directory"));
   }
@@ -1050,38 +1055,32 @@ int Export(const Options& o, v1::Local::Stub* stub) {
   SetDeadline(&c);
   auto s = stub->Export(&c, req, &resp);
   if (!s.ok()) return RpcFail(s, o);
-  // Written into DIR.part, then renamed: DIR is complete or absent.
-  const fs::path part = out.string() + ".part";
-  fs::remove_all(part, ec);
-  if (!fs::create_directories(part, ec) || ec) {
-    return Fail(kFailed, absl::StrCat("cannot create ", part.string(), ": ",
-                                      ec.message()));
+  // mkdir is the atomic claim: nothing that exists is written into or
+  // replaced. On any failure the directory goes again.
+  if (mkdir(out.c_str(), 0700) != 0) {
+    return Fail(
+        errno == EEXIST ? kUsage : kFailed,
+        absl::StrCat("cannot create ", out.string(), ": ", strerror(errno)));
   }
-  fs::permissions(part, fs::perms::owner_all, ec);
+  auto abandon = [&](const std::string& why) {
+    fs::remove_all(out, ec);
+    return Fail(kFailed, why);
+  };
   for (const auto& f : resp.files()) {
     if (!SafeExportName(f.name())) {
-      fs::remove_all(part, ec);
-      return Fail(kFailed, absl::StrCat("the node sent an unsafe file name: ",
-                                        kontor::Printable(f.name(), 80)));
+      return abandon(absl::StrCat("the node sent an unsafe file name: ",
+                                  kontor::Printable(f.name(), 80)));
     }
-    const fs::path path = part / f.name();
+    const fs::path path = out / f.name();
     fs::create_directories(path.parent_path(), ec);
     std::ofstream file(path, std::ios::binary | std::ios::trunc);
     file.write(f.content().data(),
                static_cast<std::streamsize>(f.content().size()));
     file.close();
-    if (!file) {
-      fs::remove_all(part, ec);
-      return Fail(kFailed, absl::StrCat("cannot write ", path.string()));
-    }
+    if (!file) return abandon(absl::StrCat("cannot write ", path.string()));
     if (f.name() == "verify.sh") {
       fs::permissions(path, fs::perms::owner_exec, fs::perm_options::add, ec);
     }
-  }
-  fs::rename(part, out, ec);
-  if (ec) {
-    fs::remove_all(part, ec);
-    return Fail(kFailed, absl::StrCat("cannot create ", out.string()));
   }
   if (o.json) {
     google::protobuf::Value v;

@@ -213,6 +213,14 @@ std::string Iso(int64_t unix_s) {
   return s;
 }
 
+// The certificate in `file` names node `node` (URI SAN), so the signature
+// checked with it is that node's.
+std::string SanCheck(const std::string& file, const std::string& node) {
+  return absl::StrCat("openssl x509 -noout -ext subjectAltName -in ", file,
+                      " | tr -d ' ' | grep -qxF 'URI:urn:kontor:node:", node,
+                      "'");
+}
+
 // Protobuf descriptors as .proto text: what protoc needs to decode the
 // signed bytes without Kontor's sources.
 std::vector<ExportFile> ProtoFiles() {
@@ -261,12 +269,23 @@ absl::StatusOr<std::vector<ExportFile>> BuildExport(const ExportInput& in) {
   const Archive archive = Load(in.evidence);
   const std::string origin = m.sent ? std::string() : m.origin;
   CertificatePtr signer;
+  std::string signed_content;
   for (const CertificatePtr& c : archive.certs) {
-    if ((origin.empty() || c->node_id() == origin) &&
-        CmsVerify(m.inner_signed, *c).ok()) {
-      signer = c;
-      break;
+    if (origin.empty() || c->node_id() == origin) {
+      auto content = CmsVerify(m.inner_signed, *c);
+      if (content.ok()) {
+        signer = c;
+        signed_content = std::move(*content);
+        break;
+      }
     }
+  }
+  v1::InnerContent inner;
+  if (signer && (!inner.ParseFromString(signed_content) ||
+                 inner.message_id() != m.message_id ||
+                 inner.origin() != signer->node_id())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the signed content of ", m.message_id, " does not name it"));
   }
   if (!signer) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -290,21 +309,32 @@ absl::StatusOr<std::vector<ExportFile>> BuildExport(const ExportInput& in) {
   }
   for (ExportFile& f : ProtoFiles()) files.push_back(std::move(f));
 
+  // The fields of the signed content before the payload, as their exact
+  // bytes: the signed bytes must begin with them (a positional match, not
+  // a search).
+  v1::InnerContent head = inner;
+  head.clear_payload();
+  const std::string content_head = head.SerializeAsString();
+
   std::vector<std::string> sh;
   std::vector<std::string> notes;
   sh.push_back(absl::StrCat("echo '1. ", origin_id,
                             "'\"'\"'s signature over the message, as at ",
                             Iso(created_s), "'"));
+  sh.push_back(SanCheck("origin-signer.pem", origin_id));
   sh.push_back(absl::StrCat(
-      "openssl cms -verify -binary -inform DER -in message.cms "
-      "-certfile origin-signer.pem -CAfile trust-origin.pem -purpose any "
-      "-attime ",
+      "openssl cms -verify -binary -inform DER -in message.cms -nointern "
+      "-certfile origin-signer.pem -CAfile trust-origin.pem -attime ",
       created_s, origin_trust.crl ? " -crl_check" : "", " -out content.bin"));
   if (!origin_trust.crl) notes.push_back(origin_trust.missing);
-  sh.push_back(
-      "echo '2. what was signed: message id, origin, recipients, time, "
-      "payload'");
-  sh.push_back(absl::StrCat("grep -q -a -F '", m.message_id, "' content.bin"));
+  sh.push_back(absl::StrCat(
+      "echo '2. what was signed: message ", m.message_id, " from ", origin_id,
+      " to ", absl::StrJoin(inner.recipients(), ","), ", created ",
+      FormatRfc3339Ms(inner.created_unix_ms()), ", then its payload'"));
+  sh.push_back(absl::StrCat("test \"$(head -c ", content_head.size(),
+                            " content.bin | od -An -v -tx1 | tr -d ' \\n')\" "
+                            "= ",
+                            HexEncode(content_head)));
   sh.push_back(
       "if command -v protoc >/dev/null 2>&1; then protoc -I proto --decode "
       "kontor.v1.InnerContent proto/kontor/v1/envelope.proto < content.bin; "
@@ -318,9 +348,11 @@ absl::StatusOr<std::vector<ExportFile>> BuildExport(const ExportInput& in) {
     v1::ReceiptBody body;
     if (!receipt.ParseFromString(r.receipt) ||
         !body.ParseFromString(receipt.body()) ||
-        body.verdict() != v1::ACCEPTED || body.inner_digest().empty()) {
+        body.verdict() != v1::ACCEPTED || body.message_id() != m.message_id ||
+        body.origin() != origin_id ||
+        body.inner_digest() != Sha256(m.inner_signed)) {
       notes.push_back(absl::StrCat("the receipt of ", r.peer,
-                                   " is not an acceptance naming the signed "
+                                   " is not an acceptance naming this signed "
                                    "content; not exported"));
       continue;
     }
@@ -352,10 +384,24 @@ absl::StatusOr<std::vector<ExportFile>> BuildExport(const ExportInput& in) {
     sh.push_back(absl::StrCat("echo '", step++, ". ", body.recipient(),
                               "'\"'\"'s receipt names this message and its "
                               "signed content (SHA-256 of message.cms)'"));
-    sh.push_back(
-        absl::StrCat("grep -q -a -F '", m.message_id, "' ", p, ".body"));
+    // Its first fields (version, message id, origin, recipient, outer
+    // digest, time, verdict ACCEPTED) as exact bytes at its start, and the
+    // inner digest field (tag 0x62, 32 bytes) at a byte boundary.
+    v1::ReceiptBody lead;
+    lead.set_version(body.version());
+    lead.set_message_id(body.message_id());
+    lead.set_origin(body.origin());
+    lead.set_recipient(body.recipient());
+    lead.set_outer_digest(body.outer_digest());
+    lead.set_time_unix_ms(body.time_unix_ms());
+    lead.set_verdict(body.verdict());
+    const std::string lead_bytes = lead.SerializeAsString();
+    sh.push_back(absl::StrCat(
+        "test \"$(head -c ", lead_bytes.size(), " ", p,
+        ".body | od -An -v -tx1 | tr -d ' \\n')\" = ", HexEncode(lead_bytes)));
     sh.push_back(absl::StrCat("od -An -v -tx1 ", p,
-                              ".body | tr -d ' \\n' | grep -q \"$digest\""));
+                              ".body | tr -d ' \\n' | grep -Eq "
+                              "\"^(..)*6220$digest\""));
     sh.push_back(
         absl::StrCat("echo '", step++, ". ", body.recipient(),
                      "'\"'\"'s signature over its receipt (leaf ",
@@ -387,6 +433,7 @@ absl::StatusOr<std::vector<ExportFile>> BuildExport(const ExportInput& in) {
     }
     sh.push_back(absl::StrCat("{ printf '", kReceiptBatchLabel, "\\000'; cat ",
                               p, ".node; } > ", p, ".signed"));
+    sh.push_back(SanCheck(p + "-signer.pem", body.recipient()));
     sh.push_back(absl::StrCat("openssl x509 -in ", p, "-signer.pem -pubkey ",
                               "-noout > ", p, "-signer.pub"));
     sh.push_back(absl::StrCat("openssl dgst -sha256 -verify ", p,
@@ -395,9 +442,10 @@ absl::StatusOr<std::vector<ExportFile>> BuildExport(const ExportInput& in) {
     sh.push_back(absl::StrCat("echo '", step++, ". ", body.recipient(),
                               "'\"'\"'s signing certificate, as at ", Iso(at_s),
                               "'"));
-    sh.push_back(absl::StrCat("openssl verify -attime ", at_s, " -CAfile ", p,
-                              "-trust.pem", rt.crl ? " -crl_check" : "", " ", p,
-                              "-signer.pem"));
+    sh.push_back(absl::StrCat("openssl verify -purpose smimesign -attime ",
+                              at_s, " -CAfile ", p, "-trust.pem -untrusted ", p,
+                              "-signer.pem", rt.crl ? " -crl_check" : "", " ",
+                              p, "-signer.pem"));
     if (!rt.crl) notes.push_back(rt.missing);
   }
   sh.push_back("echo 'all checks passed'");
@@ -430,7 +478,14 @@ absl::StatusOr<std::vector<ExportFile>> BuildExport(const ExportInput& in) {
       "SHA-256(body)), node = SHA-256(0x01 || left || right), signed: \"",
       kReceiptBatchLabel, "\" 0x00 root).\n",
       "- `content.json`: the payload as Kontor shows it (for reading; the "
-      "signed bytes are in content.bin).\n\n",
+      "signed bytes are in content.bin). `message.cms` also holds the keys "
+      "of the message's attachments: keep the bundle as you would the "
+      "message.\n\n",
+      "Each signer's certificate must name its node "
+      "(`URI:urn:kontor:node:ID`); the signed fields are compared as exact "
+      "bytes at fixed positions (`head -c N | od`), and a receipt's "
+      "`inner_digest` (field 12, tag 0x62) must hold SHA-256(message.cms). "
+      "Only an acceptance carries that digest.\n\n",
       "Run inside this directory (the same commands are in `verify.sh`); "
       "any failing command stops it:\n\n```sh\nset -e\n",
       script, "```\n");

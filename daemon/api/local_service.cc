@@ -503,14 +503,28 @@ grpc::Status LocalService::DoSubmit(const Caller& caller,
   m.client_key = request->client_key();
   m.payload = payload.SerializeAsString();
   m.inner_signed = std::move(inner_signed);
-  // An erase order erases this node's own copies too: those the sender may
-  // see (its own, or any for an admin).
+  // An erase order names messages this node sent, sent by the caller (any
+  // for an admin): the recipients erase every message of this origin it
+  // names, so nobody orders the erasure of a colleague's messages. It
+  // erases this node's own copies too, in the same transaction.
   for (const std::string& target : kinds::EraseTargets(payload)) {
     auto known = store_->FindMessage(target);
-    if (known.ok() && known->has_value() && (*known)->sent &&
-        (RoleIsAdmin(caller.role) || (*known)->submitter == caller.id)) {
-      m.erase_targets.push_back(target);
+    if (!known.ok()) return FromAbsl(known.status());
+    if (!known->has_value() || !(*known)->sent) {
+      return Invalid(absl::StrCat(
+          payload.kind() == "erase.notice" ? "erase_notice.refers_to"
+                                           : "consent_update.referral_id",
+          ": ", target,
+          " is not a message this node sent; an erase order names messages "
+          "of its own origin"));
     }
+    if (!RoleIsAdmin(caller.role) && (*known)->submitter != caller.id) {
+      return Denied(
+          absl::StrCat("message ", target,
+                       " was sent by another user; only its sender or "
+                       "an admin may order its erasure"));
+    }
+    m.erase_targets.push_back(target);
   }
   m.subject = payload.subject();
   m.case_ref = payload.case_ref();

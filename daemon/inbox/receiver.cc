@@ -302,9 +302,9 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
                  items[j].record.message_id == target;
         }
         if (!held) {
-          auto found = store_->GetInbox(target, header->origin());
+          auto found = store_->HasAccepted(header->origin(), target);
           if (!found.ok()) return found.status();
-          held = !found->empty();
+          held = *found;
         }
         if (held) {
           item.body.add_erased(target);

@@ -45,10 +45,15 @@ absl::Status ValidatePayload(const Context& ctx, kontor::v1::Payload* p);
 // its content with family_name, given_names, date_of_birth or identifiers).
 bool Identified(const kontor::v1::Payload& p);
 
+// Most messages one erase.notice may name.
+inline constexpr size_t kMaxEraseTargets = 256;
+
 // The messages an erase order tells every recipient to erase (DESIGN.md
 // §7): erase.notice with action "erase" (its refers_to), or consent.update
 // with status "withdrawn" (its referral_id). Empty for anything else.
-// `reason` (optional) gets why, for the audit record.
+// Only valid message ids, each once, at most kMaxEraseTargets (a peer's
+// payload is not trusted). `reason` (optional) gets a fixed description
+// (never the notice's own text, which is content).
 std::vector<std::string> EraseTargets(const kontor::v1::Payload& p,
                                       std::string* reason = nullptr);
 

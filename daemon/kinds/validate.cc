@@ -320,6 +320,10 @@ void Validator::Consent(v1::Consent* c, const std::string& at,
 void Validator::RefersTo(google::protobuf::RepeatedPtrField<std::string>* ids,
                          const std::string& at) {
   if (ids->empty()) Problem(at, "at least one message id");
+  if (ids->size() > static_cast<int>(kMaxEraseTargets)) {
+    Problem(at, absl::StrCat("at most ", kMaxEraseTargets,
+                             " message ids; send several notices"));
+  }
   for (int i = 0; i < ids->size(); ++i) {
     MessageId(ids->Mutable(i), absl::StrCat(at, "[", i, "]"));
   }
@@ -586,13 +590,19 @@ std::vector<std::string> EraseTargets(const v1::Payload& p,
   std::string why;
   if (p.kind() == "erase.notice" && p.has_erase_notice() &&
       absl::AsciiStrToLower(p.erase_notice().action()) == "erase") {
-    out.assign(p.erase_notice().refers_to().begin(),
-               p.erase_notice().refers_to().end());
-    why = p.erase_notice().reason();
+    for (const std::string& id : p.erase_notice().refers_to()) {
+      // Message ids only (anything else would be signed into receipts),
+      // each once, at most kMaxEraseTargets.
+      if (out.size() < kMaxEraseTargets && IsValidMessageId(id) &&
+          std::find(out.begin(), out.end(), id) == out.end()) {
+        out.push_back(id);
+      }
+    }
+    why = "erase notice";
   } else if (p.kind() == "consent.update" && p.has_consent_update() &&
              absl::AsciiStrToLower(p.consent_update().consent().status()) ==
                  "withdrawn" &&
-             !p.consent_update().referral_id().empty()) {
+             IsValidMessageId(p.consent_update().referral_id())) {
     out.push_back(p.consent_update().referral_id());
     why = "consent withdrawn";
   }

@@ -120,6 +120,15 @@ def raw(*paths):
 
 
 def key_of(fed, node, key_id):
+    """The content key of inbox row "i:ORIGIN/ID" (its key id is in the
+    store), from the node's key file; None if there is none."""
+    if key_id.startswith("i:"):
+        origin, mid = key_id[2:].split("/", 1)
+        db = sqlite3.connect(fed.data(node, "kontor.db"))
+        row = db.execute("SELECT key_id FROM inbox WHERE origin = ? AND "
+                         "message_id = ?", (origin, mid)).fetchone()
+        db.close()
+        key_id = row[0] if row and row[0] else key_id
     db = sqlite3.connect(fed.data(node, "kontor.keys"))
     row = db.execute("SELECT key FROM content_keys WHERE id = ?",
                      (key_id,)).fetchone()
@@ -157,6 +166,16 @@ def run_erasure(res, fed, tmp):
     src.close()
     dst.close()
 
+    # An erase order names messages this node sent, nothing else.
+    path = write(os.path.join(tmp, "bad-erase.json"),
+                 template(fed, "erase.notice", "--in-reply-to",
+                          "0b6a2b56-1d2c-4b0e-9a57-4c1f1f3c1e11"))
+    rc, out, err = fed.cli("ee", "send", "--to", "fi", "--payload-json",
+                           path)
+    res.check("an erase.notice naming a message ee did not send is refused "
+              "(exit 2, naming the field)",
+              rc == 2 and "erase_notice.refers_to" in err and
+              "not a message this node sent" in err, f"rc={rc} {err}")
     notice = send(fed, tmp, "erase.notice", "--in-reply-to", r1)
     st = wait_delivered(fed, notice)
     d = (st.get("deliveries") or [{}])[0]
@@ -302,6 +321,25 @@ def run_export(res, fed, tmp):
         tampered(res, sent_dir, tmp, "receipt-fi.body",
                  lambda d: d.__setitem__(-3, d[-3] ^ 0x01),
                  "one changed byte in fi's receipt")
+        fi_cert = open(os.path.join(sent_dir, "receipt-fi-signer.pem"),
+                       "rb").read()
+        tampered(res, sent_dir, tmp, "origin-signer.pem",
+                 lambda d: d.__setitem__(slice(None), fi_cert),
+                 "another node's certificate given as the origin's")
+        other = os.path.join(tmp, "export-other")
+        if export(fed, "ee", fed.batched[0], other)[0] == 0:
+            # A whole, validly signed receipt of fi, for another message.
+            d = os.path.join(tmp, "swapped-receipt")
+            shutil.copytree(sent_dir, d)
+            for f in os.listdir(d):
+                if f.startswith("receipt-fi."):
+                    os.remove(os.path.join(d, f))
+            for f in os.listdir(other):
+                if f.startswith("receipt-fi."):
+                    shutil.copy(os.path.join(other, f), d)
+            rc, text = run_commands(d)
+            res.check("fi's valid receipt of another message in its place: "
+                      "the commands fail", rc != 0, text[-600:])
         files = os.listdir(sent_dir)
         res.check("the bundle has the CA certificate and CRL in force",
                   "BEGIN X509 CRL" in open(os.path.join(

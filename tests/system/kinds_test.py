@@ -150,6 +150,9 @@ def run_kinds(res, fed, tmp):
             extra = ["--in-reply-to", ids["withdrawn"]]
         if kind == "intel.response":
             extra = ["--in-reply-to", ids["intel.request"]]
+        if kind == "erase.notice":
+            # An erase order names a message this node sent: the note.
+            extra = ["--in-reply-to", ids["note"]]
         text = template(fed, kind, *extra)
         if kind == "note":
             rc, out, err = fed.cli("ee", "send", "--to", "fi", "--kind", "note",
@@ -358,6 +361,17 @@ def run_roles(res, fed, tmp, op_port):
                   r.get("message_id") == anna_id for r in recs) and
               any(r.get("actor") == "user:lars" for r in recs),
               f"rc={rc} {err}")
+    # An erase order names only the sender's own messages: lars may not
+    # have anna's referral erased at fi.
+    rc, out, err = send_json(
+        fed, None, "fi", template(fed, "erase.notice", "--in-reply-to",
+                                  anna_id), tmp, kontor_args=conn("lars"))
+    res.check("liaison may not order the erasure of the coordinator's "
+              "referral (refused at submit)",
+              rc != 0 and "sent by another user" in err, f"rc={rc} {err}")
+    rc, out, err = run_kontor(fed.kontor, conn("root"), "show", anna_id)
+    res.check("... and it is intact", rc == 0 and "purged" not in out and
+              "referral" in out, f"rc={rc} {err} {out[:200]}")
     # A node certificate (federation CA) is never a local user.
     node_conn = ["--node", f"127.0.0.1:{op_port}", "--cert",
                  os.path.join(fed.root, "ee", "tls.crt"), "--key",
