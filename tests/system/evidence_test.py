@@ -38,6 +38,11 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
+try:  # Debian python3-cryptography (deploy/packages.txt)
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+except ImportError:  # pragma: no cover
+    AESGCM = None
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 MAKE_PKI = os.path.join(REPO, "certs-example", "make-pki.sh")
@@ -206,9 +211,21 @@ def run_erasure(res, fed, tmp):
     res.check("fi: the key's bytes are gone from the key file and its WAL",
               key is not None and key not in keyfile, f"{len(keyfile)} bytes")
     db = sqlite3.connect(backup)
-    row = db.execute("SELECT payload FROM inbox WHERE message_id = ?",
+    row = db.execute("SELECT payload, key_id FROM inbox WHERE message_id = ?",
                      (r1,)).fetchone()
     db.close()
+    if AESGCM is not None and row is not None and key is not None:
+        # Independently (Python's cryptography, not Kontor): the backup's
+        # sealed payload opened with the key as it was before the erasure.
+        sealed = row[0][4:]
+        aad = b"kontor-column-v1\0" + row[1].encode() + b"\0payload"
+        try:
+            plain = AESGCM(key).decrypt(sealed[:12], sealed[12:], aad)
+        except Exception as e:  # noqa: BLE001
+            plain = repr(e).encode()
+        res.check("independently: the sealed payload is AES-256-GCM under its "
+                  "key, bound to key id and column (Python cryptography)",
+                  MARKER.encode() in plain, plain[:80])
     res.check("a backup of the store from before holds only sealed bytes, "
               "whose key no longer exists",
               row is not None and row[0][:4] == b"\x01kc1" and
