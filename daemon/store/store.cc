@@ -2263,13 +2263,20 @@ class SqliteStore : public Store {
     if (job_destroys_ != nullptr) job_destroys_->push_back(std::move(key_id));
   }
 
-  // Opens a sealed column value. Legacy plaintext (before schema 8, sealed
-  // at the next open) is returned as it is; a value whose key was destroyed
-  // reads as empty: it is erased.
+  // Opens a sealed column value; a value whose key was destroyed reads as
+  // empty: it is erased. Content is sealed at the first open after an
+  // upgrade, so an unsealed value was put there behind the node's back:
+  // never shown (logged, read as empty).
   absl::StatusOr<std::string> Unseal(const std::string& key_id,
                                      absl::string_view column,
                                      std::string value) {
-    if (value.empty() || !IsSealed(value)) return value;
+    if (value.empty()) return value;
+    if (!IsSealed(value)) {
+      KLOG(Security, "store") << column << " of " << key_id
+                              << " is stored unsealed: not written by this "
+                                 "node (the store file was changed); not shown";
+      return std::string();
+    }
     auto key = keys_->Get(key_id);
     if (!key.ok()) return key.status();
     if (!key->has_value()) return std::string();

@@ -1047,4 +1047,14 @@ TEST_F(ErasureTest, EachRowHasAKeyOfItsOwn) {
   EXPECT_NE(KeyIdOf("m:m1"), KeyIdOf("i:ee/r1"));
 }
 
+// After the upgrade everything is sealed: plaintext written into the store
+// behind its back is never shown as the message's content.
+TEST_F(ErasureTest, PlaintextPutBehindTheStoresBackIsNotShown) {
+  ASSERT_TRUE(store_->InsertOutgoing(Message("m1")).ok());
+  Close();
+  Sql("UPDATE messages SET payload = CAST('planted' AS BLOB) WHERE id = 'm1'");
+  Open();
+  EXPECT_EQ(Must("m1").payload, "");
+}
+
 }  // namespace kontor

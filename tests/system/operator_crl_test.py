@@ -221,6 +221,10 @@ def run(tmp, res):
                   "user:anna" in l and "revoked" in l
                   for l in fed.new_lines("ee", mark)),
               "\n".join(fed.new_lines("ee", mark)[-5:]))
+    # A streaming call too (watch would otherwise wait for messages).
+    rc, out, err = kontor(fed, fed.operator("anna"), "watch", "--since", "0")
+    res.check("anna's streaming call (watch) is refused too: revoked",
+              refused(rc, err, "user:anna", "revoked"), f"rc={rc} {err}")
     for user in ("lars", "root"):
         rc, out, err = send(fed, fed.operator(user), body)
         res.check(f"{user} still works after anna's revocation", rc == 0,
