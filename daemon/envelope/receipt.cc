@@ -60,6 +60,21 @@ absl::StatusOr<v1::ReceiptBody> VerifyReceipt(const v1::Receipt& receipt,
   return body;
 }
 
+std::string ReceiptContentProblem(const v1::ReceiptBody& body,
+                                  absl::string_view inner_digest) {
+  if (body.verdict() != v1::ACCEPTED || inner_digest.empty()) return "";
+  if (body.inner_digest().empty()) {
+    return absl::StrCat(body.recipient(),
+                        "'s receipt does not name the signed content");
+  }
+  if (!ConstantTimeEquals(body.inner_digest(), inner_digest)) {
+    return absl::StrCat(body.recipient(),
+                        "'s receipt names other signed content than this "
+                        "node sent");
+  }
+  return "";
+}
+
 absl::StatusOr<v1::ReceiptBody> VerifyEndToEndReceipt(
     const v1::Receipt& receipt, const KeyDirectory& directory,
     absl::string_view recipient, absl::string_view origin,

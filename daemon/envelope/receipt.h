@@ -34,6 +34,13 @@ absl::StatusOr<v1::ReceiptBody> VerifyReceipt(
 // that `recipient` signed for other bytes than ours (*altered = true): a
 // relay changed the envelope, and the recipient's refusal is final all the
 // same. An ACCEPTED for other bytes is never good.
+// For an acceptance of a message this node sent: "" if the receipt names
+// the signed content sent (its inner_digest is `inner_digest`, or nothing
+// is known to compare), else what is wrong, in words. Such a receipt is
+// still a delivery (the recipient signed it) but no evidence of the content.
+std::string ReceiptContentProblem(const v1::ReceiptBody& body,
+                                  absl::string_view inner_digest);
+
 absl::StatusOr<v1::ReceiptBody> VerifyEndToEndReceipt(
     const v1::Receipt& receipt, const KeyDirectory& directory,
     absl::string_view recipient, absl::string_view origin,

@@ -634,6 +634,11 @@ absl::Status Receiver::AcceptReturns(const std::string& peer,
     x.time_ms = now;
     if (body->verdict() == v1::ACCEPTED) {
       x.state = kStateDelivered;
+      x.reason = ReceiptContentProblem(*body, (*facts)->inner_digest);
+      if (!x.reason.empty()) {
+        KLOG(Security, "relay")
+            << "message " << claimed.message_id() << ": " << x.reason;
+      }
     } else {
       x.state = body->refusal() == v1::REFUSAL_EXPIRED ? kStateExpired
                                                        : kStateRejected;

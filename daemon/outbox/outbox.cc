@@ -513,8 +513,13 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
       continue;
     }
     if (body->verdict() == v1::ACCEPTED) {
+      const std::string problem = ReceiptContentProblem(*body, d.inner_digest);
+      if (!problem.empty()) {
+        KLOG(Security, "outbox")
+            << "message " << d.message_id << ": " << problem;
+      }
       settlements.push_back(Settlement{d.message_id, d.peer, kStateDelivered,
-                                       "", (*receipts)[i], settled_at,
+                                       problem, (*receipts)[i], settled_at,
                                        return_to});
     } else if (body->verdict() == v1::DEFERRED) {
       KLOG(Warning, "outbox")

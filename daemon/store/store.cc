@@ -57,7 +57,8 @@ CREATE TABLE IF NOT EXISTS messages(
   in_reply_to TEXT NOT NULL DEFAULT '',
   purged_ms INTEGER NOT NULL DEFAULT 0,
   inner_signed BLOB,
-  key_id TEXT NOT NULL DEFAULT '');
+  key_id TEXT NOT NULL DEFAULT '',
+  inner_digest BLOB);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_client_key
   ON messages(submitter, client_key) WHERE client_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS deliveries(
@@ -263,9 +264,9 @@ absl::Status Exec(sqlite3* db, const char* sql) {
 // subject, case_ref, in_reply_to; inbox.in_reply_to; audit, audit_heads),
 // 8 = cryptographic erasure (content sealed under per-message keys kept in
 // the key file; key_id of messages, inbox and uploads; messages.inner_signed;
-// erase_orders; evidence).
+// erase_orders; evidence), 9 = messages.inner_digest.
 // kSchema creates the newest form; this brings an older file up to it.
-constexpr int kSchemaVersion = 8;
+constexpr int kSchemaVersion = 9;
 
 absl::Status AddColumnIfMissing(sqlite3* db, const char* table,
                                 const char* column, const char* type) {
@@ -309,6 +310,7 @@ absl::Status Migrate(sqlite3* db) {
       {"messages", "key_id", "TEXT NOT NULL DEFAULT ''"},
       {"inbox", "key_id", "TEXT NOT NULL DEFAULT ''"},
       {"uploads", "key_id", "TEXT NOT NULL DEFAULT ''"},
+      {"messages", "inner_digest", "BLOB"},
   };
   for (const auto& a : kAdded) {
     if (auto s = AddColumnIfMissing(db, a.table, a.column, a.type); !s.ok()) {
@@ -526,7 +528,7 @@ constexpr const char* kDeliveryCols =
 constexpr const char* kPendingSelect =
     "SELECT d.message_id, d.priority, d.created_ms, d.expires_ms, "
     "m.envelope, m.outer_digest, d.attempts, d.deferrals, d.peer, m.origin, "
-    "m.chunks, m.uploads "
+    "m.chunks, m.uploads, m.inner_digest "
     "FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE ";
 
 PendingDelivery ReadPending(Stmt& s) {
@@ -544,6 +546,7 @@ PendingDelivery ReadPending(Stmt& s) {
   d.chunk_count = static_cast<uint32_t>(s.Int(10));
   const std::string uploads = s.Text(11);
   if (!uploads.empty()) d.uploads = absl::StrSplit(uploads, ',');
+  d.inner_digest = s.Text(12);
   return d;
 }
 
@@ -634,8 +637,8 @@ class SqliteStore : public Store {
                    "INSERT INTO messages(id, priority, created_ms, expires_ms, "
                    "kind, envelope, outer_digest, submitter, client_key, "
                    "request_hash, uploads, chunks, payload, subject, case_ref, "
-                   "in_reply_to, inner_signed, key_id) "
-                   "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                   "in_reply_to, inner_signed, key_id, inner_digest) "
+                   "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
           ins.Bind(1, m.id).Bind(2, priority).Bind(3, m.created_ms);
           ins.Bind(4, m.expires_ms).Bind(5, m.kind).BindBlob(6, m.envelope);
           ins.BindBlob(7, m.outer_digest).Bind(8, m.submitter);
@@ -660,6 +663,12 @@ class SqliteStore : public Store {
             ins.BindBlob(17, *inner);
           }
           ins.Bind(18, key->id);
+          // What receipts must name (ReceiptBody.inner_digest): not secret.
+          if (m.inner_signed.empty()) {
+            ins.BindNull(19);
+          } else {
+            ins.BindBlob(19, Sha256(m.inner_signed));
+          }
           if (auto st = ins.Run("insert message"); !st.ok()) return st;
           for (const std::string& u : m.uploads) {
             Stmt take(db,
@@ -1336,10 +1345,13 @@ class SqliteStore : public Store {
   absl::StatusOr<std::optional<MessageFacts>> GetMessageFacts(
       const std::string& key) override {
     absl::MutexLock l(&read_mu_);
-    Stmt q(reader_, "SELECT origin, outer_digest FROM messages WHERE id = ?");
+    Stmt q(reader_,
+           "SELECT origin, outer_digest, inner_digest FROM messages WHERE "
+           "id = ?");
     q.Bind(1, key);
     if (q.Step() != SQLITE_ROW) return std::optional<MessageFacts>();
-    return std::optional<MessageFacts>(MessageFacts{q.Text(0), q.Text(1)});
+    return std::optional<MessageFacts>(
+        MessageFacts{q.Text(0), q.Text(1), q.Text(2)});
   }
 
   absl::StatusOr<std::optional<DeliveryRow>> GetDelivery(

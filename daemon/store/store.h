@@ -94,6 +94,9 @@ struct PendingDelivery {
   uint32_t deferrals = 0;    // times the recipient deferred it since queued
   uint32_t chunk_count = 0;  // attachment chunks to send first
   std::vector<std::string> uploads;  // their attachment ids (own messages)
+  // SHA-256 of the inner CMS this node signed (own messages): what the
+  // recipient's acceptance must name.
+  std::string inner_digest;
 
   // The message id on the wire (message_id without a relay key's origin).
   std::string wire_id() const {
@@ -138,6 +141,7 @@ struct PendingReturn {
 struct MessageFacts {
   std::string origin;  // empty: this node
   std::string outer_digest;
+  std::string inner_digest;  // SHA-256 of the inner CMS (own messages)
 };
 
 struct DeliveryRow {

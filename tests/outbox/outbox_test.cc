@@ -77,6 +77,10 @@ class FakeLink : public PeerLink {
                     : defer.count(b.message_id()) ? v1::DEFERRED
                                                   : v1::ACCEPTED);
       if (b.verdict() == v1::DEFERRED) b.set_reason("unknown signing key");
+      if (auto it = inner_digest.find(b.message_id());
+          it != inner_digest.end() && b.verdict() == v1::ACCEPTED) {
+        b.set_inner_digest(it->second);
+      }
       if (b.verdict() == v1::REFUSED) {
         b.set_refusal(v1::REFUSAL_POLICY);
         b.set_reason("not allowed");
@@ -94,6 +98,8 @@ class FakeLink : public PeerLink {
   std::set<std::string> refuse;
   std::set<std::string> defer;
   int lose_answers = 0;
+  // What the recipient's acceptance names as the signed content, by id.
+  std::map<std::string, std::string> inner_digest;
   std::map<std::string, int> calls;
   std::map<std::string, std::vector<std::string>> delivered;
   std::map<std::string, std::shared_ptr<const EcdsaSigner>> signers;
@@ -231,6 +237,46 @@ TEST_F(OutboxTest, SignedRefusalEndsAsRejectedWithoutRetry) {
   EXPECT_EQ(std::count(link_.delivered["fi"].begin(),
                        link_.delivered["fi"].end(), id),
             1);
+}
+
+// An acceptance must name the signed content this node sent (the SHA-256 of
+// its inner CMS): one naming other content is still a delivery (signed by
+// the recipient) but says so, for the operator and the evidence.
+TEST_F(OutboxTest, AcceptanceNamingOtherSignedContentSaysSo) {
+  StartOutbox();
+  std::vector<std::string> ids;
+  for (const char* which : {"right", "wrong", "none"}) {
+    OutgoingMessage m;
+    m.id = NewMessageId();
+    m.recipients = {"fi"};
+    m.priority = 1;
+    m.created_ms = Clock::Real()->NowUnixMs();
+    m.expires_ms = m.created_ms + 3600000;
+    m.kind = "note";
+    m.envelope = m.id + "-envelope";
+    m.outer_digest = "digest-" + m.id;
+    m.submitter = "t";
+    m.inner_signed = std::string("inner-") + which;
+    {
+      absl::MutexLock l(&link_.mu);
+      if (std::string(which) == "right") {
+        link_.inner_digest[m.id] = Sha256(m.inner_signed);
+      } else if (std::string(which) == "wrong") {
+        link_.inner_digest[m.id] = Sha256("other content");
+      }
+    }
+    ASSERT_TRUE(store_->InsertOutgoing(m).ok());
+    ids.push_back(m.id);
+  }
+  outbox_->Notify("fi");
+  for (const std::string& id : ids) ASSERT_TRUE(WaitFor(id, "fi", "delivered"));
+  EXPECT_EQ((*store_->Deliveries(ids[0]))[0].reason, "");
+  EXPECT_NE((*store_->Deliveries(ids[1]))[0].reason.find(
+                "names other signed content"),
+            std::string::npos);
+  EXPECT_NE((*store_->Deliveries(ids[2]))[0].reason.find(
+                "does not name the signed content"),
+            std::string::npos);
 }
 
 TEST_F(OutboxTest, ReceiptFromTheWrongSignerIsNotDelivery) {
