@@ -453,10 +453,17 @@ grpc::Status LocalService::DoSubmit(const Caller& caller,
                        ? v1::ROUTINE
                        : request->priority();
     ctx.now_ms = clock_->NowUnixMs();
-    ctx.lookup =
-        [this](const std::string& id) -> std::optional<kinds::KnownMessage> {
+    // Only what the caller may see: a message outside its role or another
+    // user's sent one is "unknown" (its kind and case are not told).
+    ctx.lookup = [this, &caller](const std::string& id)
+        -> std::optional<kinds::KnownMessage> {
       auto known = store_->FindMessage(id);
       if (!known.ok() || !known->has_value()) return std::nullopt;
+      const bool visible =
+          RoleIsAdmin(caller.role) ||
+          ((*known)->sent ? (*known)->submitter == caller.id
+                          : RoleMayUseKind(caller.role, (*known)->kind));
+      if (!visible) return std::nullopt;
       return kinds::KnownMessage{
           (*known)->kind,
           (*known)->sent ? config_->node_id() : (*known)->origin,

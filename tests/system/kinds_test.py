@@ -361,6 +361,15 @@ def run_roles(res, fed, tmp, op_port):
                   r.get("message_id") == anna_id for r in recs) and
               any(r.get("actor") == "user:lars" for r in recs),
               f"rc={rc} {err}")
+    # Validation tells a user nothing of messages outside their view: anna
+    # naming lars's intel.report reads as an unknown id, not its kind.
+    rc, out, err = send_json(
+        fed, None, "fi", template(fed, "consent.update", "--in-reply-to",
+                                  lars_id), tmp, kontor_args=conn("anna"))
+    res.check("a message outside the user's view is unknown to validation "
+              "(its kind is not told)",
+              rc == 2 and "no message with this id" in err and
+              "intel" not in err, f"rc={rc} {err}")
     # An erase order names only the sender's own messages: lars may not
     # have anna's referral erased at fi.
     rc, out, err = send_json(
