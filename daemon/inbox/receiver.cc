@@ -197,6 +197,7 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
       m.message_id = header->message_id();
       m.deliver_to = deliver_to;
       m.from_peer = peer;
+      m.received_ms = now;
       m.priority = header->priority();
       m.created_ms = header->created_unix_ms();
       m.expires_ms = header->expires_unix_ms();

@@ -1333,7 +1333,7 @@ class SqliteStore : public Store {
                             std::string(kAuditNodeActor), m.message_id,
                             m.origin, m.deliver_to, "", "",
                             absl::StrCat("custody from ", m.from_peer)}},
-                absl::ToUnixMillis(absl::Now()));
+                m.received_ms);
             !st.ok()) {
           return st;
         }

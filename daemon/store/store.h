@@ -129,7 +129,8 @@ struct RelayedMessage {
   std::string envelope;  // with the routing block as it is to be sent on
   std::string outer_digest;
   uint32_t chunk_count = 0;
-  std::string custody;  // the FORWARDED receipt this node signed
+  std::string custody;      // the FORWARDED receipt this node signed
+  int64_t received_ms = 0;  // taken into custody (the audit record's time)
 };
 
 // One end-to-end receipt waiting to go back one hop.
