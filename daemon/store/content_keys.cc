@@ -1,13 +1,13 @@
 #include "daemon/store/content_keys.h"
 
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <unistd.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "daemon/common/ids.h"
 #include "daemon/crypto/primitives.h"
+#include "daemon/store/sqlite.h"
 
 namespace kontor {
 namespace {
@@ -15,67 +15,8 @@ namespace {
 constexpr size_t kKeyBytes = 32;
 
 absl::Status KeyStoreError(sqlite3* db, int rc, absl::string_view what) {
-  const std::string msg =
-      absl::StrCat("content keys: ", what, ": ", sqlite3_errstr(rc), " (",
-                   db ? sqlite3_errmsg(db) : "", ")");
-  switch (rc & 0xff) {
-    case SQLITE_FULL:
-    case SQLITE_NOMEM:
-      return absl::ResourceExhaustedError(msg);
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-    case SQLITE_IOERR:
-      return absl::UnavailableError(msg);
-    default:
-      return absl::InternalError(msg);
-  }
+  return SqlError(db, rc, absl::StrCat("content keys: ", what));
 }
-
-absl::Status Exec(sqlite3* db, const char* sql) {
-  int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) return KeyStoreError(db, rc, sql);
-  return absl::OkStatus();
-}
-
-// A prepared statement, finalized on scope exit.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  absl::Status status() const {
-    return rc_ == SQLITE_OK ? absl::OkStatus()
-                            : KeyStoreError(db_, rc_, "prepare");
-  }
-  void Bind(int i, absl::string_view v, bool blob = false) {
-    if (blob) {
-      sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()),
-                        SQLITE_TRANSIENT);
-    } else {
-      sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()),
-                        SQLITE_TRANSIENT);
-    }
-  }
-  int Step() { return sqlite3_step(stmt_); }
-  void Reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  std::string Blob(int col) {
-    const void* p = sqlite3_column_blob(stmt_, col);
-    int n = sqlite3_column_bytes(stmt_, col);
-    return p ? std::string(static_cast<const char*>(p), n) : std::string();
-  }
-  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  int rc_;
-};
 
 std::string ColumnAad(absl::string_view key_id, absl::string_view column) {
   return absl::StrCat("kontor-column-v1", absl::string_view("\0", 1), key_id,
@@ -125,17 +66,17 @@ absl::StatusOr<std::unique_ptr<ContentKeys>> ContentKeys::Open(
   }
   std::string file_id;
   {
-    Statement ins(db,
-                  "INSERT INTO meta(name, value) VALUES('file_id', ?) ON "
-                  "CONFLICT(name) DO NOTHING");
+    Stmt ins(db,
+             "INSERT INTO meta(name, value) VALUES('file_id', ?) ON "
+             "CONFLICT(name) DO NOTHING");
     ins.Bind(1, HexEncode(RandomBytes(16)));
-    Statement get(db, "SELECT value FROM meta WHERE name = 'file_id'");
+    Stmt get(db, "SELECT value FROM meta WHERE name = 'file_id'");
     if (ins.Step() != SQLITE_DONE || get.Step() != SQLITE_ROW) {
       absl::Status s = KeyStoreError(db, sqlite3_errcode(db), "file id");
       sqlite3_close(db);
       return s;
     }
-    file_id = get.Blob(0);
+    file_id = get.Text(0);
   }
   return std::unique_ptr<ContentKeys>(new ContentKeys(db, file_id));
 }
@@ -152,23 +93,23 @@ absl::StatusOr<std::map<std::string, std::string>> ContentKeys::Ensure(
   absl::MutexLock l(&mu_);
   if (auto s = Exec(db_, "BEGIN IMMEDIATE"); !s.ok()) return s;
   absl::Status s = [&]() -> absl::Status {
-    Statement ins(db_,
-                  "INSERT INTO content_keys(id, key) VALUES(?, ?) "
-                  "ON CONFLICT(id) DO NOTHING");
-    Statement get(db_, "SELECT key FROM content_keys WHERE id = ?");
+    Stmt ins(db_,
+             "INSERT INTO content_keys(id, key) VALUES(?, ?) "
+             "ON CONFLICT(id) DO NOTHING");
+    Stmt get(db_, "SELECT key FROM content_keys WHERE id = ?");
     if (auto st = ins.status(); !st.ok()) return st;
     if (auto st = get.status(); !st.ok()) return st;
     for (const std::string& id : ids) {
       if (out.count(id)) continue;
       ins.Bind(1, id);
-      ins.Bind(2, RandomBytes(kKeyBytes), true);
+      ins.BindBlob(2, RandomBytes(kKeyBytes));
       int rc = ins.Step();
       ins.Reset();
       if (rc != SQLITE_DONE) return KeyStoreError(db_, rc, "insert key");
       get.Bind(1, id);
       rc = get.Step();
       if (rc != SQLITE_ROW) return KeyStoreError(db_, rc, "read key");
-      out[id] = get.Blob(0);
+      out[id] = get.Text(0);
       get.Reset();
     }
     return absl::OkStatus();
@@ -184,13 +125,13 @@ absl::StatusOr<std::map<std::string, std::string>> ContentKeys::Ensure(
 absl::StatusOr<std::optional<std::string>> ContentKeys::Get(
     const std::string& id) {
   absl::MutexLock l(&mu_);
-  Statement get(db_, "SELECT key FROM content_keys WHERE id = ?");
+  Stmt get(db_, "SELECT key FROM content_keys WHERE id = ?");
   if (auto st = get.status(); !st.ok()) return st;
   get.Bind(1, id);
   int rc = get.Step();
   if (rc == SQLITE_DONE) return std::optional<std::string>();
   if (rc != SQLITE_ROW) return KeyStoreError(db_, rc, "read key");
-  return std::optional<std::string>(get.Blob(0));
+  return std::optional<std::string>(get.Text(0));
 }
 
 absl::Status ContentKeys::Destroy(const std::vector<std::string>& ids) {
@@ -198,7 +139,7 @@ absl::Status ContentKeys::Destroy(const std::vector<std::string>& ids) {
   absl::MutexLock l(&mu_);
   if (auto s = Exec(db_, "BEGIN IMMEDIATE"); !s.ok()) return s;
   absl::Status s = [&]() -> absl::Status {
-    Statement del(db_, "DELETE FROM content_keys WHERE id = ?");
+    Stmt del(db_, "DELETE FROM content_keys WHERE id = ?");
     if (auto st = del.status(); !st.ok()) return st;
     for (const std::string& id : ids) {
       del.Bind(1, id);
@@ -242,18 +183,18 @@ absl::Status ContentKeys::CheckpointLocked() {
 
 absl::StatusOr<std::vector<std::string>> ContentKeys::ListIds() {
   absl::MutexLock l(&mu_);
-  Statement q(db_, "SELECT id FROM content_keys");
+  Stmt q(db_, "SELECT id FROM content_keys");
   if (auto st = q.status(); !st.ok()) return st;
   std::vector<std::string> out;
   int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(q.Blob(0));
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(q.Text(0));
   if (rc != SQLITE_DONE) return KeyStoreError(db_, rc, "list keys");
   return out;
 }
 
 absl::StatusOr<uint64_t> ContentKeys::Count() {
   absl::MutexLock l(&mu_);
-  Statement q(db_, "SELECT COUNT(*) FROM content_keys");
+  Stmt q(db_, "SELECT COUNT(*) FROM content_keys");
   if (auto st = q.status(); !st.ok()) return st;
   if (q.Step() != SQLITE_ROW) return absl::InternalError("count keys");
   return static_cast<uint64_t>(q.Int(0));

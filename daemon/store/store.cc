@@ -23,6 +23,7 @@
 #include "daemon/common/log.h"
 #include "daemon/crypto/primitives.h"
 #include "daemon/store/content_keys.h"
+#include "daemon/store/sqlite.h"
 
 namespace kontor {
 
@@ -169,92 +170,6 @@ CREATE TABLE IF NOT EXISTS audit_heads(
   time_ms INTEGER NOT NULL,
   signature BLOB NOT NULL);
 )sql";
-
-absl::Status SqlError(sqlite3* db, int rc, absl::string_view what) {
-  // "what: database or disk is full", with SQLite's own detail only when it
-  // says more than the code does.
-  const std::string code = sqlite3_errstr(rc);
-  const std::string detail = db ? sqlite3_errmsg(db) : "";
-  const std::string msg = absl::StrCat(
-      what, ": ", code,
-      detail.empty() || detail == code ? "" : absl::StrCat(" (", detail, ")"));
-  switch (rc & 0xff) {
-    case SQLITE_FULL:
-    case SQLITE_NOMEM:
-      return absl::ResourceExhaustedError(msg);
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-    case SQLITE_IOERR:
-      return absl::UnavailableError(msg);
-    case SQLITE_CONSTRAINT:
-      return absl::AlreadyExistsError(msg);
-    default:
-      return absl::InternalError(msg);
-  }
-}
-
-// A prepared statement, finalized on scope exit.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
-  }
-  ~Stmt() { sqlite3_finalize(stmt_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  absl::Status status() const {
-    return rc_ == SQLITE_OK ? absl::OkStatus() : SqlError(db_, rc_, "prepare");
-  }
-  Stmt& Bind(int i, absl::string_view text) {
-    sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()),
-                      SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& BindBlob(int i, absl::string_view blob) {
-    sqlite3_bind_blob(stmt_, i, blob.data(), static_cast<int>(blob.size()),
-                      SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& Bind(int i, int64_t v) {
-    sqlite3_bind_int64(stmt_, i, v);
-    return *this;
-  }
-  Stmt& BindNull(int i) {
-    sqlite3_bind_null(stmt_, i);
-    return *this;
-  }
-  // SQLITE_ROW, SQLITE_DONE or an error code.
-  int Step() { return sqlite3_step(stmt_); }
-  absl::Status Run(absl::string_view what) {
-    if (rc_ != SQLITE_OK) return status();
-    int rc = Step();
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqlError(db_, rc, what);
-    return absl::OkStatus();
-  }
-  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
-  std::string Text(int col) {
-    const void* p = sqlite3_column_blob(stmt_, col);
-    int n = sqlite3_column_bytes(stmt_, col);
-    return p ? std::string(static_cast<const char*>(p), n) : std::string();
-  }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  int rc_;
-};
-
-absl::Status Exec(sqlite3* db, const char* sql) {
-  char* err = nullptr;
-  int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
-  if (rc != SQLITE_OK) {
-    std::string msg = err ? err : "";
-    sqlite3_free(err);
-    return SqlError(db, rc, "store");
-  }
-  return absl::OkStatus();
-}
 
 // Schema versions (PRAGMA user_version): 0 = new or first release,
 // 2 = deliveries.not_before_ms, 3 = deliveries.deferrals, 4 = priorities
@@ -486,21 +401,6 @@ absl::Status SweepKeys(sqlite3* db, ContentKeys* keys) {
                       << " content key(s) no message uses";
   absl::Status st = keys->Destroy(unused);
   return st.code() == absl::StatusCode::kAborted ? absl::OkStatus() : st;
-}
-
-absl::StatusOr<sqlite3*> OpenDb(const std::string& path) {
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-      nullptr);
-  if (rc != SQLITE_OK) {
-    absl::Status s = SqlError(db, rc, absl::StrCat("open ", path));
-    sqlite3_close(db);
-    return s;
-  }
-  sqlite3_busy_timeout(db, 10000);
-  return db;
 }
 
 DeliveryRow ReadDelivery(Stmt& s) {
