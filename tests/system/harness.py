@@ -261,6 +261,43 @@ class FedDir:
         return {}
 
 
+class Federation(FedDir):
+    """A FedDir that starts and stops its nodes with federation.sh (fed())
+    and reads JSON answers (query(), retried while a node is briefly
+    away)."""
+
+    cli_timeout = 30
+
+    def __init__(self, root, kontord, kontor):
+        super().__init__(root, kontor)
+        self.kontord = kontord
+
+    def fed(self, *args):
+        return federation_sh(self.kontord, *args, stderr_tail=2000)
+
+    def query(self, node, *args):
+        import json
+        rc, out, err = retry_transient(lambda: self.cli(node, *args), 30, 0.2)
+        if rc != 0:
+            raise RuntimeError(f"kontor {' '.join(args)} on {node}: {rc} {err}")
+        return json.loads(out)
+
+
+def write_file(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def template(kontor, kind, *extra):
+    """`kontor template KIND ...` (needs no node)."""
+    rc, out, err = kontor_cli(kontor, "/nonexistent", "template", kind, *extra,
+                              json_out=False)
+    if rc != 0:
+        raise RuntimeError(f"template {kind}: {rc} {err}")
+    return out
+
+
 def main(run, prefix, federation):
     """Runs run(tmp, results) in a new directory /tmp/<prefix>XXXX, in which
     run starts its federation as tmp/fed; a crash is a failed check. Then

@@ -56,23 +56,7 @@ ALL_KINDS = ["note", "referral.consult", "referral", "referral.response",
              "alert", "restriction.update", "erase.notice"]
 
 
-class Fed(harness.FedDir):
-    cli_timeout = 30
-
-    def __init__(self, root, kontord, kontor):
-        super().__init__(root, kontor)
-        self.kontord = kontord
-
-    def fed(self, *args):
-        return harness.federation_sh(self.kontord, *args, stderr_tail=2000)
-
-    def query(self, node, *args):
-        rc, out, err = harness.retry_transient(
-            lambda: self.cli(node, *args), 30, 0.2)
-        if rc != 0:
-            raise RuntimeError(f"kontor {' '.join(args)} on {node}: {rc} {err}")
-        return json.loads(out)
-
+class Fed(harness.Federation):
     def db(self, node):
         return os.path.join(self.root, node, "data", "kontor.db")
 
@@ -85,18 +69,11 @@ def free_port():
     return port
 
 
-def write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+write = harness.write_file
 
 
 def template(fed, kind, *extra):
-    rc, out, err = harness.kontor_cli(fed.kontor, "/nonexistent", "template",
-                                      kind, *extra, json_out=False)
-    if rc != 0:
-        raise RuntimeError(f"template {kind}: {rc} {err}")
-    return out
+    return harness.template(fed.kontor, kind, *extra)
 
 
 def send_json(fed, node, to, text, tmp, *extra, kontor_args=None):
