@@ -41,17 +41,9 @@ absl::StatusOr<std::unique_ptr<ContentKeys>> ContentKeys::Open(
         absl::StrCat("content keys: cannot open ", path));
   }
   ::close(fd);
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-      nullptr);
-  if (rc != SQLITE_OK) {
-    absl::Status s = KeyStoreError(db, rc, absl::StrCat("open ", path));
-    sqlite3_close(db);
-    return s;
-  }
-  sqlite3_busy_timeout(db, 10000);
+  auto opened = OpenDb(path);
+  if (!opened.ok()) return opened.status();
+  sqlite3* db = *opened;
   for (const char* sql :
        {"PRAGMA secure_delete=ON", "PRAGMA journal_mode=WAL",
         "PRAGMA synchronous=FULL",
