@@ -1,7 +1,11 @@
 #include "daemon/api/audit.h"
 
+#include <set>
+
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "daemon/envelope/merkle.h"
 #include "daemon/envelope/receipt.h"
 #include "kontor/v1/envelope.pb.h"
@@ -65,10 +69,26 @@ absl::Status SignAuditHead(Store* store, const EcdsaSigner& signer,
     }
     return absl::OkStatus();
   }
+  if (!signed_heads->empty() &&
+      head->seq == signed_heads->back().head.seq + 1) {
+    // Nothing new but the record of the last signing.
+    auto last = store->GetAuditRecord(head->seq);
+    if (!last.ok()) return last.status();
+    if (last->has_value() && (*last)->entry.action == kAuditAttest) {
+      return absl::OkStatus();
+    }
+  }
   auto sig = SignBatch(signer, kAuditHeadLabel, {HeadDigest(*head, now_ms)});
   if (!sig.ok()) return sig.status();
-  return store->PutSignedHead(
-      SignedAuditHead{*head, now_ms, (*sig)[0].SerializeAsString()});
+  if (auto s = store->PutSignedHead(
+          SignedAuditHead{*head, now_ms, (*sig)[0].SerializeAsString()});
+      !s.ok()) {
+    return s;
+  }
+  return store->AppendAudit(
+      {AuditEntry{std::string(kAuditAttest), std::string(kAuditNodeActor), "",
+                  "", "", "", "", absl::StrCat("signed head ", head->seq)}},
+      now_ms);
 }
 
 absl::StatusOr<v1::AuditVerifyResponse> VerifyAudit(
@@ -113,6 +133,32 @@ absl::StatusOr<v1::AuditVerifyResponse> VerifyAudit(
     if (std::string p = CheckHead(store, h.head, chain_max, "signed head");
         !p.empty()) {
       out.add_problems(p);
+    }
+  }
+
+  // The chain records each signing: every head it says was signed must
+  // still be kept (signed heads deleted to hide a truncation show here).
+  {
+    std::set<uint64_t> kept;
+    for (const SignedAuditHead& h : *signed_heads) kept.insert(h.head.seq);
+    uint64_t after = 0;
+    for (;;) {
+      auto page = store->ListAudit(after, 1000);
+      if (!page.ok()) return page.status();
+      if (page->empty()) break;
+      for (const AuditRecord& r : *page) {
+        after = r.seq;
+        uint64_t signed_seq = 0;
+        if (r.entry.action == kAuditAttest &&
+            absl::SimpleAtoi(absl::StripPrefix(r.entry.detail, "signed head "),
+                             &signed_seq) &&
+            !kept.count(signed_seq)) {
+          out.add_problems(
+              absl::StrCat("record ", r.seq, " says head ", signed_seq,
+                           " was signed, but no signed head ", signed_seq,
+                           " is kept: signed heads were deleted"));
+        }
+      }
     }
   }
 

@@ -18,6 +18,9 @@ inline constexpr absl::string_view kAuditRelay = "relay";        // passed on
 inline constexpr absl::string_view kAuditAlter = "alter";  // cancel, retry
 inline constexpr absl::string_view kAuditErase = "erase";
 inline constexpr absl::string_view kAuditRefuse = "refuse";  // by us or a peer
+// The node signed its chain head (detail "signed head N"): kept in the chain
+// itself, so deleting signed heads shows (kontor audit verify).
+inline constexpr absl::string_view kAuditAttest = "attest";
 
 // The actor of what the node does by itself (a refusal by policy, a purge).
 inline constexpr absl::string_view kAuditNodeActor = "kontord";

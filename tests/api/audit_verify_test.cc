@@ -125,12 +125,18 @@ TEST_F(AuditVerifyTest, NothingIsSignedForAnEmptyChain) {
 
 TEST_F(AuditVerifyTest, SignsTheHeadOnceUntilItMoves) {
   Append(3);
+  const AuditHead before = Head();
   ASSERT_TRUE(SignAuditHead(store_.get(), *signer_, 5000).ok());
   auto heads = *store_->ListSignedHeads();
   ASSERT_EQ(heads.size(), 1u);
   EXPECT_EQ(heads[0].head.seq, 3u);
-  EXPECT_EQ(heads[0].head.hash, Head().hash);
+  EXPECT_EQ(heads[0].head.hash, before.hash);
   EXPECT_EQ(heads[0].time_ms, 5000);
+  // The signing is itself recorded in the chain.
+  auto attest = *store_->GetAuditRecord(4);
+  ASSERT_TRUE(attest.has_value());
+  EXPECT_EQ(attest->entry.action, kAuditAttest);
+  EXPECT_EQ(attest->entry.detail, "signed head 3");
 
   // The signature: a batch signature under the audit head label over
   // SHA-256(u64be(seq) || hash || u64be(time)), by ee's signing key.
@@ -147,8 +153,9 @@ TEST_F(AuditVerifyTest, SignsTheHeadOnceUntilItMoves) {
       VerifyBatchSignature(sig, kAuditHeadLabel, Sha256(in), *fi_.signing.cert)
           .ok());
 
-  // Not moved: nothing new.
+  // Not moved (but for the record of the signing): nothing new.
   ASSERT_TRUE(SignAuditHead(store_.get(), *signer_, 6000).ok());
+  EXPECT_EQ(Head().seq, 4u);
   ASSERT_EQ(store_->ListSignedHeads()->size(), 1u);
   EXPECT_EQ(store_->ListSignedHeads()->front().time_ms, 5000);
   // Moved: a second one.
@@ -156,8 +163,20 @@ TEST_F(AuditVerifyTest, SignsTheHeadOnceUntilItMoves) {
   ASSERT_TRUE(SignAuditHead(store_.get(), *signer_, 7000).ok());
   heads = *store_->ListSignedHeads();
   ASSERT_EQ(heads.size(), 2u);
-  EXPECT_EQ(heads[1].head.seq, 4u);
+  EXPECT_EQ(heads[1].head.seq, 5u);
   EXPECT_EQ(heads[1].time_ms, 7000);
+}
+
+// Deleting the signed heads (to hide a truncation below them) shows: the
+// chain records every signing.
+TEST_F(AuditVerifyTest, DeletedSignedHeadsAreFound) {
+  Append(3);
+  ASSERT_TRUE(SignAuditHead(store_.get(), *signer_, 5000).ok());
+  Append(2);
+  Sql("DELETE FROM audit_heads");
+  v1::AuditVerifyResponse r = Verify();
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(HasProblem(r, "signed heads were deleted")) << Problems(r);
 }
 
 TEST_F(AuditVerifyTest, IntactChainWithItsSignedHeadIsOk) {
@@ -167,8 +186,8 @@ TEST_F(AuditVerifyTest, IntactChainWithItsSignedHeadIsOk) {
   v1::AuditVerifyResponse r = Verify();
   EXPECT_TRUE(r.ok()) << Problems(r);
   EXPECT_EQ(r.problems_size(), 0);
-  EXPECT_EQ(r.records(), 6u);
-  EXPECT_EQ(r.head_seq(), 6u);
+  EXPECT_EQ(r.records(), 7u);  // with the record of the signing
+  EXPECT_EQ(r.head_seq(), 7u);
   EXPECT_EQ(r.head_hash(), Head().hash);
   EXPECT_EQ(r.first_bad_seq(), 0u);
   EXPECT_EQ(r.signed_heads(), 1u);

@@ -520,10 +520,14 @@ def run_audit(res, fed, tmp):
     db.close()
     fed.fed("start", fed.root, "fi")
     rc, v, err = verify(fed, "fi")
+    problems = " | ".join(v.get("problems", []))
     res.check("rewritten chain: hashes fit, but ee's witnessed head does "
-              "not: verify fails (rewritten)",
+              "not, and the chain's records of signing name heads no longer "
+              "kept: verify fails (rewritten; signed heads deleted)",
               rc == 1 and v.get("first_bad_seq", 0) == 0 and
-              "rewritten" in err, f"rc={rc} {json.dumps(v)[:600]} {err}")
+              "rewritten" in problems and
+              "signed heads were deleted" in problems,
+              f"rc={rc} {json.dumps(v)[:600]} {err}")
 
     # 3. Truncated: the original chain back, without its newest records.
     fed.fed("stop", fed.root, "fi")
