@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "daemon/common/ids.h"
 #include "daemon/crypto/cms.h"
 #include "daemon/crypto/ossl.h"
@@ -213,12 +214,22 @@ std::string Iso(int64_t unix_s) {
   return s;
 }
 
+// `s` as one sh word: single-quoted, each ' written as '\''.
+std::string ShellQuote(absl::string_view s) {
+  return absl::StrCat("'", absl::StrReplaceAll(s, {{"'", "'\\''"}}), "'");
+}
+
 // The certificate in `file` names node `node` (URI SAN), so the signature
 // checked with it is that node's.
 std::string SanCheck(const std::string& file, const std::string& node) {
   return absl::StrCat("openssl x509 -noout -ext subjectAltName -in ", file,
-                      " | tr -d ' ' | grep -qxF 'URI:urn:kontor:node:", node,
-                      "'");
+                      " | tr -d ' ' | tr ',' '\\n' | grep -qxF ",
+                      ShellQuote(absl::StrCat("URI:urn:kontor:node:", node)));
+}
+
+// `echo` of `text`, quoted for sh whatever it holds.
+std::string Echo(absl::string_view text) {
+  return absl::StrCat("echo ", ShellQuote(text));
 }
 
 // Protobuf descriptors as .proto text: what protoc needs to decode the
@@ -287,6 +298,14 @@ absl::StatusOr<std::vector<ExportFile>> BuildExport(const ExportInput& in) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the signed content of ", m.message_id, " does not name it"));
   }
+  if (signer && inner.SerializeAsString() != signed_content) {
+    // The checks compare bytes at fixed positions: only the standard
+    // encoding (what Kontor writes) says what they read.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the signed content of ", m.message_id,
+        " is not in the standard protobuf encoding; its fields cannot be "
+        "shown byte for byte"));
+  }
   if (!signer) {
     return absl::FailedPreconditionError(absl::StrCat(
         "no archived signing certificate verifies ", m.message_id,
@@ -314,23 +333,29 @@ absl::StatusOr<std::vector<ExportFile>> BuildExport(const ExportInput& in) {
   // a search).
   v1::InnerContent head = inner;
   head.clear_payload();
+  head.DiscardUnknownFields();
   const std::string content_head = head.SerializeAsString();
 
   std::vector<std::string> sh;
   std::vector<std::string> notes;
-  sh.push_back(absl::StrCat("echo '1. ", origin_id,
-                            "'\"'\"'s signature over the message, as at ",
-                            Iso(created_s), "'"));
-  sh.push_back(SanCheck("origin-signer.pem", origin_id));
+  sh.push_back(Echo(absl::StrCat("1. ", origin_id,
+                                 "'s signature over the message, as at ",
+                                 Iso(created_s))));
+  // -signer writes the certificate that verified: the name check is on
+  // that one, whatever else origin-signer.pem holds.
   sh.push_back(absl::StrCat(
       "openssl cms -verify -binary -inform DER -in message.cms -nointern "
-      "-certfile origin-signer.pem -CAfile trust-origin.pem -attime ",
-      created_s, origin_trust.crl ? " -crl_check" : "", " -out content.bin"));
+      "-certfile origin-signer.pem -CAfile trust-origin.pem -purpose any "
+      "-attime ",
+      created_s, origin_trust.crl ? " -crl_check" : "",
+      " -signer origin-used.pem -out content.bin"));
+  sh.push_back("test \"$(grep -c 'BEGIN CERTIFICATE' origin-used.pem)\" = 1");
+  sh.push_back(SanCheck("origin-used.pem", origin_id));
   if (!origin_trust.crl) notes.push_back(origin_trust.missing);
-  sh.push_back(absl::StrCat(
-      "echo '2. what was signed: message ", m.message_id, " from ", origin_id,
-      " to ", absl::StrJoin(inner.recipients(), ","), ", created ",
-      FormatRfc3339Ms(inner.created_unix_ms()), ", then its payload'"));
+  sh.push_back(Echo(absl::StrCat(
+      "2. what was signed: message ", m.message_id, " from ", origin_id, " to ",
+      absl::StrJoin(inner.recipients(), ","), ", created ",
+      FormatRfc3339Ms(inner.created_unix_ms()), ", then its payload")));
   sh.push_back(absl::StrCat("test \"$(head -c ", content_head.size(),
                             " content.bin | od -An -v -tx1 | tr -d ' \\n')\" "
                             "= ",
@@ -350,7 +375,8 @@ absl::StatusOr<std::vector<ExportFile>> BuildExport(const ExportInput& in) {
         !body.ParseFromString(receipt.body()) ||
         body.verdict() != v1::ACCEPTED || body.message_id() != m.message_id ||
         body.origin() != origin_id ||
-        body.inner_digest() != Sha256(m.inner_signed)) {
+        body.inner_digest() != Sha256(m.inner_signed) ||
+        body.SerializeAsString() != receipt.body()) {
       notes.push_back(absl::StrCat("the receipt of ", r.peer,
                                    " is not an acceptance naming this signed "
                                    "content; not exported"));
@@ -381,9 +407,9 @@ absl::StatusOr<std::vector<ExportFile>> BuildExport(const ExportInput& in) {
     files.push_back(ExportFile{p + ".sig", receipt.signature().signature()});
     files.push_back(ExportFile{p + "-signer.pem", ChainPem(*rsigner, rt)});
     files.push_back(ExportFile{p + "-trust.pem", TrustPem(rt)});
-    sh.push_back(absl::StrCat("echo '", step++, ". ", body.recipient(),
-                              "'\"'\"'s receipt names this message and its "
-                              "signed content (SHA-256 of message.cms)'"));
+    sh.push_back(Echo(absl::StrCat(step++, ". ", body.recipient(),
+                                   "'s receipt names this message and its "
+                                   "signed content (SHA-256 of message.cms)")));
     // Its first fields (version, message id, origin, recipient, outer
     // digest, time, verdict ACCEPTED) as exact bytes at its start, and the
     // inner digest field (tag 0x62, 32 bytes) at a byte boundary.
@@ -402,11 +428,10 @@ absl::StatusOr<std::vector<ExportFile>> BuildExport(const ExportInput& in) {
     sh.push_back(absl::StrCat("od -An -v -tx1 ", p,
                               ".body | tr -d ' \\n' | grep -Eq "
                               "\"^(..)*6220$digest\""));
-    sh.push_back(
-        absl::StrCat("echo '", step++, ". ", body.recipient(),
-                     "'\"'\"'s signature over its receipt (leaf ",
-                     receipt.signature().leaf_index() + 1, " of a batch of ",
-                     receipt.signature().leaf_count(), ": leaf, path, root)'"));
+    sh.push_back(Echo(absl::StrCat(
+        step++, ". ", body.recipient(), "'s signature over its receipt (leaf ",
+        receipt.signature().leaf_index() + 1, " of a batch of ",
+        receipt.signature().leaf_count(), ": leaf, path, root)")));
     sh.push_back(absl::StrCat("openssl dgst -sha256 -binary ", p, ".body > ", p,
                               ".hash"));
     sh.push_back(absl::StrCat("{ printf '\\000'; cat ", p,
@@ -439,16 +464,16 @@ absl::StatusOr<std::vector<ExportFile>> BuildExport(const ExportInput& in) {
     sh.push_back(absl::StrCat("openssl dgst -sha256 -verify ", p,
                               "-signer.pub -signature ", p, ".sig ", p,
                               ".signed"));
-    sh.push_back(absl::StrCat("echo '", step++, ". ", body.recipient(),
-                              "'\"'\"'s signing certificate, as at ", Iso(at_s),
-                              "'"));
-    sh.push_back(absl::StrCat("openssl verify -purpose smimesign -attime ",
-                              at_s, " -CAfile ", p, "-trust.pem -untrusted ", p,
-                              "-signer.pem", rt.crl ? " -crl_check" : "", " ",
-                              p, "-signer.pem"));
+    sh.push_back(
+        Echo(absl::StrCat(step++, ". ", body.recipient(),
+                          "'s signing certificate, as at ", Iso(at_s))));
+    sh.push_back(absl::StrCat("openssl verify -attime ", at_s, " -CAfile ", p,
+                              "-trust.pem -untrusted ", p, "-signer.pem",
+                              rt.crl ? " -crl_check" : "", " ", p,
+                              "-signer.pem"));
     if (!rt.crl) notes.push_back(rt.missing);
   }
-  sh.push_back("echo 'all checks passed'");
+  sh.push_back(Echo("all checks passed"));
 
   const std::string script = absl::StrCat(absl::StrJoin(sh, "\n"), "\n");
   files.push_back(ExportFile{

@@ -147,6 +147,13 @@ absl::StatusOr<v1::Header> Opener::ParseHeader(
     SetRefusal(refusal, v1::REFUSAL_MALFORMED, "bad message id or origin");
     return absl::InvalidArgumentError(refusal->reason);
   }
+  if (!std::all_of(header.recipients().begin(), header.recipients().end(),
+                   [](const std::string& r) { return IsValidNodeId(r); })) {
+    // Node ids only: every recipient is named in receipts, logs and
+    // evidence.
+    SetRefusal(refusal, v1::REFUSAL_MALFORMED, "bad recipient list");
+    return absl::InvalidArgumentError(refusal->reason);
+  }
   if (header.priority() == v1::PRIORITY_UNSPECIFIED ||
       !v1::Priority_IsValid(header.priority())) {
     SetRefusal(refusal, v1::REFUSAL_MALFORMED, "unknown priority");

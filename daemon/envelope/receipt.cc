@@ -61,8 +61,14 @@ absl::StatusOr<v1::ReceiptBody> VerifyReceipt(const v1::Receipt& receipt,
 }
 
 std::string ReceiptContentProblem(const v1::ReceiptBody& body,
+                                  absl::string_view body_bytes,
                                   absl::string_view inner_digest) {
   if (body.verdict() != v1::ACCEPTED || inner_digest.empty()) return "";
+  if (body.SerializeAsString() != body_bytes) {
+    return absl::StrCat(body.recipient(),
+                        "'s receipt is not in the standard encoding (no "
+                        "evidence byte for byte)");
+  }
   if (body.inner_digest().empty()) {
     return absl::StrCat(body.recipient(),
                         "'s receipt does not name the signed content");

@@ -38,7 +38,10 @@ absl::StatusOr<v1::ReceiptBody> VerifyReceipt(
 // the signed content sent (its inner_digest is `inner_digest`, or nothing
 // is known to compare), else what is wrong, in words. Such a receipt is
 // still a delivery (the recipient signed it) but no evidence of the content.
+// `body_bytes` are the signed bytes `body` was parsed from: only the
+// standard encoding is evidence that reads the same byte for byte.
 std::string ReceiptContentProblem(const v1::ReceiptBody& body,
+                                  absl::string_view body_bytes,
                                   absl::string_view inner_digest);
 
 absl::StatusOr<v1::ReceiptBody> VerifyEndToEndReceipt(

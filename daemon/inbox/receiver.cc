@@ -635,9 +635,12 @@ absl::Status Receiver::AcceptReturns(const std::string& peer,
     x.time_ms = now;
     if (body->verdict() == v1::ACCEPTED) {
       x.state = kStateDelivered;
-      x.reason = ReceiptContentProblem(*body, (*facts)->inner_digest);
+      x.reason =
+          ReceiptContentProblem(*body, receipt.body(), (*facts)->inner_digest);
       if (!x.reason.empty()) {
-        KLOG(Security, "relay")
+        LogLine(body->inner_digest().empty() ? LogLevel::kWarning
+                                             : LogLevel::kSecurity,
+                "relay")
             << "message " << claimed.message_id() << ": " << x.reason;
       }
     } else {

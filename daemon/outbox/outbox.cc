@@ -513,9 +513,14 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
       continue;
     }
     if (body->verdict() == v1::ACCEPTED) {
-      const std::string problem = ReceiptContentProblem(*body, d.inner_digest);
+      const std::string problem =
+          ReceiptContentProblem(*body, receipt.body(), d.inner_digest);
       if (!problem.empty()) {
-        KLOG(Security, "outbox")
+        // A peer of an older version names no content: a warning; other
+        // content named, or bytes off the standard: a security event.
+        LogLine(body->inner_digest().empty() ? LogLevel::kWarning
+                                             : LogLevel::kSecurity,
+                "outbox")
             << "message " << d.message_id << ": " << problem;
       }
       settlements.push_back(Settlement{d.message_id, d.peer, kStateDelivered,

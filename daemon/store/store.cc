@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -359,6 +360,20 @@ absl::Status BindKeyFile(sqlite3* db, ContentKeys* keys,
     if (q.Step() == SQLITE_ROW) bound = q.Text(0);
   }
   if (bound.empty()) {
+    // First open with content keys. If rows already name keys (a store of
+    // schema 8, before the binding) the key file must have keys: an empty
+    // one was made anew because the real one is missing.
+    Stmt named(db,
+               "SELECT 1 FROM messages WHERE key_id != '' UNION ALL SELECT 1 "
+               "FROM inbox WHERE key_id != '' LIMIT 1");
+    auto count = keys->Count();
+    if (!count.ok()) return count.status();
+    if (named.Step() == SQLITE_ROW && *count == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          ContentKeysPath(path), " is empty but ", path,
+          " holds content sealed under its keys: restore the key file that "
+          "belongs to this store"));
+    }
     Stmt ins(db, "INSERT INTO meta(name, value) VALUES('keys_file_id', ?)");
     ins.Bind(1, keys->file_id());
     return ins.Run("bind key file");
@@ -373,34 +388,27 @@ absl::Status BindKeyFile(sqlite3* db, ContentKeys* keys,
   return absl::OkStatus();
 }
 
-// Destroys every key no row uses: keys of content already erased (normally
-// destroyed right after the erasure; this catches a crash in between or a
-// failed attempt), of uploads dropped, and pool keys never used.
-absl::Status SweepKeys(sqlite3* db, ContentKeys* keys) {
-  std::set<std::string> used;
+// Destroys the keys of content the store records as erased: normally
+// destroyed right after the erasure, this catches a crash in between or a
+// failed attempt. Only keys the store names are touched, so a store file
+// older than its key file (a restore gone wrong) never costs newer rows
+// their keys. Keys no row names (a pool's unused ones, those of a failed
+// write) protect nothing and stay. kAborted: destroyed, the WAL not yet
+// truncated (a reader holds it).
+absl::Status DestroyErasedKeys(sqlite3* db, ContentKeys* keys) {
+  std::vector<std::string> ids;
   Stmt q(db,
          "SELECT COALESCE(NULLIF(key_id, ''), 'm:' || id) FROM messages WHERE "
-         "origin = '' AND purged_ms = 0 UNION ALL SELECT "
+         "origin = '' AND purged_ms > 0 UNION ALL SELECT "
          "COALESCE(NULLIF(key_id, ''), 'i:' || origin || '/' || message_id) "
-         "FROM inbox WHERE accepted = 1 AND purged_ms = 0 UNION ALL SELECT "
-         "COALESCE(NULLIF(u.key_id, ''), 'u:' || u.id) FROM uploads u WHERE "
-         "NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = u.message_id AND "
-         "m.purged_ms > 0)");
+         "FROM inbox WHERE purged_ms > 0 UNION ALL SELECT "
+         "COALESCE(NULLIF(u.key_id, ''), 'u:' || u.id) FROM uploads u JOIN "
+         "messages m ON u.message_id = m.id WHERE m.purged_ms > 0");
   if (auto st = q.status(); !st.ok()) return st;
   int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) used.insert(q.Text(0));
-  if (rc != SQLITE_DONE) return SqlError(db, rc, "keys in use");
-  auto all = keys->ListIds();
-  if (!all.ok()) return all.status();
-  std::vector<std::string> unused;
-  for (std::string& id : *all) {
-    if (!used.count(id)) unused.push_back(std::move(id));
-  }
-  if (unused.empty()) return absl::OkStatus();
-  KLOG(Info, "store") << "destroying " << unused.size()
-                      << " content key(s) no message uses";
-  absl::Status st = keys->Destroy(unused);
-  return st.code() == absl::StatusCode::kAborted ? absl::OkStatus() : st;
+  while ((rc = q.Step()) == SQLITE_ROW) ids.push_back(q.Text(0));
+  if (rc != SQLITE_DONE) return SqlError(db, rc, "erased keys");
+  return keys->Destroy(ids);
 }
 
 DeliveryRow ReadDelivery(Stmt& s) {
@@ -2154,9 +2162,13 @@ class SqliteStore : public Store {
   // Destroys content keys (writer thread); what fails is kept to try again
   // after the next commit. A key file WAL a reader holds is truncated later.
   void DestroyKeys(std::vector<std::string> ids) {
-    absl::Status st =
-        ids.empty() ? (wal_pending_ ? keys_->Checkpoint() : absl::OkStatus())
-                    : keys_->Destroy(ids);
+    const auto now = std::chrono::steady_clock::now();
+    if (ids.empty() &&
+        (!wal_pending_ || now - wal_tried_ < std::chrono::seconds(5))) {
+      return;  // nothing to do, or tried a moment ago (a backup runs)
+    }
+    wal_tried_ = now;
+    absl::Status st = ids.empty() ? keys_->Checkpoint() : keys_->Destroy(ids);
     if (st.ok()) {
       wal_pending_ = false;
     } else if (st.code() == absl::StatusCode::kAborted) {
@@ -2213,11 +2225,14 @@ class SqliteStore : public Store {
   std::unique_ptr<ContentKeys> keys_;
   // Writer thread only: content keys made, durable, not used yet; and
   // where the running job lists keys to destroy after its commit.
-  static constexpr size_t kKeyPoolRefill = 256;
+  static constexpr size_t kKeyPoolRefill = 64;
   std::deque<ContentKey> key_pool_;
   std::vector<std::string>* job_destroys_ = nullptr;
   std::vector<std::string> pending_destroys_;  // to try again
-  bool wal_pending_ = false;  // the key file's WAL still to truncate
+  // The key file's WAL still to truncate (true at start: the open may have
+  // been kept from it), tried again at most every few seconds.
+  bool wal_pending_ = true;
+  std::chrono::steady_clock::time_point wal_tried_{};
   absl::Mutex read_mu_;
   sqlite3* reader_ ABSL_GUARDED_BY(read_mu_);
 
@@ -2265,7 +2280,14 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   if (ready.ok() && version < 8) {
     ready = SealLegacyContent(*writer, keys->get());
   }
-  if (ready.ok()) ready = SweepKeys(*writer, keys->get());
+  if (ready.ok()) {
+    ready = DestroyErasedKeys(*writer, keys->get());
+    if (ready.code() == absl::StatusCode::kAborted) ready = absl::OkStatus();
+  }
+  if (ready.ok() && version < 9) {
+    // Erase orders kept their reason text before schema 9: it is content.
+    ready = Exec(*writer, "UPDATE erase_orders SET reason = ''");
+  }
   if (ready.ok() && version < kSchemaVersion) {
     ready =
         Exec(*writer,

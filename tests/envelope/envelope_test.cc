@@ -216,6 +216,17 @@ TEST_F(EnvelopeTest, LifetimeAndPriorityAreBounded) {
   EXPECT_EQ(OpenCode(Sealed(h)), v1::REFUSAL_MALFORMED);
 }
 
+// Every recipient must be a node id: the list is named in receipts, logs
+// and evidence scripts (a quote in it would be shell syntax there).
+TEST_F(EnvelopeTest, RecipientThatIsNoNodeIdIsRefused) {
+  v1::Envelope env = Sealed(Header());
+  v1::Header h;
+  ASSERT_TRUE(h.ParseFromString(env.header()));
+  h.add_recipients("x'; touch /tmp/pwned; echo '");
+  env.set_header(h.SerializeAsString());
+  EXPECT_EQ(OpenCode(env), v1::REFUSAL_MALFORMED);
+}
+
 TEST_F(EnvelopeTest, UnknownSigningKeyIsDeferredNotRefused) {
   // ee signs with a key fi has not been told of (a rotation in progress).
   auto new_signing =

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <string>
@@ -1014,23 +1015,44 @@ TEST_F(ErasureTest, AKeyFileThatIsNotTheStoresIsRefused) {
       << s.status();
 }
 
-// Keys no row uses (never used from the pool, or of content erased before
-// a crash) are destroyed at open; the keys of live rows stay.
-TEST_F(ErasureTest, KeysNoRowUsesAreSweptAtOpen) {
+// A store from before the binding (schema 8) whose key file is missing is
+// refused too: rows name keys, the new key file has none.
+TEST_F(ErasureTest, AMissingKeyFileBeforeTheBindingIsRefused) {
   ASSERT_TRUE(store_->InsertOutgoing(Message("m1")).ok());
-  ASSERT_TRUE(store_->InsertOutgoing(Message("m2")).ok());
   Close();
+  Sql("DELETE FROM meta");
+  for (const std::string& f :
+       {KeysPath(), KeysPath() + "-wal", KeysPath() + "-shm"}) {
+    std::remove(f.c_str());
+  }
+  auto s = Store::Open(path_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "is empty"))
+      << s.status();
+}
+
+// Only keys the store names as erased are destroyed at open: a store file
+// older than its key file (a restore gone wrong) costs newer rows nothing.
+TEST_F(ErasureTest, AnOlderStoreFileNextToItsKeyFileDestroysNoKeys) {
+  ASSERT_TRUE(store_->InsertOutgoing(Message("m1")).ok());
+  Close();
+  const std::string older = ReadAll(path_);
+  const std::string backup = path_ + ".older";
   {
-    auto keys = ContentKeys::Open(KeysPath());
-    ASSERT_TRUE(keys.ok());
-    EXPECT_GT(*(*keys)->Count(), 2u);  // the pool made some in advance
+    std::ofstream f(backup, std::ios::binary);
+    f << older;
   }
   Open();
+  ASSERT_TRUE(store_->InsertOutgoing(Message("m2")).ok());
   Close();
-  auto keys = ContentKeys::Open(KeysPath());
-  ASSERT_TRUE(keys.ok());
-  EXPECT_EQ(*(*keys)->Count(), 2u);
-  keys->reset();
+  const std::string newer = ReadAll(path_);
+  std::rename(backup.c_str(), path_.c_str());  // the older file, opened
+  Open();
+  Close();
+  {
+    std::ofstream f(path_, std::ios::binary | std::ios::trunc);
+    f << newer;  // and the right one back
+  }
   Open();
   EXPECT_EQ(Must("m1").payload, "payload-m1");
   EXPECT_EQ(Must("m2").payload, "payload-m2");

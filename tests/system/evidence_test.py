@@ -320,6 +320,21 @@ def run_export(res, fed, tmp):
         tampered(res, sent_dir, tmp, "origin-signer.pem",
                  lambda d: d.__setitem__(slice(None), fi_cert),
                  "another node's certificate given as the origin's")
+        # A bundle claiming fi signed: fi's certificate put first beside
+        # ee's (which really verifies), the commands naming fi. -signer
+        # writes the certificate that verified, and that one is ee's.
+        d = os.path.join(tmp, "claims-fi")
+        shutil.copytree(sent_dir, d)
+        ee_cert = open(os.path.join(d, "origin-signer.pem"), "rb").read()
+        open(os.path.join(d, "origin-signer.pem"), "wb").write(
+            fi_cert + ee_cert)
+        readme = open(os.path.join(d, "README.md")).read()
+        open(os.path.join(d, "README.md"), "w").write(
+            readme.replace("URI:urn:kontor:node:ee", "URI:urn:kontor:node:fi"))
+        rc, text = run_commands(d)
+        res.check("a bundle claiming another node signed (its certificate "
+                  "first, the name changed): the commands fail", rc != 0,
+                  text[-600:])
         other = os.path.join(tmp, "export-other")
         if export(fed, "ee", fed.batched[0], other)[0] == 0:
             # A whole, validly signed receipt of fi, for another message.
