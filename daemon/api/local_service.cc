@@ -455,8 +455,9 @@ grpc::Status LocalService::DoSubmit(const Caller& caller,
     ctx.now_ms = clock_->NowUnixMs();
     // Only what the caller may see: a message outside its role or another
     // user's sent one is "unknown" (its kind and case are not told).
-    ctx.lookup = [this, &caller](const std::string& id)
-        -> std::optional<kinds::KnownMessage> {
+    ctx.lookup =
+        [this,
+         &caller](const std::string& id) -> std::optional<kinds::KnownMessage> {
       auto known = store_->FindMessage(id);
       if (!known.ok() || !known->has_value()) return std::nullopt;
       const bool visible =
