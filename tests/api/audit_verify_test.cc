@@ -10,6 +10,7 @@
 #include "daemon/envelope/receipt.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_directory.h"
+#include "tests/testing/sql.h"
 #include "tests/testing/test_pki.h"
 
 namespace kontor {
@@ -50,18 +51,8 @@ class AuditVerifyTest : public ::testing::Test {
     ASSERT_TRUE(store_->AppendAudit(entries, time_ms).ok());
   }
 
-  void Sql(const std::string& sql) {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(
-        sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr),
-        SQLITE_OK);
-    sqlite3_busy_timeout(db, 10000);
-    char* err = nullptr;
-    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK)
-        << (err ? err : "");
-    sqlite3_free(err);
-    sqlite3_close(db);
-  }
+  // SQL behind the store's back (tests/testing/sql.h).
+  void Sql(const std::string& sql) { testing::RunSql(path_, sql); }
 
   AuditHead Head() { return *store_->GetAuditHead(); }
   std::string HashAt(uint64_t seq) {

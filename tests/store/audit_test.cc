@@ -16,6 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "daemon/store/store.h"
 #include "gtest/gtest.h"
+#include "tests/testing/sql.h"
 #include "tests/testing/test_pki.h"
 
 namespace kontor {
@@ -232,20 +233,8 @@ class AuditStoreTest : public ::testing::Test {
     return c.ok() ? *c : AuditCheck();
   }
 
-  // Runs SQL on the file through a connection of its own, as someone
-  // editing the database behind the store's back would.
-  void Sql(const std::string& sql) {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(
-        sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr),
-        SQLITE_OK);
-    sqlite3_busy_timeout(db, 10000);
-    char* err = nullptr;
-    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-    EXPECT_EQ(rc, SQLITE_OK) << (err ? err : "") << " in " << sql;
-    sqlite3_free(err);
-    EXPECT_EQ(sqlite3_close(db), SQLITE_OK);
-  }
+  // SQL behind the store's back (tests/testing/sql.h).
+  void Sql(const std::string& sql) { testing::RunSql(path_, sql); }
 
   void Consult(int n, int64_t time_ms = 5000) {
     std::vector<AuditEntry> entries;

@@ -24,6 +24,7 @@
 #include "daemon/store/content_keys.h"
 #include "daemon/store/store.h"
 #include "gtest/gtest.h"
+#include "tests/testing/sql.h"
 #include "tests/testing/test_pki.h"
 
 namespace kontor {
@@ -233,20 +234,8 @@ class ErasureTest : public ::testing::Test {
     return where;
   }
 
-  // Runs SQL on the store file through a connection of its own, as
-  // something behind the store's back would.
-  void Sql(const std::string& sql) {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(
-        sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr),
-        SQLITE_OK);
-    sqlite3_busy_timeout(db, 10000);
-    char* err = nullptr;
-    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-    EXPECT_EQ(rc, SQLITE_OK) << (err ? err : "") << " in " << sql;
-    sqlite3_free(err);
-    EXPECT_EQ(sqlite3_close(db), SQLITE_OK);
-  }
+  // SQL behind the store's back (tests/testing/sql.h).
+  void Sql(const std::string& sql) { testing::RunSql(path_, sql); }
   // The first column of the first row, as bytes ("" for NULL or no row).
   std::string SqlValue(const std::string& sql) {
     sqlite3* db = nullptr;
