@@ -173,17 +173,6 @@ absl::Status ContentKeys::CheckpointLocked() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<std::string>> ContentKeys::ListIds() {
-  absl::MutexLock l(&mu_);
-  Stmt q(db_, "SELECT id FROM content_keys");
-  if (auto st = q.status(); !st.ok()) return st;
-  std::vector<std::string> out;
-  int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(q.Text(0));
-  if (rc != SQLITE_DONE) return KeyStoreError(db_, rc, "list keys");
-  return out;
-}
-
 absl::StatusOr<uint64_t> ContentKeys::Count() {
   absl::MutexLock l(&mu_);
   Stmt q(db_, "SELECT COUNT(*) FROM content_keys");

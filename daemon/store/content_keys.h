@@ -46,8 +46,6 @@ class ContentKeys {
   // Copies the WAL into the file and truncates it; kAborted while a reader
   // holds it (waits at most a moment).
   absl::Status Checkpoint();
-  // Every key id (to sweep keys no row uses).
-  absl::StatusOr<std::vector<std::string>> ListIds();
   // How many keys there are (for tests and status).
   absl::StatusOr<uint64_t> Count();
   // A random id made with the file: the store records it, so that a key

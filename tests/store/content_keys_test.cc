@@ -340,13 +340,4 @@ TEST_F(ContentKeysTest, TheFileHasAnIdOfItsOwnKeptAcrossReopen) {
   EXPECT_NE((*other)->file_id(), id);
 }
 
-TEST_F(ContentKeysTest, ListIdsNamesEveryKey) {
-  Ensure({"k:1", "k:2", "k:3"});
-  ASSERT_TRUE(keys_->Destroy({"k:2"}).ok());
-  auto ids = keys_->ListIds();
-  ASSERT_TRUE(ids.ok());
-  std::sort(ids->begin(), ids->end());
-  EXPECT_EQ(*ids, (std::vector<std::string>{"k:1", "k:3"}));
-}
-
 }  // namespace kontor
