@@ -95,6 +95,21 @@ class ErasureTest : public ::testing::Test {
     return r;
   }
 
+  // An upload by anna, not yet taken by a message.
+  UploadRecord Upload(const std::string& id, const std::string& name,
+                      const std::string& key) {
+    UploadRecord u;
+    u.id = id;
+    u.submitter = "user:anna";
+    u.name = name;
+    u.content_type = "text/plain";
+    u.sha256 = std::string(32, 's');
+    u.key = key;
+    u.chunk_refs = "refs";
+    u.created_ms = 900;
+    return u;
+  }
+
   // An erase order (erase.notice) from `origin` naming `targets`.
   InboxRecord Order(const std::string& origin, const std::string& id,
                     std::vector<std::string> targets, int64_t received) {
@@ -491,16 +506,9 @@ TEST_F(ErasureTest, PurgeErasesContentDestroysKeysAndKeepsMetadata) {
 }
 
 TEST_F(ErasureTest, PurgeOfASentMessageDestroysItsAttachmentKeys) {
-  UploadRecord u;
-  u.id = "u1";
-  u.submitter = "user:anna";
-  u.name = "file.txt";
-  u.content_type = "text/plain";
+  UploadRecord u =
+      Upload("u1", "file.txt", "attachment-key-" + Marker("upload"));
   u.size = 3;
-  u.sha256 = std::string(32, 's');
-  u.key = "attachment-key-" + Marker("upload");
-  u.chunk_refs = "refs";
-  u.created_ms = 900;
   ASSERT_TRUE(store_->InsertUpload(u).ok());
   EXPECT_TRUE(absl::StartsWith(
       SqlValue("SELECT key FROM uploads WHERE id = 'u1'"), kTag));
@@ -800,15 +808,7 @@ TEST_F(ErasureTest, DuplicateOfAnErasedMessageDoesNotBringItsKeyBack) {
 TEST_F(ErasureTest, LegacyPlaintextIsSealedAtTheFirstOpen) {
   ASSERT_TRUE(store_->InsertOutgoing(Message("m1")).ok());
   Insert({Inbox("ee", "r1")});
-  UploadRecord u;
-  u.id = "u1";
-  u.submitter = "user:anna";
-  u.name = "f";
-  u.content_type = "text/plain";
-  u.sha256 = std::string(32, 's');
-  u.key = "k";
-  u.chunk_refs = "refs";
-  u.created_ms = 900;
+  UploadRecord u = Upload("u1", "f", "k");
   ASSERT_TRUE(store_->InsertUpload(u).ok());
   Close();
   const std::string sealed_r1_payload =
@@ -911,15 +911,7 @@ TEST_F(ErasureTest, LegacyPlaintextIsSealedAtTheFirstOpen) {
 
 TEST_F(ErasureTest, KeysOfContentErasedBeforeACrashAreDestroyedAtOpen) {
   Insert({Inbox("ee", "c1"), Inbox("ee", "c2")});
-  UploadRecord u;
-  u.id = "u1";
-  u.submitter = "user:anna";
-  u.name = "f";
-  u.content_type = "text/plain";
-  u.sha256 = std::string(32, 's');
-  u.key = "k";
-  u.chunk_refs = "refs";
-  u.created_ms = 900;
+  UploadRecord u = Upload("u1", "f", "k");
   ASSERT_TRUE(store_->InsertUpload(u).ok());
   OutgoingMessage m1 = Message("m1");
   m1.uploads = {"u1"};
