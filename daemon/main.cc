@@ -15,6 +15,7 @@
 #include "daemon/server/identity.h"
 #include "daemon/server/node.h"
 #include "daemon/server/runner.h"
+#include "daemon/transport/tls.h"
 
 namespace {
 
@@ -93,6 +94,13 @@ int main(int argc, char** argv) {
     printf("%s: ok (node %s, %d peer(s))\n", config_path.c_str(),
            config->node_id().c_str(), config->peers_size());
     return kExitOk;
+  }
+
+  // TLS 1.2+, the server's cipher order, AEAD with forward secrecy, for
+  // every TLS context made from now on (gRPC has no API for these).
+  if (auto s = kontor::ApplyTlsPolicy(); !s.ok()) {
+    fprintf(stderr, "kontord: %s\n", std::string(s.message()).c_str());
+    return kExitFailed;
   }
 
   // Signals are taken synchronously by this thread; block them before any
