@@ -18,12 +18,17 @@ Usage: federation.sh start DIR [NODE...] [--route A:B:VIA]...
 
 start makes DIR (any depth), a demo PKI in DIR/pki (certs-example/make-pki.sh),
 and per node DIR/NODE/ with node.textproto, links to its keys and certificates,
-data/, kontord.log and kontord.pid. Each node gets a free TCP port on
-127.0.0.1. start waits (up to 20 s) until every node's local socket exists and
-its federation port accepts connections, then prints one line per node on
+data/, kontord.log and kontord.pid. Each node gets two free TCP ports on
+127.0.0.1: its federation port and its monitoring port (/metrics, /healthz).
+start waits (up to 20 s) until every node's local socket exists and its
+federation port accepts connections, then prints one line per node on
 stdout, and nothing else:
 
     export KONTOR_NODE=<local socket path>  # <node>
+
+and on stderr, per node, where its metrics are:
+
+    federation.sh: <node>: metrics http://127.0.0.1:<port>/metrics (and /healthz)
 
 Re-running start on an existing DIR reuses its PKI, configs and ports and starts
 the nodes that are not running; without NODE it starts every node of DIR.
@@ -71,6 +76,10 @@ existing_nodes() {
 }
 
 config_of() { echo "$dir/$1/node.textproto"; }
+# The /metrics URL of node $1, from its config ("" if it has no listener).
+metrics_url_of() {
+  sed -n 's|^metrics { listen_address: "\([^"]*\)" }$|http://\1/metrics|p' "$(config_of "$1")"
+}
 pidfile_of() { echo "$dir/$1/kontord.pid"; }
 log_of() { echo "$dir/$1/kontord.log"; }
 socket_of() { cat "$dir/$1/socket"; }
@@ -336,6 +345,9 @@ write_config() {
       fi
     done < <(routes_list)
     echo 'limits { max_message_bytes: 4194304 max_clock_skew_seconds: 300 }'
+    if [[ -n ${mport[$node]:-} ]]; then
+      echo "metrics { listen_address: \"127.0.0.1:${mport[$node]}\" }"
+    fi
   } >"$cfg.tmp"
   mv -f "$cfg.tmp" "$cfg"
 }
@@ -453,6 +465,31 @@ cmd_start() {
     rewrite_all=1
   fi
 
+  # Metrics ports (/metrics, /healthz): kept in DIR/NODE/metrics_port.
+  declare -A mport=()
+  local -a need_metrics=()
+  for node in "${members[@]}"; do
+    taken+=" ${port[$node]}"
+    if [[ -s $dir/$node/metrics_port ]]; then
+      mport[$node]=$(cat "$dir/$node/metrics_port")
+      taken+=" ${mport[$node]}"
+    else
+      need_metrics+=("$node")
+    fi
+  done
+  if ((${#need_metrics[@]} > 0)); then
+    local -a mports
+    local mline
+    mline=$(free_ports "${#need_metrics[@]}" "$taken") || die "cannot pick free ports"
+    read -r -a mports <<<"$mline"
+    local j=0
+    for node in "${need_metrics[@]}"; do
+      mport[$node]=${mports[j]}
+      j=$((j + 1))
+      echo "${mport[$node]}" >"$dir/$node/metrics_port"
+    done
+  fi
+
   # Configs: written for new nodes, rewritten for nodes whose peer set changed.
   local want
   want=$(printf '%s\n' "${members[@]}" | tr '\n' ' ')
@@ -484,6 +521,11 @@ cmd_start() {
   done
   wait_ready "${named[@]}"
   note "federation in $dir: ${named[*]} ready"
+  local url
+  for node in "${named[@]}"; do
+    url=$(metrics_url_of "$node")
+    [[ -z $url ]] || note "$node: metrics $url (and /healthz)"
+  done
   for node in "${named[@]}"; do print_export "$node"; done
 }
 
@@ -532,7 +574,7 @@ cmd_status() {
   ((${#nodes[@]} > 0)) || die "no nodes in $dir"
   for node in "${nodes[@]}"; do
     if is_running "$node"; then
-      printf '%-12s running  pid %-8s 127.0.0.1:%-6s %s\n' "$node" "$pid" "$(port_of "$node")" "$(socket_of "$node")"
+      printf '%-12s running  pid %-8s 127.0.0.1:%-6s %s %s\n' "$node" "$pid" "$(port_of "$node")" "$(socket_of "$node")" "$(metrics_url_of "$node")"
     else
       printf '%-12s stopped\n' "$node"
       all=3

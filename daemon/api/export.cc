@@ -12,6 +12,7 @@
 #include "daemon/common/ids.h"
 #include "daemon/crypto/cms.h"
 #include "daemon/crypto/ossl.h"
+#include "daemon/crypto/primitives.h"
 #include "daemon/envelope/receipt.h"
 #include "kontor/v1/envelope.pb.h"
 #include "kontor/v1/kinds.pb.h"
@@ -263,14 +264,260 @@ std::vector<EvidenceItem> EvidenceFromConfig(
   return out;
 }
 
+namespace {
+
+// What one receipt of an export must say.
+struct ReceiptWant {
+  std::string message_id;
+  std::string origin;
+  // The verify.sh variable holding the hex SHA-256 the receipt's
+  // inner_digest must equal.
+  std::string digest_var = "digest";
+  // For an erase order's receipt: the message it must list as erased
+  // (field 13), else empty.
+  std::string erased;
+};
+
+// Adds the files and the verify.sh steps that check one signed receipt
+// (its leading fields, its inner digest, its Merkle path and signature,
+// its signer's certificate at the time). False, with a note, if it cannot
+// be shown.
+bool AddReceipt(const Archive& archive, const ExportReceipt& r,
+                const ReceiptWant& want, int* step,
+                std::vector<ExportFile>* files, std::vector<std::string>* sh,
+                std::vector<std::string>* notes) {
+  v1::Receipt receipt;
+  v1::ReceiptBody body;
+  if (!receipt.ParseFromString(r.receipt) ||
+      !body.ParseFromString(receipt.body()) || body.verdict() != v1::ACCEPTED ||
+      body.message_id() != want.message_id || body.origin() != want.origin ||
+      body.inner_digest().size() != 32 ||
+      body.SerializeAsString() != receipt.body()) {
+    notes->push_back(absl::StrCat("the receipt of ", r.peer, " for ",
+                                  want.message_id,
+                                  " is not an acceptance naming signed "
+                                  "content; not exported"));
+    return false;
+  }
+  int erased_at = -1;
+  for (int i = 0; i < body.erased_size(); ++i) {
+    if (body.erased(i) == want.erased) erased_at = i;
+  }
+  if (!want.erased.empty() && erased_at < 0) return false;
+  CertificatePtr rsigner;
+  for (const CertificatePtr& c : archive.certs) {
+    if (c->node_id() == body.recipient() &&
+        c->key_id() == receipt.signature().signer_key_id()) {
+      rsigner = c;
+      break;
+    }
+  }
+  if (!rsigner) {
+    notes->push_back(absl::StrCat("no archived certificate of ", r.peer,
+                                  " holds the key of its receipt"));
+    return false;
+  }
+  const std::string p = want.erased.empty()
+                            ? absl::StrCat("receipt-", body.recipient())
+                            : absl::StrCat("erasure-", body.recipient(), "-",
+                                           want.message_id.substr(0, 8));
+  const int64_t at_s = body.time_unix_ms() / 1000;
+  const Trust rt = TrustFor(archive, *rsigner, at_s);
+  if (!rt.root) {
+    notes->push_back(rt.missing);
+    return false;
+  }
+  files->push_back(ExportFile{p + ".body", receipt.body()});
+  files->push_back(ExportFile{p + ".sig", receipt.signature().signature()});
+  files->push_back(ExportFile{p + "-signer.pem", ChainPem(*rsigner, rt)});
+  files->push_back(ExportFile{p + "-trust.pem", TrustPem(rt)});
+  if (want.erased.empty()) {
+    sh->push_back(Echo(absl::StrCat(
+        (*step)++, ". ", body.recipient(),
+        "'s receipt names this message and its signed content (SHA-256 of "
+        "the signed message)")));
+  } else {
+    sh->push_back(Echo(absl::StrCat(
+        (*step)++, ". ", body.recipient(), "'s receipt of erase order ",
+        want.message_id, " confirms it erased ", want.erased)));
+  }
+  // Its first fields (version, message id, origin, recipient, outer
+  // digest, time, verdict ACCEPTED) as exact bytes at its start, and the
+  // inner digest field (tag 0x62, 32 bytes) at a byte boundary.
+  v1::ReceiptBody lead;
+  lead.set_version(body.version());
+  lead.set_message_id(body.message_id());
+  lead.set_origin(body.origin());
+  lead.set_recipient(body.recipient());
+  lead.set_outer_digest(body.outer_digest());
+  lead.set_time_unix_ms(body.time_unix_ms());
+  lead.set_verdict(body.verdict());
+  const std::string lead_bytes = lead.SerializeAsString();
+  sh->push_back(absl::StrCat(
+      "test \"$(head -c ", lead_bytes.size(), " ", p,
+      ".body | od -An -v -tx1 | tr -d ' \\n')\" = ", HexEncode(lead_bytes)));
+  if (want.erased.empty()) {
+    sh->push_back(absl::StrCat("od -An -v -tx1 ", p,
+                               ".body | tr -d ' \\n' | grep -Eq "
+                               "\"^(..)*6220$",
+                               want.digest_var, "\""));
+  } else {
+    // The erased ids (field 13) come right after the fields up to 12 in
+    // the standard encoding: the listed id at its exact offset.
+    v1::ReceiptBody before = body;
+    before.clear_erased();
+    before.clear_erase_kept();
+    v1::ReceiptBody upto = before;
+    for (int i = 0; i < erased_at; ++i) upto.add_erased(body.erased(i));
+    v1::ReceiptBody one;
+    one.add_erased(want.erased);
+    const std::string entry = one.SerializeAsString();
+    sh->push_back(absl::StrCat(
+        "test \"$(tail -c +", upto.SerializeAsString().size() + 1, " ", p,
+        ".body | head -c ", entry.size(),
+        " | od -An -v -tx1 | tr -d ' \\n')\" ", "= ", HexEncode(entry)));
+  }
+  sh->push_back(Echo(absl::StrCat(
+      (*step)++, ". ", body.recipient(), "'s signature over its receipt (leaf ",
+      receipt.signature().leaf_index() + 1, " of a batch of ",
+      receipt.signature().leaf_count(), ": leaf, path, root)")));
+  sh->push_back(
+      absl::StrCat("openssl dgst -sha256 -binary ", p, ".body > ", p, ".hash"));
+  sh->push_back(absl::StrCat("{ printf '\\000'; cat ", p,
+                             ".hash; } | openssl dgst -sha256 -binary > ", p,
+                             ".node"));
+  uint64_t index = receipt.signature().leaf_index();
+  uint64_t count = receipt.signature().leaf_count();
+  int used = 0;
+  while (count > 1) {
+    const uint64_t sibling = index ^ 1;
+    if (sibling < count && used < receipt.signature().path_size()) {
+      const std::string name = absl::StrCat(p, ".path", used);
+      files->push_back(ExportFile{name, receipt.signature().path(used)});
+      ++used;
+      const std::string pair = index % 2 == 0
+                                   ? absl::StrCat(p, ".node ", name)
+                                   : absl::StrCat(name, " ", p, ".node");
+      sh->push_back(absl::StrCat("{ printf '\\001'; cat ", pair,
+                                 "; } | openssl dgst -sha256 -binary > ", p,
+                                 ".next && mv ", p, ".next ", p, ".node"));
+    }
+    index /= 2;
+    count = (count + 1) / 2;
+  }
+  sh->push_back(absl::StrCat("{ printf '", kReceiptBatchLabel, "\\000'; cat ",
+                             p, ".node; } > ", p, ".signed"));
+  sh->push_back(SanCheck(p + "-signer.pem", body.recipient()));
+  sh->push_back(absl::StrCat("openssl x509 -in ", p, "-signer.pem -pubkey ",
+                             "-noout > ", p, "-signer.pub"));
+  sh->push_back(absl::StrCat("openssl dgst -sha256 -verify ", p,
+                             "-signer.pub -signature ", p, ".sig ", p,
+                             ".signed"));
+  sh->push_back(
+      Echo(absl::StrCat((*step)++, ". ", body.recipient(),
+                        "'s signing certificate, as at ", Iso(at_s))));
+  sh->push_back(absl::StrCat(
+      "openssl verify -attime ", at_s, " -CAfile ", p, "-trust.pem -untrusted ",
+      p, "-signer.pem", rt.crl ? " -crl_check" : "", " ", p, "-signer.pem"));
+  if (!rt.crl) notes->push_back(rt.missing);
+  return true;
+}
+
+const char kReceiptFilesHelp[] =
+    "- `receipt-PEER.body`, `.sig`, `.pathN`: a recipient's signed receipt "
+    "(protobuf `kontor.v1.ReceiptBody`), its ECDSA signature and the Merkle "
+    "path to the signed batch root (leaf = SHA-256(0x00 || SHA-256(body)), "
+    "node = SHA-256(0x01 || left || right), signed: \"";
+
+// What is left to prove of a message whose content was erased: the
+// recipients' receipts (they name the SHA-256 of the signed message as it
+// was), and the recipients' signed confirmations that they erased it.
+absl::StatusOr<std::vector<ExportFile>> BuildErasedExport(
+    const ExportInput& in) {
+  const KnownMessage& m = in.message;
+  if (m.inner_digest.size() != 32) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the content of ", m.message_id, " was erased at ",
+        FormatRfc3339Ms(m.purged_ms),
+        " and this node kept no digest of it; there is nothing to export"));
+  }
+  const Archive archive = Load(in.evidence);
+  const std::string origin_id = m.sent ? in.node_id : m.origin;
+  std::vector<ExportFile> files;
+  std::vector<std::string> sh;
+  std::vector<std::string> notes;
+  sh.push_back(Echo(absl::StrCat("Message ", m.message_id, " from ", origin_id,
+                                 ": its content was erased at ",
+                                 FormatRfc3339Ms(m.purged_ms),
+                                 "; what it was is named by its SHA-256:")));
+  sh.push_back(absl::StrCat("digest=", HexEncode(m.inner_digest)));
+  sh.push_back("echo \"$digest\"");
+  int step = 1;
+  size_t receipts = 0, confirmations = 0;
+  for (const ExportReceipt& r : in.receipts) {
+    ReceiptWant want;
+    want.message_id = m.message_id;
+    want.origin = origin_id;
+    if (AddReceipt(archive, r, want, &step, &files, &sh, &notes)) ++receipts;
+  }
+  for (const ExportErasure& e : in.erasures) {
+    ReceiptWant want;
+    want.message_id = e.order_id;
+    want.origin = origin_id;
+    want.erased = m.message_id;
+    // The order's own receipt names the order's content, not this one's.
+    sh.push_back(absl::StrCat("order_digest=", HexEncode(e.order_digest)));
+    want.digest_var = "order_digest";
+    if (AddReceipt(archive, e.receipt, want, &step, &files, &sh, &notes)) {
+      ++confirmations;
+    }
+  }
+  sh.push_back(Echo("all checks passed"));
+  const std::string script = absl::StrCat(absl::StrJoin(sh, "\n"), "\n");
+  files.push_back(ExportFile{
+      "verify.sh",
+      absl::StrCat("#!/bin/sh\n# Evidence of Kontor message ", m.message_id,
+                   " (content erased): run inside this directory (sh "
+                   "verify.sh).\nset -e\n",
+                   script)});
+  std::string readme = absl::StrCat(
+      "# Evidence: Kontor message ", m.message_id, " (content erased)\n\n",
+      "Origin ", origin_id, ", created ", Iso(m.created_ms / 1000),
+      ". Its content was erased at ", FormatRfc3339Ms(m.purged_ms), " (",
+      in.erased_how.empty() ? "after its retention, or by an erase order"
+                            : in.erased_how,
+      "): the signed message is gone everywhere it was erased, and cannot "
+      "be shown. What remains proves, with openssl alone, what was sent (by "
+      "its SHA-256, `digest` in verify.sh), to whom and when, and that it "
+      "was erased:\n\n",
+      "- ", receipts,
+      " recipient receipt(s): each recipient signed that it "
+      "accepted this message, naming the SHA-256 of the signed message it "
+      "opened (field `inner_digest`, tag 0x62).\n",
+      "- ", confirmations,
+      " erasure confirmation(s): each recipient signed, "
+      "in its receipt of the erase order, that it erased this message "
+      "(field `erased`, 13).\n\n",
+      kReceiptFilesHelp, kReceiptBatchLabel,
+      "\" 0x00 root). `erasure-PEER-ID.*`: the same for the receipt of an "
+      "erase order.\n\n",
+      "Run inside this directory (the same commands are in `verify.sh`); "
+      "any failing command stops it:\n\n```sh\nset -e\n",
+      script, "```\n");
+  if (!notes.empty()) {
+    readme += "\nNot covered:\n\n";
+    for (const std::string& n : notes) readme += absl::StrCat("- ", n, "\n");
+  }
+  files.push_back(ExportFile{"README.md", readme});
+  for (ExportFile& f : ProtoFiles()) files.push_back(std::move(f));
+  return files;
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<ExportFile>> BuildExport(const ExportInput& in) {
   const KnownMessage& m = in.message;
-  if (m.purged_ms != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the content of ", m.message_id, " was erased at ",
-                     FormatRfc3339Ms(m.purged_ms),
-                     "; there is no signed content left to export"));
-  }
+  if (m.purged_ms != 0) return BuildErasedExport(in);
   if (m.inner_signed.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         m.message_id,
@@ -368,110 +615,22 @@ absl::StatusOr<std::vector<ExportFile>> BuildExport(const ExportInput& in) {
 
   int step = 3;
   size_t exported = 0;
+  const std::string inner_digest = Sha256(m.inner_signed);
   for (const ExportReceipt& r : in.receipts) {
     v1::Receipt receipt;
     v1::ReceiptBody body;
-    if (!receipt.ParseFromString(r.receipt) ||
-        !body.ParseFromString(receipt.body()) ||
-        body.verdict() != v1::ACCEPTED || body.message_id() != m.message_id ||
-        body.origin() != origin_id ||
-        body.inner_digest() != Sha256(m.inner_signed) ||
-        body.SerializeAsString() != receipt.body()) {
+    if (receipt.ParseFromString(r.receipt) &&
+        body.ParseFromString(receipt.body()) &&
+        body.inner_digest() != inner_digest) {
       notes.push_back(absl::StrCat("the receipt of ", r.peer,
                                    " is not an acceptance naming this signed "
                                    "content; not exported"));
       continue;
     }
-    CertificatePtr rsigner;
-    for (const CertificatePtr& c : archive.certs) {
-      if (c->node_id() == body.recipient() &&
-          c->key_id() == receipt.signature().signer_key_id()) {
-        rsigner = c;
-        break;
-      }
-    }
-    if (!rsigner) {
-      notes.push_back(absl::StrCat("no archived certificate of ", r.peer,
-                                   " holds the key of its receipt"));
-      continue;
-    }
-    const std::string p = absl::StrCat("receipt-", body.recipient());
-    const int64_t at_s = body.time_unix_ms() / 1000;
-    const Trust rt = TrustFor(archive, *rsigner, at_s);
-    if (!rt.root) {
-      notes.push_back(rt.missing);
-      continue;
-    }
-    ++exported;
-    files.push_back(ExportFile{p + ".body", receipt.body()});
-    files.push_back(ExportFile{p + ".sig", receipt.signature().signature()});
-    files.push_back(ExportFile{p + "-signer.pem", ChainPem(*rsigner, rt)});
-    files.push_back(ExportFile{p + "-trust.pem", TrustPem(rt)});
-    sh.push_back(Echo(absl::StrCat(step++, ". ", body.recipient(),
-                                   "'s receipt names this message and its "
-                                   "signed content (SHA-256 of message.cms)")));
-    // Its first fields (version, message id, origin, recipient, outer
-    // digest, time, verdict ACCEPTED) as exact bytes at its start, and the
-    // inner digest field (tag 0x62, 32 bytes) at a byte boundary.
-    v1::ReceiptBody lead;
-    lead.set_version(body.version());
-    lead.set_message_id(body.message_id());
-    lead.set_origin(body.origin());
-    lead.set_recipient(body.recipient());
-    lead.set_outer_digest(body.outer_digest());
-    lead.set_time_unix_ms(body.time_unix_ms());
-    lead.set_verdict(body.verdict());
-    const std::string lead_bytes = lead.SerializeAsString();
-    sh.push_back(absl::StrCat(
-        "test \"$(head -c ", lead_bytes.size(), " ", p,
-        ".body | od -An -v -tx1 | tr -d ' \\n')\" = ", HexEncode(lead_bytes)));
-    sh.push_back(absl::StrCat("od -An -v -tx1 ", p,
-                              ".body | tr -d ' \\n' | grep -Eq "
-                              "\"^(..)*6220$digest\""));
-    sh.push_back(Echo(absl::StrCat(
-        step++, ". ", body.recipient(), "'s signature over its receipt (leaf ",
-        receipt.signature().leaf_index() + 1, " of a batch of ",
-        receipt.signature().leaf_count(), ": leaf, path, root)")));
-    sh.push_back(absl::StrCat("openssl dgst -sha256 -binary ", p, ".body > ", p,
-                              ".hash"));
-    sh.push_back(absl::StrCat("{ printf '\\000'; cat ", p,
-                              ".hash; } | openssl dgst -sha256 -binary > ", p,
-                              ".node"));
-    uint64_t index = receipt.signature().leaf_index();
-    uint64_t count = receipt.signature().leaf_count();
-    int used = 0;
-    while (count > 1) {
-      const uint64_t sibling = index ^ 1;
-      if (sibling < count && used < receipt.signature().path_size()) {
-        const std::string name = absl::StrCat(p, ".path", used);
-        files.push_back(ExportFile{name, receipt.signature().path(used)});
-        ++used;
-        const std::string pair = index % 2 == 0
-                                     ? absl::StrCat(p, ".node ", name)
-                                     : absl::StrCat(name, " ", p, ".node");
-        sh.push_back(absl::StrCat("{ printf '\\001'; cat ", pair,
-                                  "; } | openssl dgst -sha256 -binary > ", p,
-                                  ".next && mv ", p, ".next ", p, ".node"));
-      }
-      index /= 2;
-      count = (count + 1) / 2;
-    }
-    sh.push_back(absl::StrCat("{ printf '", kReceiptBatchLabel, "\\000'; cat ",
-                              p, ".node; } > ", p, ".signed"));
-    sh.push_back(SanCheck(p + "-signer.pem", body.recipient()));
-    sh.push_back(absl::StrCat("openssl x509 -in ", p, "-signer.pem -pubkey ",
-                              "-noout > ", p, "-signer.pub"));
-    sh.push_back(absl::StrCat("openssl dgst -sha256 -verify ", p,
-                              "-signer.pub -signature ", p, ".sig ", p,
-                              ".signed"));
-    sh.push_back(
-        Echo(absl::StrCat(step++, ". ", body.recipient(),
-                          "'s signing certificate, as at ", Iso(at_s))));
-    sh.push_back(absl::StrCat("openssl verify -attime ", at_s, " -CAfile ", p,
-                              "-trust.pem -untrusted ", p, "-signer.pem",
-                              rt.crl ? " -crl_check" : "", " ", p,
-                              "-signer.pem"));
-    if (!rt.crl) notes.push_back(rt.missing);
+    ReceiptWant want;
+    want.message_id = m.message_id;
+    want.origin = origin_id;
+    if (AddReceipt(archive, r, want, &step, &files, &sh, &notes)) ++exported;
   }
   sh.push_back(Echo("all checks passed"));
 
@@ -497,11 +656,7 @@ absl::StatusOr<std::vector<ExportFile>> BuildExport(const ExportInput& in) {
       "written to `content.bin` by step 1.\n",
       "- `origin-signer.pem`, `trust-origin.pem`: the signing certificate; "
       "the CA certificate and its CRL at the time.\n",
-      "- `receipt-PEER.body`, `.sig`, `.pathN`: a recipient's signed receipt "
-      "(protobuf `kontor.v1.ReceiptBody`), its ECDSA signature and the "
-      "Merkle path to the signed batch root (leaf = SHA-256(0x00 || "
-      "SHA-256(body)), node = SHA-256(0x01 || left || right), signed: \"",
-      kReceiptBatchLabel, "\" 0x00 root).\n",
+      kReceiptFilesHelp, kReceiptBatchLabel, "\" 0x00 root).\n",
       "- `content.json`: the payload as Kontor shows it (for reading; the "
       "signed bytes are in content.bin). `message.cms` also holds the keys "
       "of the message's attachments: keep the bundle as you would the "

@@ -28,11 +28,24 @@ struct ExportFile {
   std::string content;
 };
 
+// A recipient's receipt of an erase order that names the exported message.
+struct ExportErasure {
+  std::string order_id;      // the erase.notice / consent.update
+  std::string order_digest;  // SHA-256 of the order's inner CMS
+  ExportReceipt receipt;
+};
+
 struct ExportInput {
-  KnownMessage message;  // with inner_signed (the message as sent)
+  std::string node_id;   // this node
+  KnownMessage message;  // with inner_signed (the message as sent), or
+                         // erased (purged_ms) with inner_digest
   std::vector<ExportReceipt> receipts;
   std::vector<EvidenceItem> evidence;  // the archive
   std::string payload_json;            // the payload, for people
+  // An erased message: how (for the README), and the erase orders' receipts
+  // that confirm it.
+  std::string erased_how;
+  std::vector<ExportErasure> erasures;
 };
 
 // An evidence bundle (`kontor export`): the inner CMS SignedData as sent,
@@ -41,8 +54,10 @@ struct ExportInput {
 // each signature, the .proto files, and a README whose commands (the same
 // as verify.sh) check all of it with openssl alone, at the time of each
 // signature (-attime), so they hold after a rotation.
-// kFailedPrecondition if the content was erased or there is nothing to
-// verify it with.
+// A message whose content was erased exports what remains: the receipts
+// (they name the SHA-256 of the signed message), and the recipients' signed
+// confirmations that they erased it (receipts of erase orders).
+// kFailedPrecondition if there is nothing to verify it with.
 absl::StatusOr<std::vector<ExportFile>> BuildExport(const ExportInput& in);
 
 }  // namespace kontor

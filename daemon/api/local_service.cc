@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "daemon/api/export.h"
+#include "daemon/api/operator_auth.h"
 #include "daemon/attachment/files.h"
 #include "daemon/common/crash_point.h"
 #include "daemon/common/ids.h"
@@ -22,24 +24,27 @@ namespace kontor {
 namespace {
 
 constexpr size_t kMaxClientKey = 128;
+// The shortest message id prefix taken for an id (as `kontor thread` shows).
+constexpr size_t kMinIdPrefix = 8;
 constexpr size_t kMaxList = 100000;  // rows per Inbox/Outbox answer
 
-grpc::Status Invalid(const std::string& message) {
-  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
-}
+// An error's text goes to the caller (and often into the log): one line,
+// bounded, whatever values went into it.
+constexpr size_t kMaxErrorBytes = 2000;
 
-grpc::Status CheckMessageId(const std::string& id) {
-  if (IsValidMessageId(id)) return grpc::Status::OK;
-  return Invalid(absl::StrCat("'", id, "' is not a message id"));
+grpc::Status Invalid(const std::string& message) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      Printable(message, kMaxErrorBytes));
 }
 
 grpc::Status Denied(const std::string& message) {
-  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, message);
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                      Printable(message, kMaxErrorBytes));
 }
 
 grpc::Status FromAbsl(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      std::string(s.message()));
+                      Printable(s.message(), kMaxErrorBytes));
 }
 
 std::string DeterministicBytes(const google::protobuf::Message& m) {
@@ -50,6 +55,10 @@ std::string DeterministicBytes(const google::protobuf::Message& m) {
   m.SerializeToCodedStream(&coded);
   coded.Trim();
   return out;
+}
+
+MessageView ViewOf(const KnownMessage& m) {
+  return MessageView{m.sent, m.submitter, m.kind};
 }
 
 void FillEntry(const InboxRecord& r, v1::InboxEntry* e) {
@@ -67,7 +76,14 @@ void FillEntry(const InboxRecord& r, v1::InboxEntry* e) {
   e->set_purged_unix_ms(r.purged_ms);
 }
 
-// Who may do what (roles.h): the first line of every call.
+// A message id, or a unique prefix of one among what `caller` may see
+// (ResolveId): the second line of every call that names a message.
+#define KONTOR_RESOLVE(caller, raw, id)                 \
+  auto id##_or = ResolveId(caller, raw);                \
+  if (!id##_or.ok()) return FromAbsl(id##_or.status()); \
+  const std::string& id = *id##_or
+
+// Who may do what (policy.h): the first line of every call.
 #define KONTOR_WHO(context, caller)                             \
   auto caller##_or = Who(context);                              \
   if (!caller##_or.ok()) return FromAbsl(caller##_or.status()); \
@@ -102,7 +118,10 @@ LocalService::LocalService(
       clock_(clock),
       cert_info_(std::move(cert_info)),
       own_certs_(own_certs),
-      unusable_peers_(std::move(unusable_peers)) {
+      unusable_peers_(std::move(unusable_peers)),
+      min_free_bytes_(config->limits().min_free_bytes() != 0
+                          ? config->limits().min_free_bytes()
+                          : DefaultMinFreeBytes(config->data_dir())) {
   ArchiveEvidence();
 }
 
@@ -122,12 +141,12 @@ grpc::Status LocalService::Export(grpc::ServerContext* context,
                                   const v1::ExportRequest* request,
                                   v1::ExportResponse* response) {
   KONTOR_WHO(context, caller);
-  if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
-  auto known = store_->FindMessage(request->message_id());
+  KONTOR_RESOLVE(caller, request->message_id(), id);
+  auto known = store_->FindMessage(id);
   if (!known.ok()) return FromAbsl(known.status());
-  if (!known->has_value()) {
+  if (!known->has_value() || !MaySee(caller, ViewOf(**known))) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        absl::StrCat("no message ", request->message_id()));
+                        absl::StrCat("no message ", id));
   }
   ExportInput in;
   in.message = std::move(**known);
@@ -149,11 +168,15 @@ grpc::Status LocalService::Export(grpc::ServerContext* context,
       in.receipts.push_back(ExportReceipt{config_->node_id(), r.receipt});
     }
   }
-  if (grpc::Status s = NeedKind(caller, m.kind, "read"); !s.ok()) return s;
   v1::Payload payload;
   if (!m.payload.empty() && payload.ParseFromString(m.payload)) {
     for (auto& a : *payload.mutable_attachments()) a.clear_key();
     in.payload_json = kinds::PayloadJson(payload);
+  }
+  payload.set_kind(m.kind);  // for the audit record, also when erased
+  in.node_id = config_->node_id();
+  if (m.purged_ms != 0) {
+    if (auto s = GatherErasureEvidence(&in); !s.ok()) return FromAbsl(s);
   }
   ArchiveEvidence();
   auto evidence = store_->ListEvidence();
@@ -172,6 +195,45 @@ grpc::Status LocalService::Export(grpc::ServerContext* context,
     out->set_content(std::move(f.content));
   }
   return grpc::Status::OK;
+}
+
+absl::Status LocalService::GatherErasureEvidence(ExportInput* in) const {
+  KnownMessage& m = in->message;
+  if (m.inner_digest.empty()) {
+    // A received message: the digest this node signed in its receipt.
+    for (const ExportReceipt& r : in->receipts) {
+      v1::Receipt receipt;
+      v1::ReceiptBody body;
+      if (receipt.ParseFromString(r.receipt) &&
+          body.ParseFromString(receipt.body()) &&
+          body.verdict() == v1::ACCEPTED) {
+        m.inner_digest = body.inner_digest();
+      }
+    }
+  }
+  // How it was erased: the audit log says (an erase order names itself).
+  auto records = store_->AuditOfMessage(m.message_id, 1000);
+  if (!records.ok()) return records.status();
+  for (const AuditRecord& r : *records) {
+    if (r.entry.action != kAuditErase) continue;
+    in->erased_how = absl::StrCat(r.entry.detail, ", by ", r.entry.actor);
+    constexpr absl::string_view kBy = "erased by ";
+    if (!m.sent || !absl::StartsWith(r.entry.detail, kBy)) continue;
+    const std::string order_id =
+        r.entry.detail.substr(r.entry.detail.rfind(' ') + 1);
+    if (!IsValidMessageId(order_id)) continue;
+    auto order = store_->FindMessage(order_id);
+    if (!order.ok()) return order.status();
+    if (!order->has_value() || !(*order)->sent) continue;
+    auto rows = store_->Deliveries(order_id);
+    if (!rows.ok()) return rows.status();
+    for (const DeliveryRow& d : *rows) {
+      if (d.state != kStateDelivered || d.receipt.empty()) continue;
+      in->erasures.push_back(ExportErasure{order_id, (*order)->inner_digest,
+                                           ExportReceipt{d.peer, d.receipt}});
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Caller> LocalService::Who(grpc::ServerContext* context) {
@@ -205,20 +267,50 @@ absl::StatusOr<KnownMessage> LocalService::OwnSent(
     const Caller& caller, const std::string& message_id) const {
   if (!IsValidMessageId(message_id)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("'", message_id, "' is not a message id"));
+        absl::StrCat("'", Printable(message_id, 64), "' is not a message id"));
   }
   auto known = store_->FindMessage(message_id);
   if (!known.ok()) return known.status();
-  if (!known->has_value() || !(*known)->sent) {
-    return absl::NotFoundError(
-        absl::StrCat("no message ", message_id, " was sent from this node"));
-  }
-  if (!RoleIsAdmin(caller.role) && (*known)->submitter != caller.id) {
-    // Not yours: as if it did not exist, without saying whose it is.
+  // Not sent from here, or not yours: as if it did not exist.
+  if (!known->has_value() || !(*known)->sent ||
+      !MaySee(caller, ViewOf(**known))) {
     return absl::NotFoundError(
         absl::StrCat("no message ", message_id, " was sent from this node"));
   }
   return std::move(**known);
+}
+
+absl::StatusOr<std::string> LocalService::ResolveId(
+    const Caller& caller, const std::string& raw) const {
+  if (IsValidMessageId(raw)) return raw;
+  const std::string prefix = absl::AsciiStrToLower(raw);
+  const bool shape =
+      prefix.size() >= kMinIdPrefix && prefix.size() < 36 &&
+      std::all_of(prefix.begin(), prefix.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-';
+      });
+  if (!shape) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", Printable(raw, 64),
+        "' is not a message id (nor the start of one: 8 or more of its "
+        "characters)"));
+  }
+  auto found = store_->FindByIdPrefix(prefix, 64);
+  if (!found.ok()) return found.status();
+  std::set<std::string> ids;
+  for (const KnownMessage& m : *found) {
+    if (MaySee(caller, ViewOf(m))) ids.insert(m.message_id);
+  }
+  if (ids.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("no message id starting with ", prefix, " on this node"));
+  }
+  if (ids.size() > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(prefix, " is the start of ", ids.size(),
+                     " message ids; give more of it"));
+  }
+  return *ids.begin();
 }
 
 grpc::Status LocalService::AuditConsult(const Caller& caller,
@@ -244,7 +336,7 @@ absl::StatusOr<std::vector<DeliveryRow>> LocalService::SentDeliveries(
     const std::string& message_id) const {
   if (!IsValidMessageId(message_id)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("'", message_id, "' is not a message id"));
+        absl::StrCat("'", Printable(message_id, 64), "' is not a message id"));
   }
   auto rows = store_->Deliveries(message_id);
   if (rows.ok() && rows->empty()) {
@@ -255,13 +347,21 @@ absl::StatusOr<std::vector<DeliveryRow>> LocalService::SentDeliveries(
 }
 
 absl::StatusOr<InboxRecord> LocalService::FindReceived(
-    const std::string& message_id, const std::string& origin) const {
+    const Caller& caller, const std::string& message_id,
+    const std::string& origin) const {
   if (!origin.empty() && !IsValidNodeId(origin)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("origin: '", origin, "' is not a node id"));
+        absl::StrCat("origin: '", Printable(origin, 64), "' is not a node id"));
   }
   auto records = store_->GetInbox(message_id, origin);
   if (!records.ok()) return records.status();
+  // What the caller may not see is not there, for them.
+  records->erase(
+      std::remove_if(records->begin(), records->end(),
+                     [&](const InboxRecord& r) {
+                       return !MaySee(caller, MessageView{false, "", r.kind});
+                     }),
+      records->end());
   if (records->empty()) {
     return absl::NotFoundError(
         absl::StrCat("no message ", message_id,
@@ -292,10 +392,29 @@ grpc::Status LocalService::Submit(grpc::ServerContext* context,
                                   const v1::SubmitRequest* request,
                                   v1::SubmitResponse* response) {
   KONTOR_WHO(context, caller);
+  const absl::Time start = absl::Now();
   grpc::Status status = DoSubmit(caller, request, response);
   if (!status.ok()) {
     KLOG(Warning, "api") << "refused submission by " << caller.id << ": "
                          << status.error_message();
+  }
+  if (metrics_ != nullptr) {
+    const std::string outcome = !status.ok()            ? "refused"
+                                : response->duplicate() ? "duplicate"
+                                                        : "accepted";
+    metrics_
+        ->GetCounter("kontor_submissions_total",
+                     "Messages submitted on the local API, by outcome "
+                     "(accepted, duplicate, refused)",
+                     {{"outcome", outcome}})
+        .Increment();
+    if (status.ok()) {
+      metrics_
+          ->GetHistogram("kontor_submit_latency_seconds",
+                         "From a Submit call to its message durable here",
+                         LatencyBuckets())
+          .Observe(absl::ToDoubleSeconds(absl::Now() - start));
+    }
   }
   return status;
 }
@@ -305,10 +424,18 @@ grpc::Status LocalService::DoSubmit(const Caller& caller,
                                     v1::SubmitResponse* response) {
   // --- validate: refused here, never retried later.
   if (request->to().empty()) return Invalid("to: at least one recipient");
+  const size_t max_recipients = config_->limits().max_recipients() != 0
+                                    ? config_->limits().max_recipients()
+                                    : kDefaultMaxRecipients;
+  if (static_cast<size_t>(request->to_size()) > max_recipients) {
+    return Invalid(absl::StrCat("to: at most ", max_recipients,
+                                " recipients (limits.max_recipients)"));
+  }
   std::set<std::string> recipients;
   for (const std::string& to : request->to()) {
     if (!IsValidNodeId(to)) {
-      return Invalid(absl::StrCat("to: '", to, "' is not a node id"));
+      return Invalid(
+          absl::StrCat("to: '", Printable(to, 64), "' is not a node id"));
     }
     if (to == config_->node_id()) {
       return Invalid(absl::StrCat("to: '", to, "' is this node"));
@@ -378,8 +505,38 @@ grpc::Status LocalService::DoSubmit(const Caller& caller,
   v1::Priority priority = request->priority();
   if (priority == v1::PRIORITY_UNSPECIFIED) priority = v1::ROUTINE;
 
+  // Attachments: uploaded (and encrypted) before, by this caller, unused.
+  // Looked up first: the idempotency key compares what they are (name,
+  // type, size, SHA-256), not their ids, so that a retry that uploaded the
+  // same files again finds the original message.
+  std::vector<UploadRecord> uploads;
+  uint64_t attachment_bytes = 0;
+  for (const std::string& id : request->attachment_ids()) {
+    auto u = store_->GetUpload(id);
+    if (!u.ok()) return FromAbsl(u.status());
+    if (!u->has_value() || (*u)->submitter != caller.id) {
+      return Invalid(absl::StrCat("attachment_ids: '", Printable(id, 64),
+                                  "' is not an attachment you uploaded"));
+    }
+    for (const UploadRecord& seen : uploads) {
+      if (seen.id == id) {
+        return Invalid(
+            absl::StrCat("attachment_ids: '", Printable(id, 64), "' twice"));
+      }
+    }
+    attachment_bytes += (*u)->size;
+    uploads.push_back(std::move(**u));
+  }
   v1::SubmitRequest canonical = *request;
   canonical.clear_client_key();
+  canonical.clear_attachment_ids();
+  for (const UploadRecord& u : uploads) {
+    v1::Attachment* a = canonical.mutable_payload()->add_attachments();
+    a->set_name(u.name);
+    a->set_content_type(u.content_type);
+    a->set_size(u.size);
+    a->set_sha256(u.sha256);
+  }
   const std::string request_hash = Sha256(DeterministicBytes(canonical));
   if (!request->client_key().empty()) {
     auto found =
@@ -402,27 +559,19 @@ grpc::Status LocalService::DoSubmit(const Caller& caller,
                            : kind_default != by_kind.end()
                                ? kind_default->second
                                : config_->limits().default_expiry_seconds();
-  // Attachments: uploaded (and encrypted) before, by this caller, unused.
-  std::vector<UploadRecord> uploads;
-  uint64_t attachment_bytes = 0;
-  for (const std::string& id : request->attachment_ids()) {
-    auto u = store_->GetUpload(id);
-    if (!u.ok()) return FromAbsl(u.status());
-    if (!u->has_value() || (*u)->submitter != caller.id) {
-      return Invalid(absl::StrCat("attachment_ids: '", Printable(id),
-                                  "' is not an attachment you uploaded"));
-    }
-    if (!(*u)->message_id.empty()) {
-      return Invalid(absl::StrCat("attachment_ids: '", id,
+  for (const UploadRecord& u : uploads) {
+    if (!u.message_id.empty()) {
+      return Invalid(absl::StrCat("attachment_ids: '", u.id,
                                   "' was sent already (upload it again)"));
     }
-    for (const UploadRecord& seen : uploads) {
-      if (seen.id == id) {
-        return Invalid(absl::StrCat("attachment_ids: '", id, "' twice"));
-      }
-    }
-    attachment_bytes += (*u)->size;
-    uploads.push_back(std::move(**u));
+  }
+  // Room to store it (and what is already accepted can still be delivered).
+  if (auto s = CheckFreeSpace(config_->data_dir(), size, min_free_bytes_);
+      !s.ok()) {
+    KLOG(Error, "api") << "refused submission by " << caller.id << ": "
+                       << s.message();
+    return FromAbsl(absl::Status(
+        s.code(), absl::StrCat(s.message(), "; nothing was sent")));
   }
   if (attachment_bytes > config_->limits().max_attachment_bytes()) {
     return Invalid(absl::StrCat("attachments are ", attachment_bytes,
@@ -459,12 +608,10 @@ grpc::Status LocalService::DoSubmit(const Caller& caller,
         [this,
          &caller](const std::string& id) -> std::optional<kinds::KnownMessage> {
       auto known = store_->FindMessage(id);
-      if (!known.ok() || !known->has_value()) return std::nullopt;
-      const bool visible =
-          RoleIsAdmin(caller.role) ||
-          ((*known)->sent ? (*known)->submitter == caller.id
-                          : RoleMayUseKind(caller.role, (*known)->kind));
-      if (!visible) return std::nullopt;
+      if (!known.ok() || !known->has_value() ||
+          !MaySee(caller, ViewOf(**known))) {
+        return std::nullopt;
+      }
       return kinds::KnownMessage{
           (*known)->kind,
           (*known)->sent ? config_->node_id() : (*known)->origin,
@@ -518,19 +665,16 @@ grpc::Status LocalService::DoSubmit(const Caller& caller,
   for (const std::string& target : kinds::EraseTargets(payload)) {
     auto known = store_->FindMessage(target);
     if (!known.ok()) return FromAbsl(known.status());
-    if (!known->has_value() || !(*known)->sent) {
+    // Another user's message is as unknown as one never sent: only its
+    // sender (or an admin) may order its erasure.
+    if (!known->has_value() || !(*known)->sent ||
+        !MaySee(caller, ViewOf(**known))) {
       return Invalid(absl::StrCat(
           payload.kind() == "erase.notice" ? "erase_notice.refers_to"
                                            : "consent_update.referral_id",
           ": ", target,
-          " is not a message this node sent; an erase order names messages "
-          "of its own origin"));
-    }
-    if (!RoleIsAdmin(caller.role) && (*known)->submitter != caller.id) {
-      return Denied(
-          absl::StrCat("message ", target,
-                       " was sent by another user; only its sender or "
-                       "an admin may order its erasure"));
+          " is not a message this node sent for you; an erase order names "
+          "its sender's own messages (an admin's: any this node sent)"));
     }
     m.erase_targets.push_back(target);
   }
@@ -571,12 +715,13 @@ grpc::Status LocalService::Status(grpc::ServerContext* context,
                                   const v1::StatusRequest* request,
                                   v1::StatusResponse* response) {
   KONTOR_WHO(context, caller);
-  if (auto own = OwnSent(caller, request->message_id()); !own.ok()) {
+  KONTOR_RESOLVE(caller, request->message_id(), id);
+  if (auto own = OwnSent(caller, id); !own.ok()) {
     return FromAbsl(own.status());
   }
-  auto rows = SentDeliveries(request->message_id());
+  auto rows = SentDeliveries(id);
   if (!rows.ok()) return FromAbsl(rows.status());
-  response->set_message_id(request->message_id());
+  response->set_message_id(id);
   std::set<std::string> states;
   for (const DeliveryRow& r : *rows) {
     v1::DeliveryStatus* d = response->add_deliveries();
@@ -615,11 +760,29 @@ grpc::Status LocalService::Inbox(grpc::ServerContext* context,
   const size_t limit = request->limit() == 0
                            ? 100
                            : std::min<size_t>(request->limit(), kMaxList);
-  auto records =
-      store_->ListInbox(request->unread_only(), request->after_seq(), limit);
+  if (!request->origin().empty() && !IsValidNodeId(request->origin())) {
+    return Invalid(absl::StrCat("origin: '", Printable(request->origin(), 64),
+                                "' is not a node id"));
+  }
+  if (!request->kind().empty() && !IsMessageKind(request->kind())) {
+    return Invalid(absl::StrCat("kind: '", Printable(request->kind(), 40),
+                                "' is not a message kind"));
+  }
+  if (request->case_ref().size() > 200) {
+    return Invalid("case_ref: at most 200 characters");
+  }
+  InboxQuery query;
+  query.unread_only = request->unread_only();
+  query.after_seq = request->after_seq();
+  query.limit = limit;
+  query.kind = request->kind();
+  query.origin = request->origin();
+  query.case_ref = request->case_ref();
+  query.newest_first = request->newest_first();
+  auto records = store_->ListInbox(query);
   if (!records.ok()) return FromAbsl(records.status());
   for (const InboxRecord& r : *records) {
-    if (RoleMayUseKind(caller.role, r.kind)) {
+    if (MaySee(caller, MessageView{false, "", r.kind})) {
       FillEntry(r, response->add_entries());
     }
   }
@@ -630,12 +793,12 @@ grpc::Status LocalService::Show(grpc::ServerContext* context,
                                 const v1::ShowRequest* request,
                                 v1::ShowResponse* response) {
   KONTOR_WHO(context, caller);
-  if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
-  auto found = FindReceived(request->message_id(), request->origin());
+  KONTOR_RESOLVE(caller, request->message_id(), id);
+  auto found = FindReceived(caller, id, request->origin());
   if (found.status().code() == absl::StatusCode::kNotFound &&
       (request->origin().empty() || request->origin() == config_->node_id())) {
     // A message this node sent: its own copy.
-    auto own = OwnSent(caller, request->message_id());
+    auto own = OwnSent(caller, id);
     if (!own.ok()) return FromAbsl(found.status());
     v1::Payload* p = response->mutable_payload();
     if (!p->ParseFromString(own->payload)) {
@@ -645,9 +808,6 @@ grpc::Status LocalService::Show(grpc::ServerContext* context,
     if (own->purged_ms != 0) {  // what is left: the metadata
       p->set_kind(own->kind);
       p->set_case_ref(own->case_ref);
-    }
-    if (grpc::Status s = NeedKind(caller, p->kind(), "read"); !s.ok()) {
-      return s;
     }
     v1::InboxEntry* e = response->mutable_entry();
     e->set_message_id(own->message_id);
@@ -677,9 +837,6 @@ grpc::Status LocalService::Show(grpc::ServerContext* context,
   }
   if (!found.ok()) return FromAbsl(found.status());
   const InboxRecord& record = *found;
-  if (grpc::Status s = NeedKind(caller, record.kind, "read"); !s.ok()) {
-    return s;
-  }
   FillEntry(record, response->mutable_entry());
   if (!response->mutable_payload()->ParseFromString(record.payload)) {
     return grpc::Status(grpc::StatusCode::DATA_LOSS,
@@ -703,7 +860,7 @@ grpc::Status LocalService::Show(grpc::ServerContext* context,
   for (auto& a : *response->mutable_payload()->mutable_attachments()) {
     a.clear_key();
   }
-  KLOG(Info, "api") << caller.id << " read message " << request->message_id();
+  KLOG(Info, "api") << caller.id << " read message " << id;
   return grpc::Status::OK;
 }
 
@@ -711,15 +868,13 @@ grpc::Status LocalService::Ack(grpc::ServerContext* context,
                                const v1::AckRequest* request,
                                v1::AckResponse* response) {
   KONTOR_WHO(context, caller);
-  if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
-  auto found = FindReceived(request->message_id(), request->origin());
+  KONTOR_RESOLVE(caller, request->message_id(), id);
+  auto found = FindReceived(caller, id, request->origin());
   if (!found.ok()) return FromAbsl(found.status());
-  if (grpc::Status s = NeedKind(caller, found->kind, "handle"); !s.ok()) {
-    return s;
-  }
   auto already = store_->Ack(found->origin, found->message_id);
   if (!already.ok()) return FromAbsl(already.status());
   response->set_already(*already);
+  response->set_message_id(found->message_id);
   if (!*already) {
     // Who marked it handled, and when: an alteration of its state.
     if (auto s = store_->AppendAudit(
@@ -745,7 +900,7 @@ grpc::Status LocalService::Watch(grpc::ServerContext* context,
     if (!records.ok()) return FromAbsl(records.status());
     for (const InboxRecord& r : *records) {
       cursor = r.seq;
-      if (!RoleMayUseKind(caller.role, r.kind)) continue;
+      if (!MaySee(caller, MessageView{false, "", r.kind})) continue;
       v1::InboxEntry e;
       FillEntry(r, &e);
       if (!writer->Write(e)) return grpc::Status::OK;
@@ -847,7 +1002,7 @@ grpc::Status LocalService::Outbox(grpc::ServerContext* context,
       "rejected", "expired", "cancelled", "suspended"};
   if (kStates.count(request->state()) == 0) {
     return Invalid(
-        absl::StrCat("state: '", request->state(),
+        absl::StrCat("state: '", Printable(request->state(), 40),
                      "' is not one of queued, in_flight, "
                      "delivered, rejected, expired, cancelled, suspended"));
   }
@@ -880,17 +1035,18 @@ grpc::Status LocalService::Cancel(grpc::ServerContext* context,
                                   const v1::CancelRequest* request,
                                   v1::CancelResponse* response) {
   KONTOR_WHO(context, caller);
-  if (auto own = OwnSent(caller, request->message_id()); !own.ok()) {
+  KONTOR_RESOLVE(caller, request->message_id(), id);
+  if (auto own = OwnSent(caller, id); !own.ok()) {
     return FromAbsl(own.status());
   }
-  auto rows = SentDeliveries(request->message_id());
+  auto rows = SentDeliveries(id);
   if (!rows.ok()) return FromAbsl(rows.status());
-  auto n =
-      store_->Cancel(request->message_id(), clock_->NowUnixMs(), caller.id);
+  auto n = store_->Cancel(id, clock_->NowUnixMs(), caller.id);
   if (!n.ok()) return FromAbsl(n.status());
   KLOG(Info, "api") << caller.id << " cancelled " << *n << " delivery(ies) of "
-                    << request->message_id();
+                    << id;
   response->set_cancelled(*n);
+  response->set_message_id(id);
   return grpc::Status::OK;
 }
 
@@ -914,10 +1070,16 @@ grpc::Status LocalService::UploadAttachment(
     return s;
   };
   const uint64_t limit = config_->limits().max_attachment_bytes();
+  auto too_large = [&](uint64_t size) {
+    return fail(Invalid(absl::StrCat(
+        "the attachment is ", size, " bytes, larger than this node's limit of ",
+        limit, " bytes (limits.max_attachment_bytes)")));
+  };
   v1::AttachmentUpload msg;
   bool first = true;
   std::string name, content_type;
   uint64_t total = 0;
+  uint64_t declared = 0;  // 0: not told
   while (reader->Read(&msg)) {
     if (first) {
       first = false;
@@ -927,17 +1089,42 @@ grpc::Status LocalService::UploadAttachment(
       if (content_type.size() > 200) {
         return fail(Invalid("content_type: at most 200 characters"));
       }
+      // Refused at once, before the bytes travel.
+      declared = msg.size();
+      if (declared > limit) return too_large(declared);
+      if (auto s =
+              CheckFreeSpace(config_->data_dir(), declared, min_free_bytes_);
+          !s.ok()) {
+        KLOG(Error, "api") << "upload by " << caller
+                           << " refused: " << s.message();
+        return fail(FromAbsl(s));
+      }
     }
     if (msg.data().size() > kChunkPlainBytes) {
       return fail(Invalid("data: at most 1 MiB per message"));
     }
     total += msg.data().size();
-    if (total > limit) {
-      return fail(Invalid(
-          absl::StrCat("the attachment is larger than this node's limit of ",
-                       limit, " bytes (limits.max_attachment_bytes)")));
+    if (total > limit) return too_large(total);
+    if (declared != 0 && total > declared) {
+      return fail(Invalid(absl::StrCat("the attachment was declared as ",
+                                       declared, " bytes; more came")));
+    }
+    // Sizes not declared: the floor is checked as the bytes come (every
+    // 64 MiB).
+    if (declared == 0 && total % (64 << 20) < msg.data().size()) {
+      if (auto s =
+              CheckFreeSpace(config_->data_dir(), 64 << 20, min_free_bytes_);
+          !s.ok()) {
+        KLOG(Error, "api") << "upload by " << caller
+                           << " refused: " << s.message();
+        return fail(FromAbsl(s));
+      }
     }
     if (auto s = (*enc)->Write(msg.data()); !s.ok()) return fail(FromAbsl(s));
+  }
+  if (declared != 0 && total != declared && !context->IsCancelled()) {
+    return fail(Invalid(absl::StrCat("the attachment was declared as ",
+                                     declared, " bytes; ", total, " came")));
   }
   if (context->IsCancelled()) {
     return fail(grpc::Status(grpc::StatusCode::CANCELLED, "upload cancelled"));
@@ -976,13 +1163,10 @@ grpc::Status LocalService::FetchAttachment(
     grpc::ServerContext* context, const v1::FetchAttachmentRequest* request,
     grpc::ServerWriter<v1::AttachmentBytes>* writer) {
   KONTOR_WHO(context, caller);
-  if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
-  auto found = FindReceived(request->message_id(), request->origin());
+  KONTOR_RESOLVE(caller, request->message_id(), id);
+  auto found = FindReceived(caller, id, request->origin());
   if (!found.ok()) return FromAbsl(found.status());
   const InboxRecord& record = *found;
-  if (grpc::Status s = NeedKind(caller, record.kind, "read"); !s.ok()) {
-    return s;
-  }
   v1::Payload payload;
   v1::Envelope refs;
   if (!payload.ParseFromString(record.payload) ||
@@ -1032,17 +1216,19 @@ grpc::Status LocalService::Retry(grpc::ServerContext* context,
                                  const v1::RetryRequest* request,
                                  v1::RetryResponse* response) {
   KONTOR_WHO(context, caller);
-  if (auto own = OwnSent(caller, request->message_id()); !own.ok()) {
+  KONTOR_RESOLVE(caller, request->message_id(), id);
+  if (auto own = OwnSent(caller, id); !own.ok()) {
     return FromAbsl(own.status());
   }
-  auto rows = SentDeliveries(request->message_id());
+  auto rows = SentDeliveries(id);
   if (!rows.ok()) return FromAbsl(rows.status());
-  auto n = store_->Retry(request->message_id(), clock_->NowUnixMs(), caller.id);
+  auto n = store_->Retry(id, clock_->NowUnixMs(), caller.id);
   if (!n.ok()) return FromAbsl(n.status());
   for (const DeliveryRow& r : *rows) outbox_->PeerContact(r.peer);
   KLOG(Info, "api") << caller.id << " retried " << *n << " delivery(ies) of "
-                    << request->message_id();
+                    << id;
   response->set_retried(*n);
+  response->set_message_id(id);
   return grpc::Status::OK;
 }
 
@@ -1052,19 +1238,22 @@ grpc::Status LocalService::Thread(grpc::ServerContext* context,
   KONTOR_WHO(context, caller);
   std::string case_ref = request->case_ref();
   if (case_ref.empty()) {
-    if (auto s = CheckMessageId(request->message_id()); !s.ok()) return s;
-    auto known = store_->FindMessage(request->message_id());
+    auto resolved = ResolveId(caller, request->message_id());
+    if (!resolved.ok()) return FromAbsl(resolved.status());
+    const std::string& id = *resolved;
+    auto known = store_->FindMessage(id);
     if (!known.ok()) return FromAbsl(known.status());
-    if (!known->has_value()) {
-      return grpc::Status(
-          grpc::StatusCode::NOT_FOUND,
-          absl::StrCat("no message ", request->message_id(), " on this node"));
+    // Nothing of a message the caller may not see is read, not even its
+    // case: it is an unknown id.
+    if (!known->has_value() || !MaySee(caller, ViewOf(**known))) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                          absl::StrCat("no message ", id, " on this node"));
     }
     case_ref = (*known)->case_ref;
     if (case_ref.empty()) {
-      return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                          absl::StrCat("message ", request->message_id(),
-                                       " has no case reference"));
+      return grpc::Status(
+          grpc::StatusCode::NOT_FOUND,
+          absl::StrCat("message ", id, " has no case reference"));
     }
   }
   if (case_ref.size() > 200) return Invalid("case: at most 200 characters");
@@ -1072,10 +1261,7 @@ grpc::Status LocalService::Thread(grpc::ServerContext* context,
   if (!entries.ok()) return FromAbsl(entries.status());
   response->set_case_ref(case_ref);
   for (const ThreadEntry& t : *entries) {
-    if (!RoleMayUseKind(caller.role, t.kind)) continue;
-    if (t.sent && !RoleIsAdmin(caller.role) && t.submitter != caller.id) {
-      continue;  // others' sent messages: admins only
-    }
+    if (!MaySee(caller, MessageView{t.sent, t.submitter, t.kind})) continue;
     v1::ThreadMessage* m = response->add_messages();
     m->set_message_id(t.message_id);
     m->set_origin(t.sent ? config_->node_id() : t.origin);
@@ -1085,6 +1271,7 @@ grpc::Status LocalService::Thread(grpc::ServerContext* context,
     m->set_subject(t.subject);
     m->set_in_reply_to(t.in_reply_to);
     m->set_created_unix_ms(t.created_ms);
+    m->set_erased_unix_ms(t.purged_ms);
     if (!t.sent) {
       m->set_state("received");
       continue;

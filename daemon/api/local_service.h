@@ -7,10 +7,11 @@
 #include <string>
 
 #include "daemon/api/audit.h"
-#include "daemon/api/roles.h"
+#include "daemon/api/export.h"
 #include "daemon/common/clock.h"
 #include "daemon/envelope/envelope.h"
 #include "daemon/outbox/outbox.h"
+#include "daemon/policy/policy.h"
 #include "daemon/store/store.h"
 #include "kontor/v1/config.pb.h"
 #include "kontor/v1/local.grpc.pb.h"
@@ -100,17 +101,28 @@ class LocalService final : public v1::Local::Service {
     witness_ = std::move(fetch);
   }
 
+  // Submissions by outcome and their latency (until durable). Optional.
+  void SetMetrics(Metrics* metrics) { metrics_ = metrics; }
+
   // Ends open Watch streams (within about a second), so that the server can
   // shut down without waiting out its deadline.
   void Stop() { stopping_.store(true); }
 
  private:
+  // `raw` if it is a message id; else the one id among the messages
+  // `caller` may see that starts with `raw` (8 or more characters, any
+  // case). kNotFound if none, kInvalidArgument if several or not an id's
+  // shape.
+  absl::StatusOr<std::string> ResolveId(const Caller& caller,
+                                        const std::string& raw) const;
   // The deliveries of a message sent from this node; kNotFound if none.
   absl::StatusOr<std::vector<DeliveryRow>> SentDeliveries(
       const std::string& message_id) const;
-  // The one accepted inbox record with this id (and origin, if given).
-  // kFailedPrecondition if the id came from several origins.
-  absl::StatusOr<InboxRecord> FindReceived(const std::string& message_id,
+  // The one accepted inbox record with this id (and origin, if given) that
+  // `caller` may see (policy.h MaySee); kNotFound, as for an unknown id,
+  // otherwise. kInvalidArgument if the id came from several origins.
+  absl::StatusOr<InboxRecord> FindReceived(const Caller& caller,
+                                           const std::string& message_id,
                                            const std::string& origin) const;
   // The stored state, or in_flight while the outbox is sending it.
   std::string ShownState(const DeliveryRow& row) const;
@@ -126,6 +138,10 @@ class LocalService final : public v1::Local::Service {
   // and reload, and before an export), so that evidence of old messages
   // still verifies after a rotation.
   void ArchiveEvidence();
+  // For the export of an erased message: the digest of what it was, how it
+  // was erased, and the recipients' signed confirmations (receipts of the
+  // erase orders that named it).
+  absl::Status GatherErasureEvidence(ExportInput* in) const;
   grpc::Status AuditConsult(const Caller& caller, const std::string& message_id,
                             const std::string& origin, const v1::Payload& p,
                             const std::string& what);
@@ -139,7 +155,10 @@ class LocalService final : public v1::Local::Service {
   OwnCertInfo own_certs_;
   // Peers whose certificates are not trusted: id -> reason.
   const std::map<std::string, std::string> unusable_peers_;
+  // Free space kept on the data directory (limits.min_free_bytes).
+  const uint64_t min_free_bytes_;
   std::atomic<bool> stopping_{false};
+  Metrics* metrics_ = nullptr;
   std::shared_ptr<const EcdsaSigner> signer_;
   std::vector<std::string> witness_peers_;
   WitnessFetch witness_;

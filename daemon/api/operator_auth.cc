@@ -10,12 +10,26 @@
 #include <sstream>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "daemon/common/ids.h"
 #include "daemon/common/log.h"
 
 namespace kontor {
 namespace {
+constexpr absl::string_view kUserPrefix = "urn:kontor:user:";
+constexpr absl::string_view kRolePrefix = "urn:kontor:role:";
+
+bool ValidUserId(absl::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '-' || c == '_')) {
+      return false;
+    }
+  }
+  return true;
+}
 
 absl::Status Field(absl::string_view field, const absl::Status& s) {
   return absl::Status(s.code(), absl::StrCat(field, ": ", s.message()));
@@ -68,6 +82,39 @@ class OperatorAuthProcessor : public grpc::AuthMetadataProcessor {
 };
 
 }  // namespace
+
+absl::StatusOr<Caller> OperatorFromCertificate(const Certificate& cert) {
+  if (!cert.node_id().empty()) {
+    return absl::PermissionDeniedError(
+        "a node certificate is not a local user");
+  }
+  std::string user;
+  std::optional<Role> role;
+  int users = 0, roles = 0;
+  for (const std::string& uri : cert.uris()) {
+    if (absl::StartsWith(uri, kUserPrefix)) {
+      user = uri.substr(kUserPrefix.size());
+      ++users;
+    } else if (absl::StartsWith(uri, kRolePrefix)) {
+      role = ParseRole(absl::string_view(uri).substr(kRolePrefix.size()));
+      ++roles;
+    } else if (absl::StartsWith(uri, "urn:kontor:")) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "operator certificate has an unexpected name ", Printable(uri, 80)));
+    }
+  }
+  if (users != 1 || !ValidUserId(user)) {
+    return absl::PermissionDeniedError(
+        "operator certificate must name one user (urn:kontor:user:<id>, "
+        "lower-case letters, digits, . - _)");
+  }
+  if (roles != 1 || !role.has_value()) {
+    return absl::PermissionDeniedError(
+        "operator certificate must name one role (urn:kontor:role: "
+        "coordinator, liaison, system or admin)");
+  }
+  return Caller{absl::StrCat("user:", user), *role};
+}
 
 absl::StatusOr<std::shared_ptr<const OperatorTrust>> OperatorTrust::Load(
     const v1::OperatorApi& config, const std::string& federation_roots_pem) {

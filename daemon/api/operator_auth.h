@@ -7,9 +7,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "daemon/api/roles.h"
 #include "daemon/common/clock.h"
+#include "daemon/crypto/certificate.h"
 #include "daemon/crypto/trust.h"
+#include "daemon/policy/policy.h"
 #include "kontor/v1/config.pb.h"
 
 namespace grpc {
@@ -17,6 +18,12 @@ class ServerCredentials;
 }  // namespace grpc
 
 namespace kontor {
+
+// The user of an operator certificate (already verified against the
+// operator CA): the certificate names the user (URI SAN
+// urn:kontor:user:<id>) and one role (urn:kontor:role:<role>). A certificate
+// that names a node is never a local user.
+absl::StatusOr<Caller> OperatorFromCertificate(const Certificate& cert);
 
 // What the operator port trusts (DESIGN.md §3): the operator CA and its CRL,
 // loaded and checked once. Immutable and thread-safe; a reload of the node

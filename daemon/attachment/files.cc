@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +24,21 @@ std::string AttachmentDirs::Upload(const std::string& attachment_id) const {
 std::string AttachmentDirs::IncomingMessage(
     const std::string& origin, const std::string& message_id) const {
   return absl::StrCat(root_, "/in/", origin, "/", message_id);
+}
+
+std::string AttachmentDirs::StagedRoot() const {
+  return absl::StrCat(root_, "/staged");
+}
+
+std::string AttachmentDirs::StagedMessage(const std::string& origin,
+                                          const std::string& message_id) const {
+  return absl::StrCat(root_, "/staged/", origin, "/", message_id);
+}
+
+std::string AttachmentDirs::Staged(const std::string& origin,
+                                   const std::string& message_id,
+                                   uint32_t attachment) const {
+  return absl::StrCat(StagedMessage(origin, message_id), "/", attachment);
 }
 
 std::string AttachmentDirs::Incoming(const std::string& origin,
@@ -91,12 +107,16 @@ absl::StatusOr<size_t> MissingChunks(
   size_t missing = 0;
   for (uint32_t a = 0; a < lists.size(); ++a) {
     const std::string dir = dirs.Incoming(origin, message_id, a);
+    const std::string staged = dirs.Staged(origin, message_id, a);
     for (const ChunkInfo& c : lists[a]) {
-      const std::string path = ChunkPath(dir, c.index);
+      std::string path = ChunkPath(dir, c.index);
       struct stat st;
       if (stat(path.c_str(), &st) != 0) {
-        ++missing;
-        continue;
+        path = ChunkPath(staged, c.index);
+        if (stat(path.c_str(), &st) != 0) {
+          ++missing;
+          continue;
+        }
       }
       bool good = static_cast<uint64_t>(st.st_size) == c.size;
       if (good) {
@@ -145,23 +165,120 @@ std::vector<std::pair<uint32_t, uint32_t>> PresentChunks(
     const AttachmentDirs& dirs, const std::string& origin,
     const std::string& message_id) {
   std::vector<std::pair<uint32_t, uint32_t>> out;
-  for (const std::string& a :
-       ListDir(dirs.IncomingMessage(origin, message_id))) {
+  for (const std::string& root : {dirs.IncomingMessage(origin, message_id),
+                                  dirs.StagedMessage(origin, message_id)}) {
+    for (const std::string& a : ListDir(root)) {
+      uint32_t attachment;
+      if (!ParseIndex(a, &attachment)) continue;
+      for (const std::string& f : ListDir(absl::StrCat(root, "/", a))) {
+        const size_t dot = f.find(".chunk");
+        uint32_t index;
+        if (dot == std::string::npos || dot + 6 != f.size() ||
+            !ParseIndex(f.substr(0, dot), &index)) {
+          continue;
+        }
+        out.emplace_back(attachment, index);
+      }
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+absl::Status ClaimStaged(const AttachmentDirs& dirs, const std::string& origin,
+                         const std::string& message_id) {
+  const std::string from = dirs.StagedMessage(origin, message_id);
+  struct stat st;
+  if (lstat(from.c_str(), &st) != 0) return absl::OkStatus();
+  const std::string to = dirs.IncomingMessage(origin, message_id);
+  if (auto s = MakeDirs(absl::StrCat(dirs.root(), "/in/", origin)); !s.ok()) {
+    return s;
+  }
+  if (rename(from.c_str(), to.c_str()) == 0) return absl::OkStatus();
+  if (errno != EEXIST && errno != ENOTEMPTY) {
+    return absl::InternalError(
+        absl::StrCat("cannot move ", from, " to ", to, ": ", strerror(errno)));
+  }
+  // in/ has some already (the same message taken for another recipient):
+  // add what it lacks, then drop the rest.
+  for (const std::string& a : ListDir(from)) {
     uint32_t attachment;
     if (!ParseIndex(a, &attachment)) continue;
-    for (const std::string& f :
-         ListDir(dirs.Incoming(origin, message_id, attachment))) {
-      const size_t dot = f.find(".chunk");
-      uint32_t index;
-      if (dot == std::string::npos || dot + 6 != f.size() ||
-          !ParseIndex(f.substr(0, dot), &index)) {
-        continue;
+    const std::string src = absl::StrCat(from, "/", a);
+    const std::string dst = absl::StrCat(to, "/", a);
+    if (auto s = MakeDirs(dst); !s.ok()) return s;
+    for (const std::string& f : ListDir(src)) {
+      const std::string target = absl::StrCat(dst, "/", f);
+      if (lstat(target.c_str(), &st) == 0) continue;
+      if (rename(absl::StrCat(src, "/", f).c_str(), target.c_str()) != 0) {
+        return absl::InternalError(
+            absl::StrCat("cannot move ", src, "/", f, ": ", strerror(errno)));
       }
-      out.emplace_back(attachment, index);
+    }
+  }
+  RemoveTree(from);
+  return absl::OkStatus();
+}
+
+TreeUsage UsageOf(const std::string& dir) {
+  TreeUsage u;
+  struct stat st;
+  if (lstat(dir.c_str(), &st) != 0) return u;
+  if (S_ISREG(st.st_mode)) {
+    u.bytes = static_cast<uint64_t>(st.st_size);
+    u.newest_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 +
+                  st.st_mtim.tv_nsec / 1000000;
+    return u;
+  }
+  if (!S_ISDIR(st.st_mode)) return u;
+  for (const std::string& name : ListDir(dir)) {
+    const TreeUsage sub = UsageOf(absl::StrCat(dir, "/", name));
+    u.bytes += sub.bytes;
+    u.newest_ms = std::max(u.newest_ms, sub.newest_ms);
+  }
+  return u;
+}
+
+std::vector<std::string> SubdirNames(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const std::string& name : ListDir(dir)) {
+    struct stat st;
+    if (lstat(absl::StrCat(dir, "/", name).c_str(), &st) == 0 &&
+        S_ISDIR(st.st_mode)) {
+      out.push_back(name);
     }
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+absl::StatusOr<uint64_t> FreeBytes(const std::string& path) {
+  struct statvfs v;
+  if (statvfs(path.c_str(), &v) != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot ask the file system of ",
+                                               path, ": ", strerror(errno)));
+  }
+  return static_cast<uint64_t>(v.f_bavail) * v.f_frsize;
+}
+
+uint64_t DefaultMinFreeBytes(const std::string& path) {
+  constexpr uint64_t kCap = 256ULL << 20;
+  struct statvfs v;
+  if (statvfs(path.c_str(), &v) != 0) return kCap;
+  const uint64_t total = static_cast<uint64_t>(v.f_blocks) * v.f_frsize;
+  return std::min(kCap, total / 50);
+}
+
+absl::Status CheckFreeSpace(const std::string& path, uint64_t need,
+                            uint64_t floor) {
+  auto free = FreeBytes(path);
+  if (!free.ok()) return absl::OkStatus();  // the write itself will tell
+  if (*free >= floor && *free - floor >= need) return absl::OkStatus();
+  return absl::ResourceExhaustedError(
+      absl::StrCat("disk is full: the file system of ", path, " has ",
+                   *free >> 10, " KiB free, and this node keeps ", floor >> 10,
+                   " KiB free (limits.min_free_bytes)"));
 }
 
 absl::Status MakeDirs(const std::string& path) {
@@ -187,20 +304,6 @@ void RemoveTree(const std::string& dir) {
   } else {
     unlink(dir.c_str());
   }
-}
-
-std::string SafeFileName(const std::string& name, uint32_t n) {
-  std::string base = name.substr(name.find_last_of("/\\") == std::string::npos
-                                     ? 0
-                                     : name.find_last_of("/\\") + 1);
-  std::string out;
-  for (unsigned char c : base) {
-    if (c >= 0x20 && c != 0x7f) out.push_back(static_cast<char>(c));
-  }
-  if (out.empty() || out[0] == '.' || out.size() > 200) {
-    return absl::StrCat("attachment-", n);
-  }
-  return out;
 }
 
 }  // namespace kontor

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "daemon/attachment/chunks.h"
+#include "daemon/common/text.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "kontor/v1/envelope.pb.h"
 
@@ -17,9 +18,13 @@ namespace kontor {
 inline constexpr uint32_t kMaxAttachments = 64;
 
 // Where attachment chunk files live, under <data_dir>/attachments:
-//   out/<attachment id>/<i>.chunk         uploaded here, to send
-//   in/<origin>/<message id>/<a>/<i>.chunk  received from a peer (to open,
-//                                           or to relay)
+//   out/<attachment id>/<i>.chunk           uploaded here, to send
+//   staged/<origin>/<message id>/<a>/<i>.chunk
+//                                 sent by a peer ahead of the envelope that
+//                                 lists them; nobody has accepted them yet
+//   in/<origin>/<message id>/<a>/<i>.chunk  of a message received (to open)
+//                                 or taken into custody (to relay): moved
+//                                 here from staged/ once it is durable
 class AttachmentDirs {
  public:
   explicit AttachmentDirs(std::string data_dir);
@@ -29,6 +34,11 @@ class AttachmentDirs {
                               const std::string& message_id) const;
   std::string Incoming(const std::string& origin, const std::string& message_id,
                        uint32_t attachment) const;
+  std::string StagedRoot() const;
+  std::string StagedMessage(const std::string& origin,
+                            const std::string& message_id) const;
+  std::string Staged(const std::string& origin, const std::string& message_id,
+                     uint32_t attachment) const;
 
  private:
   std::string root_;
@@ -49,18 +59,48 @@ void AddChunkRefs(uint32_t attachment, const std::vector<ChunkInfo>& chunks,
                   v1::Envelope* envelope);
 
 // How many of the listed chunks of (origin, message_id) are not in `dirs`
-// whole (size and SHA-256 as listed). A file that is there but wrong is
-// removed, so that the sender's next ChunkStatus shows it missing.
+// whole (size and SHA-256 as listed), in in/ or staged/. A file that is
+// there but wrong is removed, so that the sender's next ChunkStatus shows it
+// missing.
 absl::StatusOr<size_t> MissingChunks(
     const AttachmentDirs& dirs, const std::string& origin,
     const std::string& message_id,
     const std::vector<std::vector<ChunkInfo>>& lists);
 
 // The (attachment, index) pairs of the chunk files present for
-// (origin, message_id), sorted.
+// (origin, message_id), in in/ or staged/, sorted and unique.
 std::vector<std::pair<uint32_t, uint32_t>> PresentChunks(
     const AttachmentDirs& dirs, const std::string& origin,
     const std::string& message_id);
+
+// Moves the staged chunks of (origin, message_id) to in/ (its envelope is
+// now accepted or in custody): a rename, or file by file into what in/
+// already holds. OK if nothing is staged.
+absl::Status ClaimStaged(const AttachmentDirs& dirs, const std::string& origin,
+                         const std::string& message_id);
+
+// Bytes of regular files under `dir` (recursively), and the newest
+// modification time among them (Unix ms; 0 if none).
+struct TreeUsage {
+  uint64_t bytes = 0;
+  int64_t newest_ms = 0;
+};
+TreeUsage UsageOf(const std::string& dir);
+
+// The subdirectory names of `dir` (no "." or ".."); empty if none or no dir.
+std::vector<std::string> SubdirNames(const std::string& dir);
+
+// Bytes an unprivileged process may still write on the file system of
+// `path` (statvfs f_bavail); kUnavailable if it cannot be asked.
+absl::StatusOr<uint64_t> FreeBytes(const std::string& path);
+// The free-space floor to keep when none is configured: 2% of the file
+// system of `path`, at most 256 MiB.
+uint64_t DefaultMinFreeBytes(const std::string& path);
+// kResourceExhausted ("disk is full: the file system of PATH ...") if writing
+// `need` more bytes would leave less than `floor` free; OK otherwise (also when
+// the file system cannot be asked).
+absl::Status CheckFreeSpace(const std::string& path, uint64_t need,
+                            uint64_t floor);
 
 // mkdir -p with mode 0700 for what it creates.
 absl::Status MakeDirs(const std::string& path);
@@ -68,10 +108,7 @@ absl::Status MakeDirs(const std::string& path);
 // Removes a directory tree made of chunk directories (best effort).
 void RemoveTree(const std::string& dir);
 
-// A file name safe to create in a directory chosen by the user: the last
-// path component, without control characters; "attachment-<n>" if nothing
-// usable is left (empty, ".", "..", hidden).
-std::string SafeFileName(const std::string& name, uint32_t n);
+// SafeFileName() is in common/text.h.
 
 }  // namespace kontor
 

@@ -1,6 +1,7 @@
 #include "daemon/common/ids.h"
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 
 namespace kontor {
@@ -52,15 +53,6 @@ std::string HexEncode(absl::string_view bytes) {
     out.push_back(kDigits[c >> 4]);
     out.push_back(kDigits[c & 15]);
   }
-  return out;
-}
-
-std::string Printable(absl::string_view text, size_t max) {
-  std::string out;
-  for (char c : text.substr(0, max)) {
-    out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
-  }
-  if (text.size() > max) out += "...";
   return out;
 }
 

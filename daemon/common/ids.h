@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "daemon/common/text.h"
 
 namespace kontor {
 
@@ -22,9 +23,7 @@ std::string NodeIdFromUri(absl::string_view uri);
 
 std::string HexEncode(absl::string_view bytes);
 
-// `text` safe for a log line: printable ASCII kept, anything else '?', at
-// most `max` characters (then "..."). For peer-controlled strings.
-std::string Printable(absl::string_view text, size_t max = 80);
+// Printable() lives in text.h (included here for its many users).
 
 // "2026-11-22T06:21:51.123Z" (UTC).
 std::string FormatRfc3339Ms(int64_t unix_ms);

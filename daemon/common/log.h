@@ -7,8 +7,17 @@
 // Structured one-line logs on stderr:
 //   2026-11-22T06:21:51.123Z INFO transport: refused peer reason="..."
 // Message content is never logged; ids, node ids and reasons are.
+//
+// Values from outside (peers, local callers, files) should be passed through
+// Printable(value, max) (common/ids.h) where they are streamed in, so that
+// each is bounded on its own. Every line is also made safe as a whole when it
+// is written: control characters and other non-ASCII bytes are escaped
+// (Printable), so a value can never start a line of its own, and a line is
+// cut after kMaxLogLineBytes.
 
 namespace kontor {
+
+inline constexpr size_t kMaxLogLineBytes = 4096;
 
 enum class LogLevel { kDebug, kInfo, kWarning, kError, kSecurity };
 

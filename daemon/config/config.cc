@@ -62,6 +62,16 @@ bool SameFile(const std::string& a, const std::string& b) {
   }
   std::error_code ec;
   if (fs::equivalent(a, b, ec)) return true;
+  // Contents are compared only for regular files of a certificate's size: a
+  // path may name /dev/zero, a FIFO or a huge file, never to be read whole
+  // (found by tests/fuzz/config_fuzz).
+  constexpr std::uintmax_t kMaxCompared = 1 << 20;
+  if (!fs::is_regular_file(a, ec) || !fs::is_regular_file(b, ec)) return false;
+  const std::uintmax_t size = fs::file_size(a, ec);
+  if (ec || size == 0 || size > kMaxCompared || fs::file_size(b, ec) != size ||
+      ec) {
+    return false;
+  }
   std::ifstream fa(a, std::ios::binary), fb(b, std::ios::binary);
   if (!fa || !fb) return false;
   std::ostringstream sa, sb;
@@ -162,6 +172,12 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
           "certificate is refused (or allow_missing_crl: true to accept "
           "operator certificates without revocation checks)");
     }
+  }
+  if (!c.metrics().listen_address().empty() &&
+      !ValidHostPort(c.metrics().listen_address())) {
+    return FieldError(
+        "metrics.listen_address",
+        absl::StrCat("'", c.metrics().listen_address(), "' is not host:port"));
   }
   if (c.audit_sign_seconds() == 0) c.set_audit_sign_seconds(600);
   for (const auto& [kind, days] : c.retention().days_by_kind()) {
@@ -326,6 +342,29 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
   if (l->default_expiry_seconds() > 90u * 24 * 3600) {
     return FieldError("limits.default_expiry_seconds", "at most 90 days");
   }
+  if (l->max_recipients() == 0) l->set_max_recipients(32);
+  if (l->max_recipients() > 1024) {
+    return FieldError("limits.max_recipients", "at most 1024");
+  }
+  if (l->max_staged_bytes_per_peer() == 0) {
+    l->set_max_staged_bytes_per_peer(2 * l->max_attachment_bytes());
+  }
+  // A peer must be able to stage one message's attachments whole (their
+  // chunk files are a little larger than the plaintext: 16 bytes a MiB).
+  const uint64_t one_message =
+      l->max_attachment_bytes() + l->max_attachment_bytes() / 32768 + 4096;
+  if (l->max_staged_bytes_per_peer() < one_message) {
+    return FieldError(
+        "limits.max_staged_bytes_per_peer",
+        absl::StrCat("at least ", one_message,
+                     " (limits.max_attachment_bytes and the chunk overhead): "
+                     "else a peer could never send the largest attachment"));
+  }
+  if (l->max_streams_per_peer() == 0) l->set_max_streams_per_peer(16);
+  if (l->max_streams_per_peer() > 256) {
+    return FieldError("limits.max_streams_per_peer", "at most 256");
+  }
+  if (l->staged_chunk_hours() == 0) l->set_staged_chunk_hours(24);
   if (l->max_batch() == 0) l->set_max_batch(64);
   if (l->max_batch() > 1024) {
     return FieldError("limits.max_batch", "at most 1024");

@@ -119,13 +119,15 @@ absl::Status Sealer::SignOuter(
 
 Opener::Opener(std::string node_id, std::vector<DecryptionKey> decryption_keys,
                const KeyDirectory* directory, const Clock* clock,
-               int64_t max_skew_ms, uint64_t max_ciphertext_bytes)
+               int64_t max_skew_ms, uint64_t max_ciphertext_bytes,
+               size_t max_recipients)
     : node_id_(std::move(node_id)),
       keys_(std::move(decryption_keys)),
       directory_(directory),
       clock_(clock),
       max_skew_ms_(max_skew_ms),
-      max_ciphertext_bytes_(max_ciphertext_bytes) {}
+      max_ciphertext_bytes_(max_ciphertext_bytes),
+      max_recipients_(max_recipients) {}
 
 absl::StatusOr<v1::Header> Opener::ParseHeader(
     const v1::Envelope& envelope, Refusal* refusal,
@@ -147,6 +149,14 @@ absl::StatusOr<v1::Header> Opener::ParseHeader(
     SetRefusal(refusal, v1::REFUSAL_MALFORMED, "bad message id or origin");
     return absl::InvalidArgumentError(refusal->reason);
   }
+  if (header.recipients_size() == 0 ||
+      static_cast<size_t>(header.recipients_size()) > max_recipients_) {
+    SetRefusal(
+        refusal, v1::REFUSAL_MALFORMED,
+        absl::StrCat(header.recipients_size(),
+                     " recipients; this node takes 1 to ", max_recipients_));
+    return absl::InvalidArgumentError(refusal->reason);
+  }
   if (!std::all_of(header.recipients().begin(), header.recipients().end(),
                    [](const std::string& r) { return IsValidNodeId(r); })) {
     // Node ids only: every recipient is named in receipts, logs and
@@ -162,7 +172,7 @@ absl::StatusOr<v1::Header> Opener::ParseHeader(
   if (std::find(header.recipients().begin(), header.recipients().end(),
                 recipient) == header.recipients().end()) {
     SetRefusal(refusal, v1::REFUSAL_NOT_FOR_ME,
-               absl::StrCat(recipient, " is not a recipient"));
+               absl::StrCat(Printable(recipient, 64), " is not a recipient"));
     return absl::InvalidArgumentError(refusal->reason);
   }
   if (envelope.ciphertext().size() > max_ciphertext_bytes_) {

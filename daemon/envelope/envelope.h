@@ -25,6 +25,8 @@ bool IsAllowedSuite(absl::string_view suite_id);
 // Longest allowed time from created to expires (a backdated or everlasting
 // envelope is refused).
 inline constexpr int64_t kMaxLifetimeMs = 90LL * 24 * 3600 * 1000;
+// Recipients of one envelope, unless configured (limits.max_recipients).
+inline constexpr size_t kDefaultMaxRecipients = 32;
 
 // The labelled structure the outer signature covers (through a Merkle root):
 //   "kontor-env-v1" 0x00 | u32 len | suite | u32 len | header bytes |
@@ -102,9 +104,12 @@ struct OpenedEnvelope {
 // Checks and opens envelopes addressed to this node. Thread-safe.
 class Opener {
  public:
+  // `max_recipients`: an envelope naming more is refused (malformed) before
+  // anything else is looked at.
   Opener(std::string node_id, std::vector<DecryptionKey> decryption_keys,
          const KeyDirectory* directory, const Clock* clock, int64_t max_skew_ms,
-         uint64_t max_ciphertext_bytes);
+         uint64_t max_ciphertext_bytes,
+         size_t max_recipients = kDefaultMaxRecipients);
 
   // Parses and checks the header without any signature check: suite, ids,
   // priority, that this node is a recipient, size, lifetime. Depends on the
@@ -143,6 +148,7 @@ class Opener {
   const Clock* clock_;
   int64_t max_skew_ms_;
   uint64_t max_ciphertext_bytes_;
+  size_t max_recipients_;
 };
 
 }  // namespace kontor

@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "daemon/common/crash_point.h"
@@ -18,6 +19,10 @@
 namespace kontor {
 namespace {
 
+// A refusal reason is signed into a receipt and logged: at most this many
+// bytes of it (the rest is cut, see Printable).
+constexpr size_t kMaxReasonBytes = 300;
+
 // What happens to one envelope of a batch.
 struct Item {
   std::optional<std::string> ready_receipt;  // decided already (duplicate)
@@ -27,6 +32,8 @@ struct Item {
   InboxRecord record;
   bool relay = false;  // taken into custody, to pass on
   RelayedMessage relayed;
+  bool has_chunks = false;  // the envelope lists attachment chunks
+  bool replay = false;      // the same bytes were here already
 };
 
 }  // namespace
@@ -53,18 +60,28 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
     item.body.set_recipient(node_id_);
     item.body.set_time_unix_ms(now);
     item.needs_signature = true;
+    item.has_chunks = env.chunks_size() > 0;
 
     Refusal refusal;
     auto refuse = [&](const Refusal& r) {
       item.body.set_verdict(r.verdict);
       item.body.set_refusal(r.code);
-      item.body.set_reason(r.reason);
+      // Signed and sent back: bounded, one line, whatever went into it.
+      item.body.set_reason(Printable(r.reason, kMaxReasonBytes));
     };
     // A copy for another node is relayed (if this node relays it at all).
+    // The routing block is not signed: a node id or nothing.
     const std::string& deliver_to = env.routing().deliver_to();
     const bool relay = !deliver_to.empty() && deliver_to != node_id_;
-    auto header =
-        opener_->ParseHeader(env, &refusal, relay ? deliver_to : std::string());
+    absl::StatusOr<v1::Header> header =
+        relay && !IsValidNodeId(deliver_to)
+            ? absl::InvalidArgumentError("routing.deliver_to is not a node id")
+            : opener_->ParseHeader(env, &refusal,
+                                   relay ? deliver_to : std::string());
+    if (!header.ok() && refusal.reason.empty()) {
+      refusal.code = v1::REFUSAL_MALFORMED;
+      refusal.reason = std::string(header.status().message());
+    }
     if (!header.ok()) {
       // Fill in what can be read, so that the sender can match the refusal.
       // (Depends on the bytes only: the same bytes are always refused.)
@@ -84,7 +101,8 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
       }
       KLOG(Warning, "inbox")
           << "refused envelope " << Printable(item.body.message_id())
-          << " from peer " << peer << ": " << refusal.reason;
+          << " from peer " << peer << ": "
+          << Printable(refusal.reason, kMaxReasonBytes);
       refuse(refusal);
       continue;
     }
@@ -159,6 +177,7 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
           // The end-to-end receipt if it came back, else our custody one.
           item.ready_receipt = (*seen)->receipt;
           item.needs_signature = false;
+          item.replay = true;
         } else {
           KLOG(Security, "relay")
               << "message " << header->message_id() << " from "
@@ -215,6 +234,7 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
       if ((*seen)->outer_digest == digest) {
         item.ready_receipt = (*seen)->receipt;  // resent unchanged
         item.needs_signature = false;
+        item.replay = true;
       } else {
         KLOG(Security, "inbox")
             << "message " << header->message_id() << " from "
@@ -324,7 +344,9 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
       r.created_ms = header->created_unix_ms();
       r.expires_ms = header->expires_unix_ms();
     }
-    if (!item.record.accepted) item.record.refusal = refusal.reason;
+    if (!item.record.accepted) {
+      item.record.refusal = Printable(refusal.reason, kMaxReasonBytes);
+    }
     item.record.origin = header->origin();
     item.record.message_id = header->message_id();
     item.record.outer_digest = digest;
@@ -385,6 +407,25 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
     CrashPoint("receive.after_inbox_commit");
     KLOG(Debug, "inbox") << "stored " << records.size() << " from " << peer;
   }
+  // Staged chunks follow their envelope's fate: into in/ with an accepted
+  // one, gone with one refused for good (a crash before this is repaired
+  // at the next start: ChunkStaging::Recover).
+  if (staging_) {
+    for (const Item& item : items) {
+      if (!item.has_chunks || item.relay) continue;
+      const std::string& origin = item.body.origin();
+      const std::string& id = item.body.message_id();
+      if (!IsValidNodeId(origin) || !IsValidMessageId(id)) continue;
+      if (item.store && item.record.accepted) {
+        if (auto c = staging_->Claim(origin, id); !c.ok()) {
+          KLOG(Error, "inbox")
+              << "attachment chunks of " << id << ": " << c.message();
+        }
+      } else if (item.body.verdict() == v1::REFUSED) {
+        staging_->Drop(origin, id);
+      }
+    }
+  }
 
   std::vector<RelayedMessage> relayed;
   std::vector<size_t> relayed_item;
@@ -415,6 +456,14 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
       }
     }
     CrashPoint("relay.after_custody_commit");
+    for (const RelayedMessage& m : relayed) {
+      if (staging_ && m.chunk_count > 0) {
+        if (auto c = staging_->Claim(m.origin, m.message_id); !c.ok()) {
+          KLOG(Error, "relay")
+              << "attachment chunks of " << m.message_id << ": " << c.message();
+        }
+      }
+    }
     KLOG(Debug, "relay") << "took " << relayed.size() << " from " << peer;
     if (notify_) {
       for (const std::string& hop : hops) notify_(hop);
@@ -423,8 +472,50 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
 
   std::vector<std::string> out;
   out.reserve(items.size());
-  for (Item& item : items) out.push_back(std::move(*item.ready_receipt));
+  for (Item& item : items) {
+    if (item.replay) {
+      Count(peer, "replay");
+    } else if (item.relay) {
+      Count(peer, "relayed");
+    } else if (item.body.verdict() == v1::ACCEPTED) {
+      Count(peer, "accepted");
+    } else {
+      Count(peer, item.body.verdict() == v1::DEFERRED ? "deferred" : "refused",
+            &item.body);
+    }
+    out.push_back(std::move(*item.ready_receipt));
+  }
   return out;
+}
+
+void Receiver::Count(const std::string& peer, const char* outcome,
+                     const v1::ReceiptBody* refusal) const {
+  if (metrics_ == nullptr) return;
+  metrics_
+      ->GetCounter("kontor_envelopes_received_total",
+                   "Envelopes received from peers, by outcome (accepted, "
+                   "relayed, refused, deferred, replay)",
+                   {{"peer", peer}, {"outcome", outcome}})
+      .Increment();
+  if (std::string(outcome) == "replay") {
+    // An exact copy of what is stored: answered with the stored receipt.
+    metrics_
+        ->GetCounter("kontor_federation_replays_total",
+                     "Envelopes received again, byte for byte (answered "
+                     "with the stored receipt)",
+                     {{"peer", peer}})
+        .Increment();
+  }
+  if (refusal != nullptr) {
+    std::string reason = v1::RefusalCode_Name(refusal->refusal());
+    if (reason.rfind("REFUSAL_", 0) == 0) reason = reason.substr(8);
+    metrics_
+        ->GetCounter("kontor_refusals_total",
+                     "Envelopes this node refused or deferred, by reason",
+                     {{"reason", absl::AsciiStrToLower(reason)},
+                      {"verdict", v1::Verdict_Name(refusal->verdict())}})
+        .Increment();
+  }
 }
 
 void Receiver::SetPolicy(
@@ -502,8 +593,35 @@ bool Receiver::ChunksReady(const v1::Envelope& env, const v1::Header& header,
 }
 
 void Receiver::SetAttachments(const std::string& data_dir, uint64_t max_bytes) {
-  dirs_ = std::make_unique<AttachmentDirs>(data_dir);
+  StagingOptions staging;
+  staging.data_dir = data_dir;
+  staging.max_bytes_per_peer = 2 * max_bytes;
+  staging.min_free_bytes = DefaultMinFreeBytes(data_dir);
+  SetAttachments(max_bytes, staging);
+}
+
+void Receiver::SetAttachments(uint64_t max_bytes,
+                              const StagingOptions& staging) {
+  dirs_ = std::make_unique<AttachmentDirs>(staging.data_dir);
   max_attachment_bytes_ = max_bytes;
+  staging_ = std::make_unique<ChunkStaging>(staging, clock_);
+}
+
+absl::Status Receiver::RecoverStaging() {
+  if (!staging_) return absl::OkStatus();
+  return staging_->Recover(
+      [this](const std::string& origin,
+             const std::string& id) -> absl::StatusOr<bool> {
+        auto accepted = store_->HasAccepted(origin, id);
+        if (!accepted.ok() || *accepted) return accepted;
+        auto relayed = store_->GetMessageFacts(RelayKey(origin, id));
+        if (!relayed.ok()) return relayed.status();
+        return relayed->has_value();
+      },
+      [this](const std::string& origin) {
+        const std::string hop = routes_.NextHop(origin);
+        return hop.empty() ? origin : hop;
+      });
 }
 
 absl::Status Receiver::PutChunk(const std::string& peer,
@@ -530,24 +648,12 @@ absl::Status Receiver::PutChunk(const std::string& peer,
   }
   // Write once: what is stored stays (a wrong file is removed when its
   // envelope comes, so that it can be sent again), and nothing is written
-  // for a message already received.
-  const std::string dir =
-      dirs_->Incoming(chunk.origin(), chunk.message_id(), chunk.attachment());
-  struct stat st;
-  if (stat(ChunkPath(dir, chunk.index()).c_str(), &st) == 0) {
-    return absl::OkStatus();
-  }
+  // for a message already received. Staged until its envelope is accepted.
   auto received = store_->FindInbox(chunk.origin(), chunk.message_id());
   if (!received.ok()) return received.status();
   if (received->has_value()) return absl::OkStatus();
-  auto written = WriteChunkFile(dir, chunk.index(), chunk.data());
-  if (!written.ok()) {
-    KLOG(Error, "inbox") << "cannot store a chunk from " << peer << ": "
-                         << written.status().message();
-    return absl::UnavailableError(absl::StrCat(
-        "recipient cannot store the chunk now: ", written.status().message()));
-  }
-  return absl::OkStatus();
+  return staging_->Put(peer, chunk.origin(), chunk.message_id(),
+                       chunk.attachment(), chunk.index(), chunk.data());
 }
 
 absl::StatusOr<std::vector<std::pair<uint32_t, uint32_t>>> Receiver::Chunks(

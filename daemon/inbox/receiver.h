@@ -13,6 +13,8 @@
 #include "daemon/common/clock.h"
 #include "daemon/common/routes.h"
 #include "daemon/envelope/envelope.h"
+#include "daemon/inbox/staging.h"
+#include "daemon/metrics/metrics.h"
 #include "daemon/store/store.h"
 #include "kontor/v1/federation.pb.h"
 
@@ -57,6 +59,17 @@ class Receiver {
   // are there, whole; until then it is deferred. Without this call, an
   // envelope with chunks is refused.
   void SetAttachments(const std::string& data_dir, uint64_t max_bytes);
+  // The same, with the limits of chunks staged ahead of their envelopes
+  // (quota per peer, free-space floor, how long they wait).
+  void SetAttachments(uint64_t max_bytes, const StagingOptions& staging);
+  // At start, after SetRouting: staged chunks of envelopes the store holds
+  // are claimed, the others counted against their peers' quotas.
+  absl::Status RecoverStaging();
+  // The staging area (null without attachments): Collect() it now and then.
+  ChunkStaging* staging() { return staging_.get(); }
+  // Counts what arrives (by peer and outcome), refusals by reason, and
+  // exact replays. Optional; `metrics` must outlive this.
+  void SetMetrics(Metrics* metrics) { metrics_ = metrics; }
   // Per-peer policy: the kinds each origin may send us (an origin not in
   // the map may send every kind). A message of another kind is refused for
   // good, signed (REFUSAL_POLICY), and the refusal is audited.
@@ -91,7 +104,12 @@ class Receiver {
   bool ChunksReady(const v1::Envelope& env, const v1::Header& header,
                    const v1::Payload* payload, Refusal* refusal);
 
+  // Counts one envelope from `peer` as `outcome`; a refusal also by reason.
+  void Count(const std::string& peer, const char* outcome,
+             const v1::ReceiptBody* refusal = nullptr) const;
+  Metrics* metrics_ = nullptr;
   std::unique_ptr<AttachmentDirs> dirs_;
+  std::unique_ptr<ChunkStaging> staging_;
   uint64_t max_attachment_bytes_ = 0;
 };
 

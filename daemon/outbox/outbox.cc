@@ -288,6 +288,13 @@ void Outbox::Fail(PeerLoop* loop, PeerState* state,
       Jitter());
   state->next_attempt_ms = now + delay;
   state->last_error = error;
+  if (options_.metrics != nullptr) {
+    options_.metrics
+        ->GetCounter("kontor_delivery_attempts_failed_total",
+                     "Exchanges with a peer that failed (then it backs off)",
+                     {{"peer", loop->peer}})
+        .Increment();
+  }
   KLOG(Warning, "outbox") << "peer " << loop->peer << ": " << error
                           << "; attempt " << state->failures << ", next in "
                           << delay << " ms";
@@ -303,6 +310,17 @@ void Outbox::Fail(PeerLoop* loop, PeerState* state,
   loop->in_flight.clear();
 }
 
+void Outbox::CountDelivery(const std::string& peer, absl::string_view outcome,
+                           double n) const {
+  if (options_.metrics == nullptr) return;
+  options_.metrics
+      ->GetCounter("kontor_deliveries_total",
+                   "Deliveries settled or deferred, by recipient and outcome "
+                   "(delivered, forwarded, rejected, expired, deferred)",
+                   {{"peer", peer}, {"outcome", std::string(outcome)}})
+      .Increment(n);
+}
+
 void Outbox::ExpireOverdue(const std::string& peer) {
   auto earliest = store_->EarliestQueuedExpiryMs(peer);
   if (!earliest.ok() || *earliest == 0 || *earliest >= clock_->NowUnixMs()) {
@@ -310,6 +328,7 @@ void Outbox::ExpireOverdue(const std::string& peer) {
   }
   auto n = store_->ExpireOverdue(peer, clock_->NowUnixMs());
   if (n.ok() && *n > 0) {
+    CountDelivery(peer, "expired", *n);
     KLOG(Info, "outbox") << *n << " message(s) to " << peer
                          << " expired undelivered";
   }
@@ -562,6 +581,27 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
       Fail(loop, state, {}, absl::StrCat("store: ", s.message()));
       return false;
     }
+    for (size_t i = 0; i < settlements.size(); ++i) {
+      CountDelivery(settlements[i].peer, settlements[i].state);
+    }
+    if (options_.metrics != nullptr) {
+      const Histogram latency = options_.metrics->GetHistogram(
+          "kontor_delivery_latency_seconds",
+          "From submission to the recipient's receipt stored here (own "
+          "messages delivered)",
+          LatencyBuckets());
+      for (const PendingDelivery* d : batch) {
+        if (d->origin.empty()) {
+          for (const Settlement& x : settlements) {
+            if (x.message_id == d->message_id && x.peer == d->peer &&
+                x.state == kStateDelivered) {
+              latency.Observe(std::max<int64_t>(0, settled_at - d->created_ms) /
+                              1000.0);
+            }
+          }
+        }
+      }
+    }
     std::set<std::string> hops;
     for (const Settlement& x : settlements) {
       if (!x.return_to.empty()) hops.insert(x.return_to);
@@ -587,6 +627,7 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
   // A deferral concerns that message only (the peer is fine): it waits
   // with its own backoff, so it is not offered again at once.
   for (const auto& [d, by, reason] : deferred) {
+    CountDelivery(d->peer, "deferred");
     if (d->deferrals + 1 >= options_.suspend_after_deferrals) {
       KLOG(Warning, "outbox")
           << "message " << d->message_id << " to " << loop->peer
@@ -632,6 +673,38 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
     }
   }
   return true;
+}
+
+absl::StatusOr<size_t> CollectSettledChunks(Store* store,
+                                            const std::string& data_dir,
+                                            int64_t now_ms) {
+  const AttachmentDirs dirs(data_dir);
+  size_t removed = 0;
+  for (;;) {
+    auto holders =
+        store->SettledChunkHolders(now_ms - kFinalAttemptWindowMs, 256);
+    if (!holders.ok()) return holders.status();
+    if (holders->empty()) break;
+    std::vector<std::string> keys;
+    for (const ChunkHolder& h : *holders) {
+      if (h.origin.empty()) {
+        for (const std::string& u : h.uploads) RemoveTree(dirs.Upload(u));
+      } else {
+        // A relayed message's key is "origin/id".
+        RemoveTree(
+            dirs.IncomingMessage(h.origin, h.key.substr(h.origin.size() + 1)));
+      }
+      keys.push_back(h.key);
+    }
+    if (auto s = store->MarkChunksRemoved(keys, now_ms); !s.ok()) return s;
+    removed += keys.size();
+    if (holders->size() < 256) break;
+  }
+  if (removed > 0) {
+    KLOG(Info, "outbox") << "removed the attachment chunks of " << removed
+                         << " message(s) whose deliveries are all settled";
+  }
+  return removed;
 }
 
 }  // namespace kontor

@@ -14,6 +14,7 @@
 #include "daemon/common/clock.h"
 #include "daemon/common/routes.h"
 #include "daemon/envelope/envelope.h"
+#include "daemon/metrics/metrics.h"
 #include "daemon/store/store.h"
 
 namespace kontor {
@@ -69,6 +70,9 @@ struct OutboxOptions {
   // A delivery the recipient deferred this many times is suspended: it
   // needs an operator (`kontor retry` once the cause is fixed).
   uint32_t suspend_after_deferrals = 8;
+  // Deliveries by peer and outcome, failed attempts, and the latency from
+  // submission to the stored receipt. Optional; must outlive the Outbox.
+  Metrics* metrics = nullptr;
 };
 
 struct PeerRuntime {
@@ -156,6 +160,10 @@ class Outbox {
                      const std::string& error, int64_t at_ms,
                      int64_t not_before_ms);
 
+  // Counts one settlement (or deferral) of a delivery to `peer`.
+  void CountDelivery(const std::string& peer, absl::string_view outcome,
+                     double n = 1) const;
+
   const std::string node_id_;
   Store* const store_;
   PeerLink* const link_;
@@ -169,6 +177,14 @@ class Outbox {
   Routes routes_;  // fixed before Start()
   bool routed_ = false;
 };
+
+// Removes the attachment chunk files of messages sent or relayed from here
+// once every delivery of theirs settled (an expired one after its final
+// attempt window), and records that they went. Returns how many messages'
+// files went.
+absl::StatusOr<size_t> CollectSettledChunks(Store* store,
+                                            const std::string& data_dir,
+                                            int64_t now_ms);
 
 }  // namespace kontor
 

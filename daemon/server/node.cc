@@ -19,11 +19,14 @@
 #include "daemon/api/audit.h"
 #include "daemon/attachment/files.h"
 #include "daemon/common/log.h"
+#include "daemon/web/metrics_server.h"
 
 namespace kontor {
 namespace {
 
 constexpr int64_t kCallTimeoutMs = 30000;
+// Attachment chunks nobody needs any more are looked for this often.
+constexpr absl::Duration kHousekeepingEvery = absl::Minutes(10);
 // Envelope overhead over the payload (CMS structures, header, signatures).
 constexpr uint64_t kEnvelopeOverhead = 64 * 1024;
 
@@ -71,7 +74,7 @@ absl::Status Node::Init() {
         absl::StrCat("data_dir ", config_.data_dir(),
                      " is in use by another kontord (", lock_path, ")"));
   }
-  auto store = Store::Open(config_.data_dir() + "/kontor.db");
+  auto store = Store::Open(config_.data_dir() + "/kontor.db", &metrics_);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
   // Attachments uploaded more than a day ago that no message took.
@@ -92,7 +95,9 @@ absl::Status Node::Init() {
                                      identity_.directory.get());
   opener_ = std::make_unique<Opener>(
       config_.node_id(), identity_.decryption_keys, identity_.directory.get(),
-      clock_, int64_t{limits.max_clock_skew_seconds()} * 1000, max_envelope);
+      clock_, int64_t{limits.max_clock_skew_seconds()} * 1000, max_envelope,
+      limits.max_recipients() != 0 ? limits.max_recipients()
+                                   : kDefaultMaxRecipients);
   receiver_ = std::make_unique<Receiver>(
       config_.node_id(), store_.get(), opener_.get(), identity_.signer, clock_);
   std::vector<PeerEndpoint> endpoints;
@@ -120,6 +125,7 @@ absl::Status Node::Init() {
   options.max_batch = limits.max_batch();
   options.max_batch_bytes = std::max<uint64_t>(8 << 20, max_envelope);
   options.data_dir = config_.data_dir();
+  options.metrics = &metrics_;
   grpc_limit_ =
       static_cast<int>(options.max_batch_bytes + max_envelope + (1 << 20));
   link_ = std::make_unique<GrpcPeerLink>(
@@ -131,7 +137,19 @@ absl::Status Node::Init() {
                                      link_.get(), identity_.directory.get(),
                                      clock_, options);
   outbox_->SetRoutes(routes);
-  receiver_->SetAttachments(config_.data_dir(), limits.max_attachment_bytes());
+  StagingOptions staging;
+  staging.data_dir = config_.data_dir();
+  staging.max_bytes_per_peer = limits.max_staged_bytes_per_peer() != 0
+                                   ? limits.max_staged_bytes_per_peer()
+                                   : 2 * limits.max_attachment_bytes();
+  staging.min_free_bytes = limits.min_free_bytes() != 0
+                               ? limits.min_free_bytes()
+                               : DefaultMinFreeBytes(config_.data_dir());
+  staging.ttl_ms =
+      int64_t{limits.staged_chunk_hours() != 0 ? limits.staged_chunk_hours()
+                                               : 24} *
+      3600 * 1000;
+  receiver_->SetAttachments(limits.max_attachment_bytes(), staging);
   std::map<std::string, std::set<std::string>> accept_kinds;
   for (const auto& p : config_.peers()) {
     if (p.accept_kinds_size() > 0) {
@@ -140,9 +158,15 @@ absl::Status Node::Init() {
     }
   }
   receiver_->SetPolicy(std::move(accept_kinds));
+  receiver_->SetMetrics(&metrics_);
   receiver_->SetRouting(
       routes, identity_.directory.get(),
       [this](const std::string& hop) { outbox_->Notify(hop); });
+  if (auto s = receiver_->RecoverStaging(); !s.ok()) {
+    return absl::Status(s.code(),
+                        absl::StrCat("staged attachment chunks in ",
+                                     config_.data_dir(), ": ", s.message()));
+  }
   local_service_ = std::make_unique<LocalService>(
       &config_, store_.get(), sealer_.get(), outbox_.get(), clock_,
       [this](const std::string& peer) {
@@ -161,6 +185,7 @@ absl::Status Node::Init() {
                   identity_.signer->certificate()->not_after_unix_ms(),
                   identity_.decryption_keys[0].cert->not_after_unix_ms()},
       identity_.unusable_peers);
+  local_service_->SetMetrics(&metrics_);
   local_service_->SetAudit(
       identity_.signer, peer_ids,
       [this](const std::string& peer) { return link_->Witness(peer, 64); });
@@ -169,10 +194,18 @@ absl::Status Node::Init() {
       !s.ok()) {
     KLOG(Warning, "audit") << "cannot sign the audit head: " << s.message();
   }
-  federation_service_ = std::make_unique<FederationService>(
-      receiver_.get(), std::set<std::string>(peer_ids.begin(), peer_ids.end()),
-      limits.max_batch(),
-      [this](const std::string& peer) { outbox_->PeerContact(peer); });
+  FederationOptions federation;
+  federation.peers = std::set<std::string>(peer_ids.begin(), peer_ids.end());
+  federation.max_batch = limits.max_batch();
+  federation.max_calls_per_peer =
+      limits.max_streams_per_peer() != 0 ? limits.max_streams_per_peer() : 16;
+  federation.on_contact = [this](const std::string& peer) {
+    outbox_->PeerContact(peer);
+  };
+  federation.metrics = &metrics_;
+  federation_service_ =
+      std::make_unique<FederationService>(receiver_.get(), federation);
+  RegisterGauges();
   return absl::OkStatus();
 }
 
@@ -283,13 +316,29 @@ absl::Status Node::Start() {
   if (!config_.operator_api().listen_address().empty()) {
     if (auto s = StartOperatorApi(); !s.ok()) return s;
   }
+  if (!config_.metrics().listen_address().empty()) {
+    auto server = MetricsServer::Start(
+        config_.metrics().listen_address(), &metrics_, [this]() -> std::string {
+          return serving_.load() ? "" : "node is not serving";
+        });
+    if (!server.ok()) return server.status();
+    metrics_server_ = std::move(*server);
+    metrics_port_ = metrics_server_->port();
+  }
   outbox_->Start();
+  Housekeeping();
+  serving_.store(true);
   audit_signer_ = std::thread([this] {
     const absl::Duration every = absl::Seconds(
         config_.audit_sign_seconds() > 0 ? config_.audit_sign_seconds() : 600);
     absl::Time next_purge = absl::Now();
+    absl::Time next_housekeeping = absl::Now() + kHousekeepingEvery;
     while (!stop_audit_.WaitForNotificationWithTimeout(
-        std::min(every, absl::Hours(1)))) {
+        std::min({every, absl::Hours(1), kHousekeepingEvery}))) {
+      if (absl::Now() >= next_housekeeping) {
+        next_housekeeping = absl::Now() + kHousekeepingEvery;
+        Housekeeping();
+      }
       if (absl::Now() >= next_purge) {
         next_purge = absl::Now() + absl::Hours(1);
         if (auto p = local_service_->PurgeExpired(std::string(kAuditNodeActor),
@@ -313,9 +362,92 @@ absl::Status Node::Start() {
   return absl::OkStatus();
 }
 
+void Node::RegisterGauges() {
+  Metrics* m = &metrics_;
+  m->GetGauge("kontor_build_info", "Kontor version", {{"version", "0.1.0"}})
+      .Set(1);
+  auto expiry = [m](const std::string& node, const std::string& purpose) {
+    return m->GetGauge("kontor_certificate_expiry_timestamp_seconds",
+                       "When a certificate this node uses expires (Unix "
+                       "time), by node and purpose",
+                       {{"node", node}, {"purpose", purpose}});
+  };
+  expiry(config_.node_id(), "tls")
+      .Set(identity_.tls_cert->not_after_unix_ms() / 1000.0);
+  expiry(config_.node_id(), "signing")
+      .Set(identity_.signer->certificate()->not_after_unix_ms() / 1000.0);
+  expiry(config_.node_id(), "encryption")
+      .Set(identity_.decryption_keys[0].cert->not_after_unix_ms() / 1000.0);
+  // Queue depth, oldest message, backoff, peer certificates and CRLs: read
+  // when scraped.
+  std::vector<std::string> recipients;
+  for (const auto& p : config_.peers()) recipients.push_back(p.id());
+  m->OnCollect([this, m, recipients, expiry] {
+    const int64_t now = clock_->NowUnixMs();
+    for (const std::string& peer : recipients) {
+      const MetricLabels l = {{"peer", peer}};
+      if (auto q = store_->PeerQueue(peer); q.ok()) {
+        m->GetGauge("kontor_queue_depth",
+                    "Deliveries queued for a recipient (not settled)", l)
+            .Set(static_cast<double>(q->depth));
+        m->GetGauge("kontor_queue_oldest_age_seconds",
+                    "Age of the oldest queued delivery to a recipient "
+                    "(0: none)",
+                    l)
+            .Set(q->oldest_created_ms > 0
+                     ? std::max<int64_t>(0, now - q->oldest_created_ms) / 1000.0
+                     : 0);
+      }
+      if (auto ps = store_->GetPeerState(peer); ps.ok()) {
+        m->GetGauge("kontor_peer_backoff_failures",
+                    "Failed exchanges with a peer since its last success", l)
+            .Set(ps->failures);
+      }
+      if (const auto* keys = identity_.directory->Find(peer)) {
+        int64_t signing = 0;
+        for (const auto& c : keys->signing) {
+          signing = std::max(signing, c->not_after_unix_ms());
+        }
+        expiry(peer, "signing").Set(signing / 1000.0);
+        expiry(peer, "encryption")
+            .Set(keys->encryption->not_after_unix_ms() / 1000.0);
+      }
+      if (const int64_t crl = identity_.trust->CrlNextUpdateMsFor(peer);
+          crl > 0) {
+        m->GetGauge("kontor_crl_next_update_timestamp_seconds",
+                    "When the CRL of the CA that certifies a peer must be "
+                    "renewed (Unix time)",
+                    l)
+            .Set(crl / 1000.0);
+      }
+      if (ChunkStaging* staging = receiver_->staging()) {
+        m->GetGauge("kontor_staged_chunk_bytes",
+                    "Attachment chunk bytes a peer sent ahead of envelopes "
+                    "not accepted yet",
+                    l)
+            .Set(static_cast<double>(staging->staged_bytes(peer)));
+      }
+    }
+    m->GetGauge("kontor_inbox_last_seq",
+                "Sequence number of the newest inbox message")
+        .Set(static_cast<double>(store_->MaxInboxSeq()));
+  });
+}
+
+void Node::Housekeeping() {
+  if (ChunkStaging* staging = receiver_->staging()) staging->Collect();
+  if (auto n = CollectSettledChunks(store_.get(), config_.data_dir(),
+                                    clock_->NowUnixMs());
+      !n.ok()) {
+    KLOG(Warning, "node") << "attachment chunks of settled messages: "
+                          << n.status().message();
+  }
+}
+
 void Node::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  serving_.store(false);
   const auto deadline =
       std::chrono::system_clock::now() + std::chrono::seconds(3);
   for (grpc::Server* server : {local_server_.get(), federation_server_.get()}) {
@@ -347,6 +479,7 @@ void Node::Shutdown() {
 
 Node::~Node() {
   Shutdown();
+  metrics_server_.reset();
   // Services must outlive the servers that call them; the data_dir lock is
   // released only after the store (and its writer thread) is gone.
   local_server_.reset();

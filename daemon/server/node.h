@@ -3,6 +3,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -12,11 +13,13 @@
 #include "daemon/api/local_service.h"
 #include "daemon/common/clock.h"
 #include "daemon/inbox/receiver.h"
+#include "daemon/metrics/metrics.h"
 #include "daemon/outbox/outbox.h"
 #include "daemon/server/identity.h"
 #include "daemon/store/store.h"
 #include "daemon/transport/federation_service.h"
 #include "daemon/transport/peer_link.h"
+#include "daemon/web/metrics_server.h"
 #include "kontor/v1/config.pb.h"
 
 namespace kontor {
@@ -35,8 +38,14 @@ class Node {
   absl::Status Start();
   // Stops accepting, finishes in-flight calls (bounded), stops the outbox.
   void Shutdown();
+  // Removes attachment chunks nobody needs: staged ones whose envelope
+  // never came (limits.staged_chunk_hours), and those of messages sent or
+  // relayed whose deliveries all settled. At start and every 10 minutes.
+  void Housekeeping();
 
   int federation_port() const { return federation_port_; }
+  int metrics_port() const { return metrics_port_; }
+  Metrics* metrics() { return &metrics_; }
   int operator_port() const { return operator_port_; }
   const v1::NodeConfig& config() const { return config_; }
   Store* store() { return store_.get(); }
@@ -46,9 +55,13 @@ class Node {
       : config_(std::move(config)), clock_(clock) {}
   absl::Status Init();
   absl::Status StartOperatorApi();
+  // Gauges read when scraped (queues, backoff, certificates, CRLs).
+  void RegisterGauges();
 
   v1::NodeConfig config_;
   const Clock* clock_;
+  // First: everything below reports into it.
+  Metrics metrics_;
   int lock_fd_ = -1;
   NodeIdentity identity_;
   std::unique_ptr<Store> store_;
@@ -64,6 +77,9 @@ class Node {
   std::unique_ptr<grpc::Server> operator_server_;
   std::thread audit_signer_;
   absl::Notification stop_audit_;
+  std::unique_ptr<MetricsServer> metrics_server_;
+  std::atomic<bool> serving_{false};
+  int metrics_port_ = 0;
   int federation_port_ = 0;
   int operator_port_ = 0;
   int grpc_limit_ = 0;  // gRPC message size limit, both ways

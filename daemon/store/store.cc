@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS messages(
   request_hash BLOB,
   origin TEXT NOT NULL DEFAULT '',
   uploads TEXT NOT NULL DEFAULT '',
+  chunks_removed_ms INTEGER NOT NULL DEFAULT 0,
   chunks INTEGER NOT NULL DEFAULT 0,
   payload BLOB,
   subject TEXT NOT NULL DEFAULT '',
@@ -180,9 +181,10 @@ CREATE TABLE IF NOT EXISTS audit_heads(
 // subject, case_ref, in_reply_to; inbox.in_reply_to; audit, audit_heads),
 // 8 = cryptographic erasure (content sealed under per-message keys kept in
 // the key file; key_id of messages, inbox and uploads; messages.inner_signed;
-// erase_orders; evidence), 9 = messages.inner_digest.
+// erase_orders; evidence), 9 = messages.inner_digest, 10 =
+// messages.chunks_removed_ms, case references indexed ignoring case.
 // kSchema creates the newest form; this brings an older file up to it.
-constexpr int kSchemaVersion = 9;
+constexpr int kSchemaVersion = 10;
 
 absl::Status AddColumnIfMissing(sqlite3* db, const char* table,
                                 const char* column, const char* type) {
@@ -227,6 +229,7 @@ absl::Status Migrate(sqlite3* db) {
       {"inbox", "key_id", "TEXT NOT NULL DEFAULT ''"},
       {"uploads", "key_id", "TEXT NOT NULL DEFAULT ''"},
       {"messages", "inner_digest", "BLOB"},
+      {"messages", "chunks_removed_ms", "INTEGER NOT NULL DEFAULT 0"},
   };
   for (const auto& a : kAdded) {
     if (auto s = AddColumnIfMissing(db, a.table, a.column, a.type); !s.ok()) {
@@ -240,10 +243,12 @@ absl::Status Migrate(sqlite3* db) {
     return s;
   }
   if (auto s = Exec(db,
-                    "CREATE INDEX IF NOT EXISTS messages_case ON "
-                    "messages(case_ref) WHERE case_ref != '';"
-                    "CREATE INDEX IF NOT EXISTS inbox_case ON inbox(case_ref) "
-                    "WHERE case_ref != ''");
+                    "DROP INDEX IF EXISTS messages_case;"
+                    "DROP INDEX IF EXISTS inbox_case;"
+                    "CREATE INDEX IF NOT EXISTS messages_case_nocase ON "
+                    "messages(case_ref COLLATE NOCASE) WHERE case_ref != '';"
+                    "CREATE INDEX IF NOT EXISTS inbox_case_nocase ON "
+                    "inbox(case_ref COLLATE NOCASE) WHERE case_ref != ''");
       !s.ok()) {
     return s;
   }
@@ -1183,6 +1188,43 @@ class SqliteStore : public Store {
     return ids;
   }
 
+  absl::StatusOr<std::vector<ChunkHolder>> SettledChunkHolders(
+      int64_t expired_before_ms, size_t limit) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_,
+           "SELECT m.id, m.origin, m.uploads FROM messages m WHERE m.chunks > "
+           "0 AND m.chunks_removed_ms = 0 AND NOT EXISTS (SELECT 1 FROM "
+           "deliveries d WHERE d.message_id = m.id AND (d.state IN "
+           "('queued', 'suspended', 'forwarded') OR (d.state = 'expired' AND "
+           "d.updated_ms >= ?))) LIMIT ?");
+    if (auto st = s.status(); !st.ok()) return st;
+    s.Bind(1, expired_before_ms).Bind(2, static_cast<int64_t>(limit));
+    std::vector<ChunkHolder> out;
+    while (s.Step() == SQLITE_ROW) {
+      ChunkHolder h;
+      h.key = s.Text(0);
+      h.origin = s.Text(1);
+      const std::string uploads = s.Text(2);
+      if (!uploads.empty()) h.uploads = absl::StrSplit(uploads, ',');
+      out.push_back(std::move(h));
+    }
+    return out;
+  }
+
+  absl::Status MarkChunksRemoved(const std::vector<std::string>& keys,
+                                 int64_t now_ms) override {
+    return Write([&](sqlite3* db) -> absl::Status {
+      for (const std::string& key : keys) {
+        Stmt u(db,
+               "UPDATE messages SET chunks_removed_ms = ? WHERE id = ? AND "
+               "chunks_removed_ms = 0");
+        u.Bind(1, now_ms).Bind(2, key);
+        if (auto st = u.Run("mark chunks removed"); !st.ok()) return st;
+      }
+      return absl::OkStatus();
+    });
+  }
+
   absl::StatusOr<std::optional<DedupEntry>> FindRelayed(
       const std::string& origin, const std::string& message_id,
       const std::string& deliver_to) override {
@@ -1322,17 +1364,26 @@ class SqliteStore : public Store {
     return FindInboxOn(reader_, origin, message_id);
   }
 
-  absl::StatusOr<std::vector<InboxRecord>> ListInbox(bool unread_only,
-                                                     uint64_t after_seq,
-                                                     size_t limit) override {
+  absl::StatusOr<std::vector<InboxRecord>> ListInbox(
+      const InboxQuery& q) override {
     absl::MutexLock l(&read_mu_);
     Stmt s(reader_,
-           absl::StrCat("SELECT ", kInboxCols,
-                        " FROM inbox WHERE accepted = 1 AND seq > ? "
-                        "AND (? = 0 OR acked = 0) ORDER BY seq LIMIT ?")
+           absl::StrCat(
+               "SELECT ", kInboxCols,
+               " FROM inbox WHERE accepted = 1 AND seq > ? "
+               "AND (? = 0 OR seq < ?) AND (? = 0 OR acked = 0) "
+               "AND (? = '' OR kind = ?) AND (? = '' OR origin = ?) "
+               "AND (? = '' OR case_ref = ? COLLATE NOCASE) ORDER BY seq ",
+               q.newest_first ? "DESC" : "ASC", " LIMIT ?")
                .c_str());
-    s.Bind(1, static_cast<int64_t>(after_seq)).Bind(2, unread_only ? 1 : 0);
-    s.Bind(3, static_cast<int64_t>(limit));
+    if (auto st = s.status(); !st.ok()) return st;
+    s.Bind(1, static_cast<int64_t>(q.after_seq))
+        .Bind(2, static_cast<int64_t>(q.before_seq))
+        .Bind(3, static_cast<int64_t>(q.before_seq))
+        .Bind(4, q.unread_only ? 1 : 0);
+    s.Bind(5, q.kind).Bind(6, q.kind).Bind(7, q.origin).Bind(8, q.origin);
+    s.Bind(9, q.case_ref).Bind(10, q.case_ref);
+    s.Bind(11, static_cast<int64_t>(q.limit));
     std::vector<InboxRecord> out;
     while (s.Step() == SQLITE_ROW) {
       out.push_back(ReadInbox(s));
@@ -1394,9 +1445,8 @@ class SqliteStore : public Store {
       Stmt s(reader_,
              "SELECT m.id, m.kind, m.subject, m.case_ref, m.in_reply_to, "
              "m.created_ms, (SELECT group_concat(peer) FROM deliveries d "
-             "WHERE d.message_id = m.id), m.submitter, m.key_id FROM messages "
-             "m WHERE "
-             "m.case_ref = ? "
+             "WHERE d.message_id = m.id), m.submitter, m.key_id, m.purged_ms "
+             "FROM messages m WHERE m.case_ref = ? COLLATE NOCASE "
              "AND m.origin = ''");
       if (auto st = s.status(); !st.ok()) return st;
       s.Bind(1, case_ref);
@@ -1415,14 +1465,15 @@ class SqliteStore : public Store {
         const std::string peers = s.Text(6);
         if (!peers.empty()) t.peers = absl::StrSplit(peers, ',');
         t.submitter = s.Text(7);
+        t.purged_ms = s.Int(9);
         out.push_back(std::move(t));
       }
     }
     {
       Stmt s(reader_,
              "SELECT message_id, origin, kind, subject, case_ref, in_reply_to, "
-             "created_ms, key_id FROM inbox WHERE case_ref = ? AND "
-             "accepted = 1");
+             "created_ms, key_id, purged_ms FROM inbox WHERE case_ref = ? "
+             "COLLATE NOCASE AND accepted = 1");
       if (auto st = s.status(); !st.ok()) return st;
       s.Bind(1, case_ref);
       while (s.Step() == SQLITE_ROW) {
@@ -1438,6 +1489,7 @@ class SqliteStore : public Store {
         t.case_ref = s.Text(4);
         t.in_reply_to = s.Text(5);
         t.created_ms = s.Int(6);
+        t.purged_ms = s.Int(8);
         out.push_back(std::move(t));
       }
     }
@@ -1445,6 +1497,52 @@ class SqliteStore : public Store {
                      [](const ThreadEntry& a, const ThreadEntry& b) {
                        return a.created_ms < b.created_ms;
                      });
+    return out;
+  }
+
+  absl::StatusOr<std::vector<KnownMessage>> FindByIdPrefix(
+      const std::string& prefix, size_t limit) override {
+    absl::MutexLock l(&read_mu_);
+    // A range over the indexed id: every id that starts with the prefix.
+    const std::string hi = prefix + "\x7f";
+    std::vector<KnownMessage> out;
+    {
+      Stmt s(reader_,
+             "SELECT id, kind, case_ref, created_ms, submitter, purged_ms "
+             "FROM messages WHERE id >= ? AND id < ? AND origin = '' "
+             "LIMIT ?");
+      if (auto st = s.status(); !st.ok()) return st;
+      s.Bind(1, prefix).Bind(2, hi).Bind(3, static_cast<int64_t>(limit));
+      while (s.Step() == SQLITE_ROW) {
+        KnownMessage k;
+        k.message_id = s.Text(0);
+        k.sent = true;
+        k.kind = s.Text(1);
+        k.case_ref = s.Text(2);
+        k.created_ms = s.Int(3);
+        k.submitter = s.Text(4);
+        k.purged_ms = s.Int(5);
+        out.push_back(std::move(k));
+      }
+    }
+    {
+      Stmt s(reader_,
+             "SELECT message_id, origin, kind, case_ref, created_ms, "
+             "purged_ms FROM inbox WHERE message_id >= ? AND message_id < ? "
+             "AND accepted = 1 LIMIT ?");
+      if (auto st = s.status(); !st.ok()) return st;
+      s.Bind(1, prefix).Bind(2, hi).Bind(3, static_cast<int64_t>(limit));
+      while (s.Step() == SQLITE_ROW) {
+        KnownMessage k;
+        k.message_id = s.Text(0);
+        k.origin = s.Text(1);
+        k.kind = s.Text(2);
+        k.case_ref = s.Text(3);
+        k.created_ms = s.Int(4);
+        k.purged_ms = s.Int(5);
+        out.push_back(std::move(k));
+      }
+    }
     return out;
   }
 
@@ -1456,14 +1554,15 @@ class SqliteStore : public Store {
     {
       Stmt s(reader_,
              "SELECT kind, case_ref, payload, created_ms, submitter, "
-             "purged_ms, inner_signed, key_id FROM messages WHERE id = ? AND "
-             "origin = ''");
+             "purged_ms, inner_signed, key_id, inner_digest FROM messages "
+             "WHERE id = ? AND origin = ''");
       s.Bind(1, message_id);
       if (s.Step() == SQLITE_ROW) {
         k = KnownMessage{message_id, "",       true,      s.Text(0), s.Text(1),
                          s.Text(2),  s.Int(3), s.Text(4), s.Int(5)};
         k.inner_signed = s.Text(6);
         key_id = KeyIdOr(s.Text(7), MessageKeyId(message_id));
+        k.inner_digest = s.Text(8);
       }
     }
     if (key_id.empty()) {
@@ -1568,6 +1667,21 @@ class SqliteStore : public Store {
                                  "LIMIT ?")
                         .c_str());
     s.Bind(1, static_cast<int64_t>(after_seq));
+    s.Bind(2, static_cast<int64_t>(limit));
+    std::vector<AuditRecord> out;
+    while (s.Step() == SQLITE_ROW) out.push_back(ReadAudit(s));
+    return out;
+  }
+
+  absl::StatusOr<std::vector<AuditRecord>> AuditOfMessage(
+      const std::string& message_id, size_t limit) override {
+    absl::MutexLock l(&read_mu_);
+    Stmt s(reader_, absl::StrCat("SELECT ", kAuditCols,
+                                 " FROM audit WHERE message_id = ? ORDER BY "
+                                 "seq LIMIT ?")
+                        .c_str());
+    if (auto st = s.status(); !st.ok()) return st;
+    s.Bind(1, message_id);
     s.Bind(2, static_cast<int64_t>(limit));
     std::vector<AuditRecord> out;
     while (s.Step() == SQLITE_ROW) out.push_back(ReadAudit(s));
@@ -1815,6 +1929,7 @@ class SqliteStore : public Store {
     }
     commits_.fetch_add(1);
     writes_.fetch_add(batch.size());
+    commit_writes_.Observe(static_cast<double>(batch.size()));
     // Content erased in this transaction: now its keys go. If that fails
     // it is tried again after the next commit (and the next Open sweeps
     // every key no row uses).
@@ -2247,11 +2362,15 @@ class SqliteStore : public Store {
 
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> writes_{0};
+
+ public:
+  Histogram commit_writes_;  // set once, before any write
 };
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path,
+                                                   Metrics* metrics) {
   auto writer = OpenDb(path);
   if (!writer.ok()) return writer.status();
   for (const char* pragma :
@@ -2302,8 +2421,16 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
     sqlite3_close(*writer);
     return reader.status();
   }
-  return std::unique_ptr<Store>(
-      new SqliteStore(*writer, *reader, std::move(*keys)));
+  auto store =
+      std::make_unique<SqliteStore>(*writer, *reader, std::move(*keys));
+  if (metrics != nullptr) {
+    store->commit_writes_ = metrics->GetHistogram(
+        "kontor_store_commit_writes",
+        "Writes (submissions, receptions, settlements...) per store "
+        "transaction: group commit at work",
+        {1, 2, 4, 8, 16, 32, 64, 128, 256, 512});
+  }
+  return std::unique_ptr<Store>(std::move(store));
 }
 
 }  // namespace kontor

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "daemon/metrics/metrics.h"
 #include "daemon/store/audit.h"
 
 namespace kontor {
@@ -74,6 +75,13 @@ struct UploadRecord {
   std::string chunk_refs;  // serialized v1::Envelope holding only `chunks`
   int64_t created_ms = 0;
   std::string message_id;  // empty until a message uses it
+};
+
+// A message whose attachment chunk files can go (SettledChunkHolders).
+struct ChunkHolder {
+  std::string key;                   // store key: id, or RelayKey
+  std::string origin;                // empty: this node's own message
+  std::vector<std::string> uploads;  // own messages: their upload ids
 };
 
 struct SubmitOutcome {
@@ -214,6 +222,18 @@ struct InboxRecord {
   std::string key_id;  // its content key (store internal)
 };
 
+// Which inbox records ListInbox returns: all that are set must match.
+struct InboxQuery {
+  bool unread_only = false;
+  uint64_t after_seq = 0;   // seq > after_seq (oldest first), or
+  uint64_t before_seq = 0;  // seq < before_seq when set (newest first)
+  size_t limit = 100;
+  std::string kind;
+  std::string origin;
+  std::string case_ref;  // compared ignoring ASCII case
+  bool newest_first = false;
+};
+
 // One message of a case thread, sent or received (`kontor thread`).
 struct ThreadEntry {
   std::string message_id;
@@ -226,6 +246,7 @@ struct ThreadEntry {
   std::string case_ref;
   std::string in_reply_to;
   int64_t created_ms = 0;
+  int64_t purged_ms = 0;  // content erased (0: kept)
 };
 
 // A message this node holds by id, sent or received.
@@ -240,6 +261,7 @@ struct KnownMessage {
   std::string submitter;  // the local user who sent it (sent only)
   int64_t purged_ms = 0;
   std::string inner_signed;  // CMS SignedData as sent; empty once erased
+  std::string inner_digest;  // its SHA-256 (own messages; kept when erased)
 };
 
 // A message whose content is past its retention.
@@ -295,7 +317,9 @@ struct DedupEntry {
 // fail the others. Thread-safe.
 class Store {
  public:
-  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
+  // `metrics` (optional) gets the commit sizes.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(
+      const std::string& path, Metrics* metrics = nullptr);
   virtual ~Store() = default;
 
   // --- sending ---
@@ -380,6 +404,16 @@ class Store {
   virtual absl::StatusOr<std::vector<std::string>> DropStaleUploads(
       int64_t before_ms) = 0;
 
+  // Messages sent or relayed from here that have attachment chunk files
+  // nobody needs any more: every delivery settled (an expired one at least
+  // since `expired_before_ms`, past its final attempt), the files not
+  // removed yet. At most `limit`.
+  virtual absl::StatusOr<std::vector<ChunkHolder>> SettledChunkHolders(
+      int64_t expired_before_ms, size_t limit) = 0;
+  // Their chunk files were removed (by the caller).
+  virtual absl::Status MarkChunksRemoved(const std::vector<std::string>& keys,
+                                         int64_t now_ms) = 0;
+
   // --- relaying ---
   // Where (RelayKey(origin, id), deliver_to) stands, if known: its digest
   // and the receipt to answer a duplicate with (the end-to-end one once
@@ -414,9 +448,18 @@ class Store {
   virtual absl::Status InsertInbox(
       const std::vector<InboxRecord>& records,
       std::vector<std::optional<DedupEntry>>* existing) = 0;
-  virtual absl::StatusOr<std::vector<InboxRecord>> ListInbox(bool unread_only,
-                                                             uint64_t after_seq,
-                                                             size_t limit) = 0;
+  // Accepted inbox records matching `query` (see InboxQuery).
+  virtual absl::StatusOr<std::vector<InboxRecord>> ListInbox(
+      const InboxQuery& query) = 0;
+  absl::StatusOr<std::vector<InboxRecord>> ListInbox(bool unread_only,
+                                                     uint64_t after_seq,
+                                                     size_t limit) {
+    InboxQuery q;
+    q.unread_only = unread_only;
+    q.after_seq = after_seq;
+    q.limit = limit;
+    return ListInbox(q);
+  }
   // Accepted inbox records with this id; `origin` empty means any origin
   // (ids are random, so normally at most one).
   virtual absl::StatusOr<std::vector<InboxRecord>> GetInbox(
@@ -439,9 +482,15 @@ class Store {
   virtual void WaitInbox(uint64_t after_seq, int64_t timeout_ms) = 0;
 
   // --- threads ---
-  // Messages of a case (by case reference), sent and received, oldest first.
+  // Messages of a case (by case reference, ignoring ASCII case), sent and
+  // received, oldest first.
   virtual absl::StatusOr<std::vector<ThreadEntry>> Thread(
       const std::string& case_ref) = 0;
+  // Messages sent or accepted here whose id starts with `prefix` (lower
+  // case), at most `limit`; content is not read (payload and inner_signed
+  // stay empty).
+  virtual absl::StatusOr<std::vector<KnownMessage>> FindByIdPrefix(
+      const std::string& prefix, size_t limit) = 0;
   // A message this node sent (origin empty) or accepted, by id.
   virtual absl::StatusOr<std::optional<KnownMessage>> FindMessage(
       const std::string& message_id) = 0;
@@ -470,6 +519,9 @@ class Store {
                                    int64_t now_ms) = 0;
   virtual absl::StatusOr<std::vector<AuditRecord>> ListAudit(uint64_t after_seq,
                                                              size_t limit) = 0;
+  // The records about one message, oldest first.
+  virtual absl::StatusOr<std::vector<AuditRecord>> AuditOfMessage(
+      const std::string& message_id, size_t limit) = 0;
   // The newest `limit` records, oldest first.
   virtual absl::StatusOr<std::vector<AuditRecord>> TailAudit(size_t limit) = 0;
   virtual absl::StatusOr<AuditHead> GetAuditHead() = 0;

@@ -2,10 +2,76 @@
 
 #include <chrono>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "daemon/attachment/chunks.h"
+#include "daemon/common/ids.h"
 
 namespace kontor {
+namespace {
+
+const char* CodeName(grpc::StatusCode code) {
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
+  const int i = static_cast<int>(code);
+  return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
+}
+
+// A failed call to a peer in words an operator can act on: it is shown in
+// `kontor peers`, `status` and logged. The peer's own text (it chose it) is
+// escaped and bounded.
+std::string Describe(const std::string& peer, const std::string& address,
+                     const std::string& what, const grpc::Status& status) {
+  const std::string m = absl::AsciiStrToLower(status.error_message());
+  const std::string at = address.empty() ? "" : absl::StrCat(" at ", address);
+  std::string why;
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    if (absl::StrContains(m, "connection refused")) {
+      why =
+          absl::StrCat(peer, " is not reachable (connection refused", at, ")");
+    } else if (absl::StrContains(m, "handshake") ||
+               absl::StrContains(m, "ssl") ||
+               absl::StrContains(m, "certificate") ||
+               absl::StrContains(m, "socket closed")) {
+      why = absl::StrCat(peer, " refused the TLS handshake", at,
+                         " (or its certificate was refused here: see both "
+                         "nodes' logs)");
+    } else if (absl::StrContains(m, "dns") || absl::StrContains(m, "resolve")) {
+      why = absl::StrCat("the address of ", peer, at, " does not resolve");
+    } else if (absl::StrContains(m, "timeout") ||
+               absl::StrContains(m, "timed out") ||
+               absl::StrContains(m, "unreachable")) {
+      why = absl::StrCat(peer, " is not reachable", at, " (",
+                         Printable(status.error_message(), 120), ")");
+    }
+  } else if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    why = absl::StrCat(peer, " did not answer in time", at);
+  }
+  if (why.empty()) {
+    why = absl::StrCat(what, " with ", peer,
+                       " failed: ", CodeName(status.error_code()), ": ",
+                       Printable(status.error_message(), 200));
+  }
+  return absl::StrCat(why, "; messages stay queued");
+}
+
+}  // namespace
 
 GrpcPeerLink::GrpcPeerLink(std::vector<PeerEndpoint> peers, TlsMaterial tls,
                            std::shared_ptr<const TrustStore> trust,
@@ -87,8 +153,8 @@ absl::StatusOr<std::vector<std::string>> GrpcPeerLink::Exchange(
       status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
                             "stream closed without an answer");
     }
-    return absl::UnavailableError(absl::StrCat(
-        "exchange with ", peer, " failed: ", status.error_message()));
+    return absl::UnavailableError(
+        Describe(peer, addresses_.at(peer), "exchange", status));
   }
   if (answer.batch_seq() != batch.batch_seq()) {
     return absl::UnavailableError("answer for another batch");
@@ -127,8 +193,8 @@ absl::Status GrpcPeerLink::ReturnReceipts(
     }
   }
   if (!status.ok()) {
-    return absl::UnavailableError(absl::StrCat(
-        "returning receipts to ", peer, " failed: ", status.error_message()));
+    return absl::UnavailableError(
+        Describe(peer, addresses_.at(peer), "returning receipts", status));
   }
   return absl::OkStatus();
 }
@@ -161,7 +227,7 @@ absl::StatusOr<std::vector<std::string>> GrpcPeerLink::Witness(
   Untrack(&context);
   if (!status.ok()) {
     return absl::UnavailableError(
-        absl::StrCat("witness from ", peer, ": ", status.error_message()));
+        Describe(peer, addresses_.at(peer), "witness", status));
   }
   return std::vector<std::string>(response.receipts().begin(),
                                   response.receipts().end());
@@ -185,7 +251,7 @@ GrpcPeerLink::ChunkStatus(const std::string& peer, const std::string& origin,
   Untrack(&context);
   if (!status.ok()) {
     return absl::UnavailableError(
-        absl::StrCat("chunk status from ", peer, ": ", status.error_message()));
+        Describe(peer, addresses_.at(peer), "chunk status", status));
   }
   std::set<std::pair<uint32_t, uint32_t>> out;
   for (const v1::ChunkKey& k : have.have()) {
@@ -238,8 +304,8 @@ absl::Status GrpcPeerLink::PutChunks(const std::string& peer,
         absl::MutexLock lock(&mu_);
         if (cancelled_) return absl::CancelledError("this node is stopping");
       }
-      return absl::UnavailableError(absl::StrCat("sending chunks to ", peer,
-                                                 ": ", status.error_message()));
+      return absl::UnavailableError(
+          Describe(peer, addresses_.at(peer), "sending chunks", status));
     }
   }
   return absl::OkStatus();

@@ -1,8 +1,6 @@
-// Local users and their roles (daemon/api/roles.h): role names, which kinds
-// each role works with, and the user of an operator certificate, made here
-// with OpenSSL's API.
-
-#include "daemon/api/roles.h"
+// Local users and their roles (daemon/policy/policy.h, api/operator_auth.h):
+// role names, which kinds each role works with, and the user of an operator
+// certificate, made here with OpenSSL's API.
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -10,7 +8,9 @@
 
 #include <set>
 
+#include "daemon/api/operator_auth.h"
 #include "daemon/common/kinds.h"
+#include "daemon/policy/policy.h"
 #include "gtest/gtest.h"
 
 namespace kontor {

@@ -250,6 +250,23 @@ TEST_F(TwoNodesTest, SendDeliverReadOverMutualTls) {
   ASSERT_TRUE(ee->Submit(&c2, req, &again).ok());
   EXPECT_EQ(again.message_id(), resp.message_id());
   EXPECT_TRUE(again.duplicate());
+  // The figures moved with the message (what /metrics serves).
+  const std::string ee_metrics = ee_node_->metrics()->TextExposition();
+  const std::string fi_metrics = fi_node_->metrics()->TextExposition();
+  for (const char* want :
+       {"kontor_submissions_total{outcome=\"accepted\"} 1",
+        "kontor_submissions_total{outcome=\"duplicate\"} 1",
+        "kontor_deliveries_total{outcome=\"delivered\",peer=\"fi\"} 1",
+        "kontor_delivery_latency_seconds_count 1",
+        "kontor_submit_latency_seconds_count 2",
+        "kontor_queue_depth{peer=\"fi\"} 0"}) {
+    EXPECT_NE(ee_metrics.find(want), std::string::npos) << want;
+  }
+  EXPECT_NE(fi_metrics.find("kontor_envelopes_received_total{outcome="
+                            "\"accepted\",peer=\"ee\"} 1"),
+            std::string::npos)
+      << fi_metrics;
+  EXPECT_NE(fi_metrics.find("kontor_inbox_last_seq 1"), std::string::npos);
 }
 
 TEST_F(TwoNodesTest, ExpiryComesFromTheRequestTheKindOrTheNode) {

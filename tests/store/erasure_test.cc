@@ -846,7 +846,7 @@ TEST_F(ErasureTest, LegacyPlaintextIsSealedAtTheFirstOpen) {
   ASSERT_NE(FoundOnDisk(Marker("legacy-m1-payload")), "");  // it is there
 
   Open();
-  EXPECT_EQ(SqlValue("PRAGMA user_version"), "9");
+  EXPECT_EQ(SqlValue("PRAGMA user_version"), "10");
   for (const std::string& q :
        {std::string("SELECT payload FROM messages WHERE id = 'm1'"),
         std::string("SELECT subject FROM messages WHERE id = 'm1'"),

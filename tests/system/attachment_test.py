@@ -78,8 +78,10 @@ def sha256_file(path):
 
 
 def staged_chunks(fed, node):
-    return len(glob.glob(fed.path(node, "data", "attachments", "in", "*", "*",
-                                  "*", "*.chunk")))
+    # Chunks come into staged/ and move to in/ with their envelope.
+    return sum(len(glob.glob(fed.path(node, "data", "attachments", d, "*", "*",
+                                      "*", "*.chunk")))
+               for d in ("staged", "in"))
 
 
 def run_large(res, fed, tmp):

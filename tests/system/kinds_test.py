@@ -352,9 +352,12 @@ def run_roles(res, fed, tmp, op_port):
     rc, out, err = send_json(
         fed, None, "fi", template(fed, "erase.notice", "--in-reply-to",
                                   anna_id), tmp, kontor_args=conn("lars"))
+    # ... and is not told that the message exists (issue 11: a caller
+    # learns nothing of a message it may not see, from any error).
     res.check("liaison may not order the erasure of the coordinator's "
-              "referral (refused at submit)",
-              rc != 0 and "sent by another user" in err, f"rc={rc} {err}")
+              "referral (refused at submit, as an unknown id)",
+              rc == 2 and "not a message this node sent" in err and
+              "another user" not in err, f"rc={rc} {err}")
     rc, out, err = run_kontor(fed.kontor, conn("root"), "show", anna_id)
     res.check("... and it is intact", rc == 0 and "purged" not in out and
               "referral" in out, f"rc={rc} {err} {out[:200]}")

@@ -131,8 +131,10 @@ def check_config(fed, text):
 
 
 def refused(rc, err, *words):
+    # Exit 2: a refused certificate is the caller's to fix, not an outage
+    # (issue 11: the CLI says so and exits 2).
     line = harness.one_line(err) or ""
-    return (rc == 1 and line.startswith("kontor: operator certificate "
+    return (rc == 2 and line.startswith("kontor: operator certificate "
                                         "refused:")
             and all(w in line for w in words))
 
