@@ -15,6 +15,7 @@
 #include "daemon/server/identity.h"
 #include "daemon/server/node.h"
 #include "daemon/server/runner.h"
+#include "daemon/store/check.h"
 #include "daemon/transport/tls.h"
 
 namespace {
@@ -25,7 +26,8 @@ constexpr int kExitUsage = 2;
 
 void Usage(FILE* out) {
   fprintf(out,
-          "usage: kontord --config FILE [--check-config] [--verbose]\n"
+          "usage: kontord --config FILE [--check-config | --check-store] "
+          "[--verbose]\n"
           "\n"
           "Runs one Kontor node: signs, encrypts and relays messages to peer\n"
           "nodes over mutual TLS, with a durable outbox and signed receipts.\n"
@@ -34,6 +36,10 @@ void Usage(FILE* out) {
           "                    schema kontor.v1.NodeConfig in proto/)\n"
           "  --check-config    load and check the config, certificates and\n"
           "                    keys, then exit: 0 valid, 2 invalid\n"
+          "  --check-store     check the store files of the config's data_dir\n"
+          "                    (kontor.db, kontor.keys, their write-ahead\n"
+          "                    logs; SQLite's integrity_check) without\n"
+          "                    changing them: 0 sound, 1 damaged, 2 usage\n"
           "  --verbose         debug logging\n"
           "  --help, --version\n"
           "\n"
@@ -50,6 +56,7 @@ void Usage(FILE* out) {
 int main(int argc, char** argv) {
   std::string config_path;
   bool check_only = false;
+  bool check_store = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -60,6 +67,8 @@ int main(int argc, char** argv) {
       return kExitOk;
     } else if (arg == "--check-config") {
       check_only = true;
+    } else if (arg == "--check-store") {
+      check_store = true;
     } else if (arg == "--verbose") {
       kontor::SetMinLogLevel(kontor::LogLevel::kDebug);
     } else if (arg == "--config" && i + 1 < argc) {
@@ -84,6 +93,23 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   kontor::Clock* clock = kontor::Clock::Real();
+  if (check_store) {
+    const std::string db = config->data_dir() + "/kontor.db";
+    const kontor::StoreFilesCheck check =
+        kontor::CheckStoreFiles(db, /*full=*/true);
+    for (const std::string& n : check.notes) printf("note: %s\n", n.c_str());
+    for (const std::string& p : check.problems) {
+      printf("DAMAGED: %s\n", p.c_str());
+    }
+    if (!check.ok()) {
+      fprintf(stderr, "kontord: %s\n",
+              std::string(kontor::DamageStatus(db, check).message()).c_str());
+      return kExitFailed;
+    }
+    printf("%s: store sound (%s and its key file)\n", config_path.c_str(),
+           db.c_str());
+    return kExitOk;
+  }
   if (check_only) {
     auto identity = kontor::LoadIdentity(*config, clock, /*strict=*/true);
     if (!identity.ok()) {

@@ -1,6 +1,8 @@
 #include "daemon/store/store.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -23,6 +25,7 @@
 #include "daemon/common/kinds.h"
 #include "daemon/common/log.h"
 #include "daemon/crypto/primitives.h"
+#include "daemon/store/check.h"
 #include "daemon/store/content_keys.h"
 #include "daemon/store/sqlite.h"
 
@@ -2371,8 +2374,44 @@ class SqliteStore : public Store {
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path,
                                                    Metrics* metrics) {
+  // Never start on damaged files (nor "repair" them by starting afresh).
+  const StoreFilesCheck check =
+      CheckStoreFiles(path, /*full=*/false, /*require_pair=*/false);
+  for (const std::string& note : check.notes) {
+    KLOG(Warning, "store") << note;
+  }
+  if (auto s = DamageStatus(path, check); !s.ok()) {
+    KLOG(Error, "store") << s.message();
+    return s;
+  }
+  // A store file gone while its key file is there would start empty: a
+  // silent reset. A key file gone is told by the binding (below), and the
+  // one made for it then is removed again.
+  struct stat st;
+  const bool db_there = stat(path.c_str(), &st) == 0 && st.st_size > 0;
+  const std::string keys_path = ContentKeysPath(path);
+  const bool keys_there = stat(keys_path.c_str(), &st) == 0 && st.st_size > 0;
+  if (!db_there && keys_there) {
+    return absl::DataLossError(absl::StrCat(
+        path, " is missing but its key file ", keys_path,
+        " is there: restore the store from a backup (see OPERATIONS.md, "
+        "Store and backups), or move the key file away to start a new, "
+        "empty store on purpose"));
+  }
+  std::vector<std::string> made;  // key files this open may make
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    if (stat((keys_path + suffix).c_str(), &st) != 0) {
+      made.push_back(keys_path + suffix);
+    }
+  }
+  auto drop_made_keys = [&] {
+    if (keys_there) return;
+    for (const std::string& f : made) unlink(f.c_str());
+  };
   auto writer = OpenDb(path);
   if (!writer.ok()) return writer.status();
+  // Until the store is ready, closing leaves its log as it was.
+  sqlite3_db_config(*writer, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
   for (const char* pragma :
        {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
         "PRAGMA foreign_keys=ON", "PRAGMA secure_delete=ON"}) {
@@ -2396,6 +2435,12 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path,
     return keys.status();
   }
   absl::Status ready = BindKeyFile(*writer, keys->get(), path);
+  if (!ready.ok()) {
+    keys->reset();
+    sqlite3_close(*writer);
+    drop_made_keys();
+    return ready;
+  }
   if (ready.ok() && version < 8) {
     ready = SealLegacyContent(*writer, keys->get());
   }
@@ -2421,6 +2466,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path,
     sqlite3_close(*writer);
     return reader.status();
   }
+  // Ready: a clean close checkpoints and empties the log again.
+  sqlite3_db_config(*writer, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
   auto store =
       std::make_unique<SqliteStore>(*writer, *reader, std::move(*keys));
   if (metrics != nullptr) {
