@@ -116,11 +116,14 @@ Failure Describe(const grpc::Status& s, const Options& o) {
                                       " (give the CA of its TLS certificate: "
                                       "the federation CA)"));
       }
-      if (absl::StrContains(lower, "handshake") ||
-          absl::StrContains(lower, "socket closed") ||
-          absl::StrContains(lower, "alert") ||
-          absl::StrContains(lower, "ssl")) {
-        // The node closes the connection on a certificate it will not take.
+      // A TLS alert about the certificate: the node refused this one. (A
+      // connection merely closed is not that: a node restarting closes
+      // them too, and is retried.)
+      if (absl::StrContains(lower, "alert") &&
+          (absl::StrContains(lower, "certificate") ||
+           absl::StrContains(lower, "unknown ca") ||
+           absl::StrContains(lower, "handshake failure") ||
+           absl::StrContains(lower, "access denied"))) {
         return F(kUsage,
                  absl::StrCat("the node at ", where,
                               " refused the operator certificate ", o.cert,
@@ -140,6 +143,14 @@ Failure Describe(const grpc::Status& s, const Options& o) {
         absl::StrContains(lower, "resolve")) {
       return F(kUsage,
                absl::StrCat("cannot resolve the node address ", o.node));
+    }
+    if (!IsUnixTarget(o) && (absl::StrContains(lower, "handshake") ||
+                             absl::StrContains(lower, "socket closed"))) {
+      return F(kTransient,
+               absl::StrCat("node ", o.node, " closed the connection (",
+                            Printable(m, 200),
+                            "); retry later. If it keeps doing so, check "
+                            "--cert and --ca"));
     }
     return F(kTransient, absl::StrCat("node ", o.node, " unavailable: ", m,
                                       " (retry later)"));

@@ -12,11 +12,11 @@
 
 #include "daemon/common/log.h"
 #include "daemon/config/config.h"
+#include "daemon/crypto/tls_policy.h"
 #include "daemon/server/identity.h"
 #include "daemon/server/node.h"
 #include "daemon/server/runner.h"
 #include "daemon/store/check.h"
-#include "daemon/transport/tls.h"
 
 namespace {
 

@@ -270,8 +270,9 @@ namespace {
 struct ReceiptWant {
   std::string message_id;
   std::string origin;
-  // The verify.sh variable holding the hex SHA-256 the receipt's
-  // inner_digest must equal.
+  // The SHA-256 the receipt's inner_digest must equal, and the verify.sh
+  // variable that holds it in hex.
+  std::string digest;
   std::string digest_var = "digest";
   // For an erase order's receipt: the message it must list as erased
   // (field 13), else empty.
@@ -291,7 +292,7 @@ bool AddReceipt(const Archive& archive, const ExportReceipt& r,
   if (!receipt.ParseFromString(r.receipt) ||
       !body.ParseFromString(receipt.body()) || body.verdict() != v1::ACCEPTED ||
       body.message_id() != want.message_id || body.origin() != want.origin ||
-      body.inner_digest().size() != 32 ||
+      body.inner_digest() != want.digest ||
       body.SerializeAsString() != receipt.body()) {
     notes->push_back(absl::StrCat("the receipt of ", r.peer, " for ",
                                   want.message_id,
@@ -356,12 +357,17 @@ bool AddReceipt(const Archive& archive, const ExportReceipt& r,
   sh->push_back(absl::StrCat(
       "test \"$(head -c ", lead_bytes.size(), " ", p,
       ".body | od -An -v -tx1 | tr -d ' \\n')\" = ", HexEncode(lead_bytes)));
-  if (want.erased.empty()) {
-    sh->push_back(absl::StrCat("od -An -v -tx1 ", p,
-                               ".body | tr -d ' \\n' | grep -Eq "
-                               "\"^(..)*6220$",
-                               want.digest_var, "\""));
-  } else {
+  // The inner digest field (12: tag 0x62, 32 bytes) at its exact offset:
+  // right after fields 1..11 in the standard encoding.
+  v1::ReceiptBody upto12 = body;
+  upto12.clear_inner_digest();
+  upto12.clear_erased();
+  upto12.clear_erase_kept();
+  sh->push_back(absl::StrCat(
+      "test \"$(tail -c +", upto12.SerializeAsString().size() + 1, " ", p,
+      ".body | head -c 34 | od -An -v -tx1 | tr -d ' \\n')\" = \"6220$",
+      want.digest_var, "\""));
+  if (!want.erased.empty()) {
     // The erased ids (field 13) come right after the fields up to 12 in
     // the standard encoding: the listed id at its exact offset.
     v1::ReceiptBody before = body;
@@ -458,6 +464,7 @@ absl::StatusOr<std::vector<ExportFile>> BuildErasedExport(
     ReceiptWant want;
     want.message_id = m.message_id;
     want.origin = origin_id;
+    want.digest = m.inner_digest;
     if (AddReceipt(archive, r, want, &step, &files, &sh, &notes)) ++receipts;
   }
   for (const ExportErasure& e : in.erasures) {
@@ -466,6 +473,7 @@ absl::StatusOr<std::vector<ExportFile>> BuildErasedExport(
     want.origin = origin_id;
     want.erased = m.message_id;
     // The order's own receipt names the order's content, not this one's.
+    want.digest = e.order_digest;
     sh.push_back(absl::StrCat("order_digest=", HexEncode(e.order_digest)));
     want.digest_var = "order_digest";
     if (AddReceipt(archive, e.receipt, want, &step, &files, &sh, &notes)) {
@@ -617,19 +625,10 @@ absl::StatusOr<std::vector<ExportFile>> BuildExport(const ExportInput& in) {
   size_t exported = 0;
   const std::string inner_digest = Sha256(m.inner_signed);
   for (const ExportReceipt& r : in.receipts) {
-    v1::Receipt receipt;
-    v1::ReceiptBody body;
-    if (receipt.ParseFromString(r.receipt) &&
-        body.ParseFromString(receipt.body()) &&
-        body.inner_digest() != inner_digest) {
-      notes.push_back(absl::StrCat("the receipt of ", r.peer,
-                                   " is not an acceptance naming this signed "
-                                   "content; not exported"));
-      continue;
-    }
     ReceiptWant want;
     want.message_id = m.message_id;
     want.origin = origin_id;
+    want.digest = inner_digest;
     if (AddReceipt(archive, r, want, &step, &files, &sh, &notes)) ++exported;
   }
   sh.push_back(Echo("all checks passed"));

@@ -34,17 +34,17 @@ constexpr size_t kMaxErrorBytes = 2000;
 
 grpc::Status Invalid(const std::string& message) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                      Printable(message, kMaxErrorBytes));
+                      PrintableLine(message, kMaxErrorBytes));
 }
 
 grpc::Status Denied(const std::string& message) {
   return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                      Printable(message, kMaxErrorBytes));
+                      PrintableLine(message, kMaxErrorBytes));
 }
 
 grpc::Status FromAbsl(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      Printable(s.message(), kMaxErrorBytes));
+                      PrintableLine(s.message(), kMaxErrorBytes));
 }
 
 std::string DeterministicBytes(const google::protobuf::Message& m) {
@@ -215,7 +215,8 @@ absl::Status LocalService::GatherErasureEvidence(ExportInput* in) const {
   auto records = store_->AuditOfMessage(m.message_id, 1000);
   if (!records.ok()) return records.status();
   for (const AuditRecord& r : *records) {
-    if (r.entry.action != kAuditErase) continue;
+    // Another origin may use the same id: only this message's records.
+    if (r.entry.action != kAuditErase || r.entry.origin != m.origin) continue;
     in->erased_how = absl::StrCat(r.entry.detail, ", by ", r.entry.actor);
     constexpr absl::string_view kBy = "erased by ";
     if (!m.sent || !absl::StartsWith(r.entry.detail, kBy)) continue;
@@ -295,8 +296,16 @@ absl::StatusOr<std::string> LocalService::ResolveId(
         "' is not a message id (nor the start of one: 8 or more of its "
         "characters)"));
   }
-  auto found = store_->FindByIdPrefix(prefix, 64);
+  constexpr size_t kPrefixLimit = 64;
+  auto found = store_->FindByIdPrefix(prefix, kPrefixLimit);
   if (!found.ok()) return found.status();
+  if (found->size() >= kPrefixLimit) {
+    // Too many to tell apart (peers choose their ids): not a guess.
+    return absl::InvalidArgumentError(
+        absl::StrCat(prefix,
+                     " is the start of many message ids; give more "
+                     "of it"));
+  }
   std::set<std::string> ids;
   for (const KnownMessage& m : *found) {
     if (MaySee(caller, ViewOf(m))) ids.insert(m.message_id);
@@ -1109,9 +1118,9 @@ grpc::Status LocalService::UploadAttachment(
       return fail(Invalid(absl::StrCat("the attachment was declared as ",
                                        declared, " bytes; more came")));
     }
-    // Sizes not declared: the floor is checked as the bytes come (every
-    // 64 MiB).
-    if (declared == 0 && total % (64 << 20) < msg.data().size()) {
+    // The floor again as the bytes come (every 64 MiB): other uploads and
+    // peers' chunks share the disk.
+    if (total % (64 << 20) < msg.data().size()) {
       if (auto s =
               CheckFreeSpace(config_->data_dir(), 64 << 20, min_free_bytes_);
           !s.ok()) {

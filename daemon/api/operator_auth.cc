@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "daemon/common/ids.h"
 #include "daemon/common/log.h"
+#include "daemon/crypto/tls_policy.h"
 
 namespace kontor {
 namespace {
@@ -197,6 +198,9 @@ std::shared_ptr<grpc::ServerCredentials> OperatorServerCredentials(
   // A client certificate is required and must prove its key (TLS does
   // that); its chain, validity and revocation are checked per call by the
   // processor, which cannot be left out: these credentials come with it.
+  if (auto s = ApplyTlsPolicy(); !s.ok()) {
+    KLOG(Error, "api") << s.message();
+  }
   grpc::SslServerCredentialsOptions ssl(
       GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
   ssl.pem_root_certs = trust->ca_pem();  // names the CA to clients

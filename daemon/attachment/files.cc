@@ -41,6 +41,17 @@ std::string AttachmentDirs::Staged(const std::string& origin,
   return absl::StrCat(StagedMessage(origin, message_id), "/", attachment);
 }
 
+std::string AttachmentDirs::RelayMessage(const std::string& origin,
+                                         const std::string& message_id) const {
+  return absl::StrCat(root_, "/relay/", origin, "/", message_id);
+}
+
+std::string AttachmentDirs::Relay(const std::string& origin,
+                                  const std::string& message_id,
+                                  uint32_t attachment) const {
+  return absl::StrCat(RelayMessage(origin, message_id), "/", attachment);
+}
+
 std::string AttachmentDirs::Incoming(const std::string& origin,
                                      const std::string& message_id,
                                      uint32_t attachment) const {
@@ -106,17 +117,20 @@ absl::StatusOr<size_t> MissingChunks(
     const std::vector<std::vector<ChunkInfo>>& lists) {
   size_t missing = 0;
   for (uint32_t a = 0; a < lists.size(); ++a) {
-    const std::string dir = dirs.Incoming(origin, message_id, a);
-    const std::string staged = dirs.Staged(origin, message_id, a);
+    const std::string places[] = {dirs.Incoming(origin, message_id, a),
+                                  dirs.Relay(origin, message_id, a),
+                                  dirs.Staged(origin, message_id, a)};
     for (const ChunkInfo& c : lists[a]) {
-      std::string path = ChunkPath(dir, c.index);
+      std::string path;
       struct stat st;
-      if (stat(path.c_str(), &st) != 0) {
-        path = ChunkPath(staged, c.index);
-        if (stat(path.c_str(), &st) != 0) {
-          ++missing;
-          continue;
-        }
+      for (const std::string& dir : places) {
+        path = ChunkPath(dir, c.index);
+        if (stat(path.c_str(), &st) == 0) break;
+        path.clear();
+      }
+      if (path.empty()) {
+        ++missing;
+        continue;
       }
       bool good = static_cast<uint64_t>(st.st_size) == c.size;
       if (good) {
@@ -166,6 +180,7 @@ std::vector<std::pair<uint32_t, uint32_t>> PresentChunks(
     const std::string& message_id) {
   std::vector<std::pair<uint32_t, uint32_t>> out;
   for (const std::string& root : {dirs.IncomingMessage(origin, message_id),
+                                  dirs.RelayMessage(origin, message_id),
                                   dirs.StagedMessage(origin, message_id)}) {
     for (const std::string& a : ListDir(root)) {
       uint32_t attachment;
@@ -186,38 +201,69 @@ std::vector<std::pair<uint32_t, uint32_t>> PresentChunks(
   return out;
 }
 
+namespace {
+
+std::string HomeMessage(const AttachmentDirs& dirs, const std::string& origin,
+                        const std::string& message_id, ChunkHome home) {
+  return home == ChunkHome::kInbox ? dirs.IncomingMessage(origin, message_id)
+                                   : dirs.RelayMessage(origin, message_id);
+}
+
+}  // namespace
+
 absl::Status ClaimStaged(const AttachmentDirs& dirs, const std::string& origin,
-                         const std::string& message_id) {
-  const std::string from = dirs.StagedMessage(origin, message_id);
-  struct stat st;
-  if (lstat(from.c_str(), &st) != 0) return absl::OkStatus();
-  const std::string to = dirs.IncomingMessage(origin, message_id);
-  if (auto s = MakeDirs(absl::StrCat(dirs.root(), "/in/", origin)); !s.ok()) {
-    return s;
-  }
-  if (rename(from.c_str(), to.c_str()) == 0) return absl::OkStatus();
-  if (errno != EEXIST && errno != ENOTEMPTY) {
-    return absl::InternalError(
-        absl::StrCat("cannot move ", from, " to ", to, ": ", strerror(errno)));
-  }
-  // in/ has some already (the same message taken for another recipient):
-  // add what it lacks, then drop the rest.
-  for (const std::string& a : ListDir(from)) {
-    uint32_t attachment;
-    if (!ParseIndex(a, &attachment)) continue;
-    const std::string src = absl::StrCat(from, "/", a);
-    const std::string dst = absl::StrCat(to, "/", a);
-    if (auto s = MakeDirs(dst); !s.ok()) return s;
-    for (const std::string& f : ListDir(src)) {
-      const std::string target = absl::StrCat(dst, "/", f);
+                         const std::string& message_id,
+                         const std::vector<std::vector<ChunkInfo>>& lists,
+                         ChunkHome home) {
+  const ChunkHome other_home =
+      home == ChunkHome::kInbox ? ChunkHome::kRelay : ChunkHome::kInbox;
+  const std::string to = HomeMessage(dirs, origin, message_id, home);
+  const std::string other = HomeMessage(dirs, origin, message_id, other_home);
+  const std::string staged = dirs.StagedMessage(origin, message_id);
+  for (uint32_t a = 0; a < lists.size(); ++a) {
+    const std::string dir = absl::StrCat(to, "/", a);
+    if (auto s = MakeDirs(dir); !s.ok()) return s;
+    for (const ChunkInfo& c : lists[a]) {
+      const std::string target = ChunkPath(dir, c.index);
+      struct stat st;
       if (lstat(target.c_str(), &st) == 0) continue;
-      if (rename(absl::StrCat(src, "/", f).c_str(), target.c_str()) != 0) {
+      const std::string from = ChunkPath(absl::StrCat(staged, "/", a), c.index);
+      if (rename(from.c_str(), target.c_str()) == 0) continue;
+      const std::string shared =
+          ChunkPath(absl::StrCat(other, "/", a), c.index);
+      if (link(shared.c_str(), target.c_str()) != 0) {
         return absl::InternalError(
-            absl::StrCat("cannot move ", src, "/", f, ": ", strerror(errno)));
+            absl::StrCat("cannot move chunk ", a, "/", c.index, " of ",
+                         message_id, " into ", to, ": ", strerror(errno)));
       }
     }
   }
-  RemoveTree(from);
+  RemoveTree(staged);  // what the envelope does not list
+  return absl::OkStatus();
+}
+
+absl::Status ClaimAllStaged(const AttachmentDirs& dirs,
+                            const std::string& origin,
+                            const std::string& message_id, ChunkHome home) {
+  const std::string staged = dirs.StagedMessage(origin, message_id);
+  const std::string to = HomeMessage(dirs, origin, message_id, home);
+  for (const std::string& a : ListDir(staged)) {
+    uint32_t attachment;
+    if (!ParseIndex(a, &attachment)) continue;
+    const std::string dst = absl::StrCat(to, "/", a);
+    if (auto s = MakeDirs(dst); !s.ok()) return s;
+    for (const std::string& f : ListDir(absl::StrCat(staged, "/", a))) {
+      const std::string target = absl::StrCat(dst, "/", f);
+      struct stat st;
+      if (lstat(target.c_str(), &st) == 0) continue;
+      if (rename(absl::StrCat(staged, "/", a, "/", f).c_str(),
+                 target.c_str()) != 0) {
+        return absl::InternalError(absl::StrCat("cannot move ", staged, "/", a,
+                                                "/", f, ": ", strerror(errno)));
+      }
+    }
+  }
+  RemoveTree(staged);
   return absl::OkStatus();
 }
 

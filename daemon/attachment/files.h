@@ -22,9 +22,12 @@ inline constexpr uint32_t kMaxAttachments = 64;
 //   staged/<origin>/<message id>/<a>/<i>.chunk
 //                                 sent by a peer ahead of the envelope that
 //                                 lists them; nobody has accepted them yet
-//   in/<origin>/<message id>/<a>/<i>.chunk  of a message received (to open)
-//                                 or taken into custody (to relay): moved
-//                                 here from staged/ once it is durable
+//   in/<origin>/<message id>/<a>/<i>.chunk  of a message received here (to
+//                                 open): moved from staged/ once durable
+//   relay/<origin>/<message id>/<a>/<i>.chunk  of a message taken into
+//                                 custody (to pass on); apart from in/, so
+//                                 that each goes when its own use ends (a
+//                                 chunk both need is one file, hard-linked)
 class AttachmentDirs {
  public:
   explicit AttachmentDirs(std::string data_dir);
@@ -39,6 +42,10 @@ class AttachmentDirs {
                             const std::string& message_id) const;
   std::string Staged(const std::string& origin, const std::string& message_id,
                      uint32_t attachment) const;
+  std::string RelayMessage(const std::string& origin,
+                           const std::string& message_id) const;
+  std::string Relay(const std::string& origin, const std::string& message_id,
+                    uint32_t attachment) const;
 
  private:
   std::string root_;
@@ -59,25 +66,37 @@ void AddChunkRefs(uint32_t attachment, const std::vector<ChunkInfo>& chunks,
                   v1::Envelope* envelope);
 
 // How many of the listed chunks of (origin, message_id) are not in `dirs`
-// whole (size and SHA-256 as listed), in in/ or staged/. A file that is
-// there but wrong is removed, so that the sender's next ChunkStatus shows it
-// missing.
+// whole (size and SHA-256 as listed), in in/, relay/ or staged/. A file
+// that is there but wrong is removed, so that the sender's next ChunkStatus
+// shows it missing.
 absl::StatusOr<size_t> MissingChunks(
     const AttachmentDirs& dirs, const std::string& origin,
     const std::string& message_id,
     const std::vector<std::vector<ChunkInfo>>& lists);
 
 // The (attachment, index) pairs of the chunk files present for
-// (origin, message_id), in in/ or staged/, sorted and unique.
+// (origin, message_id), in in/, relay/ or staged/, sorted and unique.
 std::vector<std::pair<uint32_t, uint32_t>> PresentChunks(
     const AttachmentDirs& dirs, const std::string& origin,
     const std::string& message_id);
 
-// Moves the staged chunks of (origin, message_id) to in/ (its envelope is
-// now accepted or in custody): a rename, or file by file into what in/
-// already holds. OK if nothing is staged.
+// Where the chunks of a message whose envelope is durable here go.
+enum class ChunkHome { kInbox, kRelay };
+
+// The envelope of (origin, message_id) is durable here (accepted into the
+// inbox, or taken into custody to relay): the chunks it lists move into
+// `home` (in/ or relay/) from staged/, or are hard-linked from the other
+// home; whatever else is staged for it (chunks it does not list) is
+// removed. The listed chunks were checked (MissingChunks) before.
 absl::Status ClaimStaged(const AttachmentDirs& dirs, const std::string& origin,
-                         const std::string& message_id);
+                         const std::string& message_id,
+                         const std::vector<std::vector<ChunkInfo>>& lists,
+                         ChunkHome home);
+// After a crash between the envelope's commit and ClaimStaged: whatever is
+// staged for it moves into `home`, as it is.
+absl::Status ClaimAllStaged(const AttachmentDirs& dirs,
+                            const std::string& origin,
+                            const std::string& message_id, ChunkHome home);
 
 // Bytes of regular files under `dir` (recursively), and the newest
 // modification time among them (Unix ms; 0 if none).

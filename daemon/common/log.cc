@@ -44,7 +44,7 @@ LogLine::~LogLine() {
   // Whatever a caller streamed in (values from peers included), the line
   // stays one line of printable ASCII, bounded: nobody can start a forged
   // line or flood the log through a value.
-  std::string line = Printable(stream_.str(), kMaxLogLineBytes);
+  std::string line = PrintableLine(stream_.str(), kMaxLogLineBytes);
   line.push_back('\n');
   // One write per line so that concurrent lines do not interleave.
   fwrite(line.data(), 1, line.size(), stderr);

@@ -59,14 +59,15 @@ bool IsTerminalControl(uint32_t cp) {
          cp == 0x200E || cp == 0x200F || cp == 0x061C;
 }
 
-}  // namespace
-
-std::string Printable(absl::string_view text, size_t max) {
+std::string Escaped(absl::string_view text, size_t max, bool quotes) {
   std::string out;
   const absl::string_view kept = text.substr(0, max);
   out.reserve(kept.size() + 16);
   for (unsigned char c : kept) {
-    if (c >= 0x20 && c < 0x7f) {
+    if (quotes && (c == '"' || c == '\\')) {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+    } else if (c >= 0x20 && c < 0x7f) {
       out.push_back(static_cast<char>(c));
     } else if (c == '\n') {
       out += "\\n";
@@ -80,6 +81,16 @@ std::string Printable(absl::string_view text, size_t max) {
   }
   AppendCut(text, max, &out);
   return out;
+}
+
+}  // namespace
+
+std::string Printable(absl::string_view text, size_t max) {
+  return Escaped(text, max, /*quotes=*/true);
+}
+
+std::string PrintableLine(absl::string_view text, size_t max) {
+  return Escaped(text, max, /*quotes=*/false);
 }
 
 std::string TerminalSafe(absl::string_view text, size_t max, bool multiline) {
@@ -125,11 +136,21 @@ bool IsUtf8(absl::string_view text) {
 
 std::string SafeFileName(const std::string& name, uint32_t n) {
   const size_t slash = name.find_last_of("/\\");
-  const std::string base =
-      name.substr(slash == std::string::npos ? 0 : slash + 1);
+  const absl::string_view base = absl::string_view(name).substr(
+      slash == std::string::npos ? 0 : slash + 1);
+  // Whatever a terminal or a file manager would act on or could be misread
+  // by (controls, bidi overrides that reorder "exe.pdf", bytes that are not
+  // UTF-8) is left out.
   std::string out;
-  for (unsigned char c : base) {
-    if (c >= 0x20 && c != 0x7f) out.push_back(static_cast<char>(c));
+  for (size_t i = 0; i < base.size();) {
+    uint32_t cp = 0;
+    const size_t len = Utf8At(base, i, &cp);
+    if (len == 0 || IsTerminalControl(cp)) {
+      i += len == 0 ? 1 : len;
+      continue;
+    }
+    out.append(base.data() + i, len);
+    i += len;
   }
   if (out.empty() || out[0] == '.' || out.size() > 200) {
     return absl::StrCat("attachment-", n);

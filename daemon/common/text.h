@@ -12,13 +12,16 @@
 
 namespace kontor {
 
-// For logs, errors and signed statements: printable ASCII is kept, every
-// other byte is shown escaped ("\n", "\t", "\r", "\x1b", "\xc3"), and at
-// most `max` bytes of `text` are kept, then "...(N more bytes)". The result
-// is one line of printable ASCII of at most 4 * max + 24 bytes. (A
-// backslash is kept as it is: the output is for people and logs, not to be
-// unescaped.)
+// For a value from outside on its way into a log line, an error or a signed
+// statement: printable ASCII is kept, every other byte is shown escaped
+// ("\n", "\t", "\r", "\x1b", "\xc3"), a double quote and a backslash are
+// escaped too (so that a value cannot fake a key="value" of its own), and
+// at most `max` bytes of `text` are kept, then "...(N more bytes)". The
+// result is one line of printable ASCII of at most 4 * max + 24 bytes.
 std::string Printable(absl::string_view text, size_t max = 80);
+// The same for a whole line or message made of such values and Kontor's own
+// words: quotes and backslashes kept as they are.
+std::string PrintableLine(absl::string_view text, size_t max);
 
 // For a terminal: valid UTF-8 text is kept as it is (names, Cyrillic,
 // Estonian), except what a terminal would act on rather than show: C0 and

@@ -32,6 +32,7 @@ struct Item {
   InboxRecord record;
   bool relay = false;  // taken into custody, to pass on
   RelayedMessage relayed;
+  const v1::Envelope* env = nullptr;
   bool has_chunks = false;  // the envelope lists attachment chunks
   bool replay = false;      // the same bytes were here already
 };
@@ -60,6 +61,7 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
     item.body.set_recipient(node_id_);
     item.body.set_time_unix_ms(now);
     item.needs_signature = true;
+    item.env = &env;
     item.has_chunks = env.chunks_size() > 0;
 
     Refusal refusal;
@@ -67,7 +69,7 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
       item.body.set_verdict(r.verdict);
       item.body.set_refusal(r.code);
       // Signed and sent back: bounded, one line, whatever went into it.
-      item.body.set_reason(Printable(r.reason, kMaxReasonBytes));
+      item.body.set_reason(PrintableLine(r.reason, kMaxReasonBytes));
     };
     // A copy for another node is relayed (if this node relays it at all).
     // The routing block is not signed: a node id or nothing.
@@ -94,15 +96,21 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
               << Printable(partial.origin()) << ": batch refused";
           return absl::PermissionDeniedError(
               "an envelope names another origin than the authenticated peer");
+        }  // Only values of the right shape go into the signed refusal.
+        if (IsValidMessageId(partial.message_id())) {
+          item.body.set_message_id(partial.message_id());
         }
-        item.body.set_message_id(partial.message_id());
-        item.body.set_origin(partial.origin());
-        item.body.set_outer_digest(OuterDigest(env, partial.suite_id()));
+        if (IsValidNodeId(partial.origin())) {
+          item.body.set_origin(partial.origin());
+        }
+        item.body.set_outer_digest(OuterDigest(
+            env, IsAllowedSuite(partial.suite_id()) ? partial.suite_id()
+                                                    : std::string(kSuiteV1)));
       }
       KLOG(Warning, "inbox")
           << "refused envelope " << Printable(item.body.message_id())
           << " from peer " << peer << ": "
-          << Printable(refusal.reason, kMaxReasonBytes);
+          << PrintableLine(refusal.reason, kMaxReasonBytes);
       refuse(refusal);
       continue;
     }
@@ -345,7 +353,7 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
       r.expires_ms = header->expires_unix_ms();
     }
     if (!item.record.accepted) {
-      item.record.refusal = Printable(refusal.reason, kMaxReasonBytes);
+      item.record.refusal = PrintableLine(refusal.reason, kMaxReasonBytes);
     }
     item.record.origin = header->origin();
     item.record.message_id = header->message_id();
@@ -417,10 +425,7 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
       const std::string& id = item.body.message_id();
       if (!IsValidNodeId(origin) || !IsValidMessageId(id)) continue;
       if (item.store && item.record.accepted) {
-        if (auto c = staging_->Claim(origin, id); !c.ok()) {
-          KLOG(Error, "inbox")
-              << "attachment chunks of " << id << ": " << c.message();
-        }
+        ClaimChunks(*item.env, origin, id, ChunkHome::kInbox);
       } else if (item.body.verdict() == v1::REFUSED) {
         staging_->Drop(origin, id);
       }
@@ -456,12 +461,11 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
       }
     }
     CrashPoint("relay.after_custody_commit");
-    for (const RelayedMessage& m : relayed) {
-      if (staging_ && m.chunk_count > 0) {
-        if (auto c = staging_->Claim(m.origin, m.message_id); !c.ok()) {
-          KLOG(Error, "relay")
-              << "attachment chunks of " << m.message_id << ": " << c.message();
-        }
+    for (size_t k = 0; k < relayed.size(); ++k) {
+      const Item& item = items[relayed_item[k]];
+      if (staging_ && item.has_chunks) {
+        ClaimChunks(*item.env, relayed[k].origin, relayed[k].message_id,
+                    ChunkHome::kRelay);
       }
     }
     KLOG(Debug, "relay") << "took " << relayed.size() << " from " << peer;
@@ -486,6 +490,18 @@ absl::StatusOr<std::vector<std::string>> Receiver::Receive(
     out.push_back(std::move(*item.ready_receipt));
   }
   return out;
+}
+
+void Receiver::ClaimChunks(const v1::Envelope& env, const std::string& origin,
+                           const std::string& id, ChunkHome home) {
+  // The list was checked before the envelope was taken (ChunksReady).
+  auto lists = ChunkLists(env.chunks(), max_attachment_bytes_);
+  absl::Status s =
+      lists.ok() ? staging_->Claim(origin, id, *lists, home) : lists.status();
+  if (!s.ok()) {
+    KLOG(Error, "inbox") << "attachment chunks of " << id << " from " << origin
+                         << ": " << s.message();
+  }
 }
 
 void Receiver::Count(const std::string& peer, const char* outcome,
@@ -610,13 +626,17 @@ void Receiver::SetAttachments(uint64_t max_bytes,
 absl::Status Receiver::RecoverStaging() {
   if (!staging_) return absl::OkStatus();
   return staging_->Recover(
-      [this](const std::string& origin,
-             const std::string& id) -> absl::StatusOr<bool> {
+      [this](const std::string& origin, const std::string& id)
+          -> absl::StatusOr<std::optional<ChunkHome>> {
         auto accepted = store_->HasAccepted(origin, id);
-        if (!accepted.ok() || *accepted) return accepted;
+        if (!accepted.ok()) return accepted.status();
+        if (*accepted) return std::optional<ChunkHome>(ChunkHome::kInbox);
         auto relayed = store_->GetMessageFacts(RelayKey(origin, id));
         if (!relayed.ok()) return relayed.status();
-        return relayed->has_value();
+        if (relayed->has_value()) {
+          return std::optional<ChunkHome>(ChunkHome::kRelay);
+        }
+        return std::optional<ChunkHome>();
       },
       [this](const std::string& origin) {
         const std::string hop = routes_.NextHop(origin);
@@ -753,7 +773,7 @@ absl::Status Receiver::AcceptReturns(const std::string& peer,
       x.state = body->refusal() == v1::REFUSAL_EXPIRED ? kStateExpired
                                                        : kStateRejected;
       x.reason = absl::StrCat(v1::RefusalCode_Name(body->refusal()), ": ",
-                              body->reason());
+                              Printable(body->reason(), kMaxReasonBytes));
       if (altered) {
         absl::StrAppend(&x.reason, " (what reached ", claimed.recipient(),
                         " was not the envelope sent: altered on the way)");

@@ -104,6 +104,9 @@ class Receiver {
   bool ChunksReady(const v1::Envelope& env, const v1::Header& header,
                    const v1::Payload* payload, Refusal* refusal);
 
+  // Moves the chunks `env` lists from staged/ into `home`.
+  void ClaimChunks(const v1::Envelope& env, const std::string& origin,
+                   const std::string& id, ChunkHome home);
   // Counts one envelope from `peer` as `outcome`; a refusal also by reason.
   void Count(const std::string& peer, const char* outcome,
              const v1::ReceiptBody* refusal = nullptr) const;

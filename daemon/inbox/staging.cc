@@ -15,8 +15,7 @@ ChunkStaging::ChunkStaging(StagingOptions options, const Clock* clock)
     : options_(std::move(options)), clock_(clock), dirs_(options_.data_dir) {}
 
 absl::Status ChunkStaging::Recover(
-    const std::function<absl::StatusOr<bool>(const std::string&,
-                                             const std::string&)>& held,
+    const Held& held,
     const std::function<std::string(const std::string&)>& peer_of) {
   size_t claimed = 0, counted = 0, junk = 0;
   for (const std::string& origin : SubdirNames(dirs_.StagedRoot())) {
@@ -32,10 +31,12 @@ absl::Status ChunkStaging::Recover(
         ++junk;
         continue;
       }
-      auto is_held = held(origin, id);
-      if (!is_held.ok()) return is_held.status();
-      if (*is_held) {
-        if (auto s = ClaimStaged(dirs_, origin, id); !s.ok()) return s;
+      auto home = held(origin, id);
+      if (!home.ok()) return home.status();
+      if (home->has_value()) {
+        if (auto s = ClaimAllStaged(dirs_, origin, id, **home); !s.ok()) {
+          return s;
+        }
         ++claimed;
         continue;
       }
@@ -64,19 +65,21 @@ absl::Status ChunkStaging::Put(const std::string& peer,
                                absl::string_view data) {
   const std::string dir = dirs_.Staged(origin, message_id, attachment);
   struct stat st;
-  if (stat(ChunkPath(dir, index).c_str(), &st) == 0 ||
-      stat(ChunkPath(dirs_.Incoming(origin, message_id, attachment), index)
-               .c_str(),
-           &st) == 0) {
-    return absl::OkStatus();  // write once
+  for (const std::string& there :
+       {dir, dirs_.Incoming(origin, message_id, attachment),
+        dirs_.Relay(origin, message_id, attachment)}) {
+    if (stat(ChunkPath(there, index).c_str(), &st) == 0) {
+      return absl::OkStatus();  // write once
+    }
   }
   if (auto s = CheckFreeSpace(options_.data_dir, data.size(),
                               options_.min_free_bytes);
       !s.ok()) {
+    // The details (paths, free space) are for this node's log only.
     KLOG(Error, "inbox") << "chunk from " << peer
                          << " refused: " << s.message();
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "recipient cannot store attachment chunks now: ", s.message()));
+    return absl::ResourceExhaustedError(
+        "recipient cannot store attachment chunks now: disk is full");
   }
   const Key key{origin, message_id};
   {
@@ -124,13 +127,14 @@ void ChunkStaging::Forget(const Key& key) {
   entries_.erase(it);
 }
 
-absl::Status ChunkStaging::Claim(const std::string& origin,
-                                 const std::string& id) {
+absl::Status ChunkStaging::Claim(
+    const std::string& origin, const std::string& id,
+    const std::vector<std::vector<ChunkInfo>>& lists, ChunkHome home) {
   {
     absl::MutexLock l(&mu_);
     Forget({origin, id});
   }
-  return ClaimStaged(dirs_, origin, id);
+  return ClaimStaged(dirs_, origin, id, lists, home);
 }
 
 void ChunkStaging::Drop(const std::string& origin, const std::string& id) {

@@ -4,8 +4,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -41,11 +43,12 @@ class ChunkStaging {
   ChunkStaging& operator=(const ChunkStaging&) = delete;
 
   // At start: staged chunks of messages the store already holds
-  // (`held(origin, id)`, e.g. after a crash before Claim) are claimed now;
-  // the others are counted against `peer_of(origin)`.
+  // (`held(origin, id)` says where: after a crash before Claim) are claimed
+  // now; the others are counted against `peer_of(origin)`.
+  using Held = std::function<absl::StatusOr<std::optional<ChunkHome>>(
+      const std::string& origin, const std::string& id)>;
   absl::Status Recover(
-      const std::function<absl::StatusOr<bool>(const std::string& origin,
-                                               const std::string& id)>& held,
+      const Held& held,
       const std::function<std::string(const std::string& origin)>& peer_of);
 
   // Stores one chunk file sent by the authenticated `peer` (write once: OK
@@ -55,8 +58,11 @@ class ChunkStaging {
   absl::Status Put(const std::string& peer, const std::string& origin,
                    const std::string& message_id, uint32_t attachment,
                    uint32_t index, absl::string_view data);
-  // The envelope of (origin, id) is durable here: its chunks move to in/.
-  absl::Status Claim(const std::string& origin, const std::string& id);
+  // The envelope of (origin, id) is durable here (`home`: accepted, or in
+  // custody): the chunks it lists move there, the rest staged for it goes.
+  absl::Status Claim(const std::string& origin, const std::string& id,
+                     const std::vector<std::vector<ChunkInfo>>& lists,
+                     ChunkHome home);
   // The envelope of (origin, id) was refused for good: its chunks go.
   void Drop(const std::string& origin, const std::string& id);
   // Removes what waited longer than ttl_ms; returns how many messages'

@@ -6,6 +6,8 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include "absl/time/clock.h"
+
 namespace kontor {
 
 void Counter::Increment(double by) const {
@@ -68,12 +70,19 @@ void Metrics::OnCollect(std::function<void()> refresh) {
 }
 
 std::string Metrics::TextExposition() {
-  std::vector<std::function<void()>> refreshers;
   {
-    absl::MutexLock l(&mu_);
-    refreshers = refreshers_;
+    absl::MutexLock refresh(&refresh_mu_);
+    const absl::Time now = absl::Now();
+    if (now - last_refresh_ >= refresh_interval_) {
+      last_refresh_ = now;
+      std::vector<std::function<void()>> refreshers;
+      {
+        absl::MutexLock l(&mu_);
+        refreshers = refreshers_;
+      }
+      for (const auto& r : refreshers) r();
+    }
   }
-  for (const auto& r : refreshers) r();
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace prometheus {
 class Counter;
@@ -91,13 +92,19 @@ class Metrics {
   // elsewhere (queue depths read from the store, certificate expiry).
   void OnCollect(std::function<void()> refresh);
 
-  // Runs the refreshers, then the text exposition format (version 0.0.4).
+  // The text exposition format (version 0.0.4). The refreshers run first,
+  // at most once every `refresh_interval` (a scrape loop cannot make the
+  // node read its store any faster).
   std::string TextExposition();
+  void set_refresh_interval(absl::Duration d) { refresh_interval_ = d; }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   absl::Mutex mu_;
   std::vector<std::function<void()>> refreshers_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex refresh_mu_;  // one refresh at a time
+  absl::Time last_refresh_ ABSL_GUARDED_BY(refresh_mu_) = absl::InfinitePast();
+  absl::Duration refresh_interval_ = absl::Seconds(5);
 };
 
 }  // namespace kontor

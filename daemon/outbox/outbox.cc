@@ -1,5 +1,7 @@
 #include "daemon/outbox/outbox.h"
 
+#include <sys/stat.h>
+
 #include <map>
 #include <random>
 #include <set>
@@ -262,7 +264,12 @@ absl::Status Outbox::SendChunks(PeerLoop* loop, const PendingDelivery& d) {
       }
       dir = dirs.Upload(d.uploads[r.attachment()]);
     } else {
-      dir = dirs.Incoming(origin, wire_id, r.attachment());
+      // Relayed: in custody (relay/); before, chunks were kept in in/.
+      dir = dirs.Relay(origin, wire_id, r.attachment());
+      struct stat st;
+      if (stat(dir.c_str(), &st) != 0) {
+        dir = dirs.Incoming(origin, wire_id, r.attachment());
+      }
     }
     missing.push_back(ChunkSource{r.attachment(), r.index(), dir});
   }
@@ -558,7 +565,7 @@ bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
     } else {
       const bool expired = body->refusal() == v1::REFUSAL_EXPIRED;
       std::string reason = absl::StrCat(v1::RefusalCode_Name(body->refusal()),
-                                        ": ", body->reason());
+                                        ": ", Printable(body->reason(), 300));
       if (altered) {
         absl::StrAppend(&reason, " (what reached ", d.peer,
                         " was not the envelope sent: altered on the way)");
@@ -690,9 +697,10 @@ absl::StatusOr<size_t> CollectSettledChunks(Store* store,
       if (h.origin.empty()) {
         for (const std::string& u : h.uploads) RemoveTree(dirs.Upload(u));
       } else {
-        // A relayed message's key is "origin/id".
+        // A relayed message's key is "origin/id"; its chunks are in
+        // relay/ (this node's own copy, if it is also a recipient, in in/).
         RemoveTree(
-            dirs.IncomingMessage(h.origin, h.key.substr(h.origin.size() + 1)));
+            dirs.RelayMessage(h.origin, h.key.substr(h.origin.size() + 1)));
       }
       keys.push_back(h.key);
     }

@@ -326,12 +326,13 @@ absl::Status Node::Start() {
     metrics_port_ = metrics_server_->port();
   }
   outbox_->Start();
-  Housekeeping();
   serving_.store(true);
   audit_signer_ = std::thread([this] {
     const absl::Duration every = absl::Seconds(
         config_.audit_sign_seconds() > 0 ? config_.audit_sign_seconds() : 600);
     absl::Time next_purge = absl::Now();
+    // The first round right after start, off the start's path.
+    Housekeeping();
     absl::Time next_housekeeping = absl::Now() + kHousekeepingEvery;
     while (!stop_audit_.WaitForNotificationWithTimeout(
         std::min({every, absl::Hours(1), kHousekeepingEvery}))) {

@@ -251,7 +251,11 @@ absl::Status Migrate(sqlite3* db) {
                     "CREATE INDEX IF NOT EXISTS messages_case_nocase ON "
                     "messages(case_ref COLLATE NOCASE) WHERE case_ref != '';"
                     "CREATE INDEX IF NOT EXISTS inbox_case_nocase ON "
-                    "inbox(case_ref COLLATE NOCASE) WHERE case_ref != ''");
+                    "inbox(case_ref COLLATE NOCASE) WHERE case_ref != '';"
+                    // Messages whose chunk files are still there: what
+                    // SettledChunkHolders looks at, not every message.
+                    "CREATE INDEX IF NOT EXISTS messages_chunks_kept ON "
+                    "messages(id) WHERE chunks > 0 AND chunks_removed_ms = 0");
       !s.ok()) {
     return s;
   }

@@ -13,6 +13,8 @@
 namespace kontor {
 namespace {
 
+constexpr int kMaxChunksPerCall = 4096;
+
 // Parses a raw message; false if the bytes are not a `Message`.
 template <typename Message>
 bool Parse(grpc::ByteBuffer* in, Message* out) {
@@ -49,7 +51,10 @@ FederationService::FederationService(Receiver* receiver,
                                      FederationOptions options)
     : receiver_(receiver),
       options_(std::move(options)),
-      workers_(std::max<size_t>(1, options_.workers)) {}
+      bulk_workers_(std::max<size_t>(1, options_.bulk_workers),
+                    std::max<size_t>(1, options_.bulk_workers / 2)),
+      workers_(std::max<size_t>(1, options_.workers),
+               std::max<size_t>(1, options_.workers / 2)) {}
 
 FederationService::~FederationService() = default;
 
@@ -67,7 +72,7 @@ grpc::Status FederationService::Admit(grpc::ServerContextBase* context,
     KLOG(Security, "transport") << "call from " << context->peer()
                                 << " refused: " << peer.status().message();
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        Printable(peer.status().message(), 300));
+                        PrintableLine(peer.status().message(), 300));
   }
   if (options_.peers.count(*peer) == 0) {
     KLOG(Security, "transport")
@@ -157,7 +162,7 @@ class FederationService::ExchangeReactor
                           absl::StrCat("batch size must be 1..", max)));
       return;
     }
-    service_->workers_.Schedule([this, batch] { Work(*batch); });
+    service_->workers_.Schedule(slot_->peer(), [this, batch] { Work(*batch); });
   }
 
   void OnWriteDone(bool ok) override {
@@ -195,8 +200,9 @@ class FederationService::ExchangeReactor
   grpc::ByteBuffer out_;
 };
 
-// PutChunks: chunk after chunk, each stored (on the pool) before the next
-// is read; the answer lists what was stored.
+// PutChunks: chunk after chunk, each stored (on the bulk pool) before the
+// next is read; the answer lists what was stored (at most
+// kMaxChunksPerCall: a sender makes a call per 64).
 class FederationService::PutChunksReactor
     : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
@@ -223,7 +229,13 @@ class FederationService::PutChunksReactor
                           "not a kontor.v1.ChunkData"));
       return;
     }
-    service_->workers_.Schedule([this, chunk] {
+    if (have_.have_size() >= kMaxChunksPerCall) {
+      Finish(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("at most ", kMaxChunksPerCall, " chunks per call")));
+      return;
+    }
+    service_->bulk_workers_.Schedule(slot_->peer(), [this, chunk] {
       if (auto s = service_->receiver_->PutChunk(slot_->peer(), *chunk);
           !s.ok()) {
         Finish(ToGrpcStatus(s));

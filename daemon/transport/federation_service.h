@@ -21,9 +21,13 @@ struct FederationOptions {
   // Calls one peer may have open at once (streams included): more are
   // refused with RESOURCE_EXHAUSTED.
   size_t max_calls_per_peer = 16;
-  // Threads that run the receiving work (store commits, chunk writes) of
-  // every stream: a stream holds none while it waits.
+  // Threads that run the receiving work of every stream (a stream holds
+  // none while it waits): envelopes (verify, open, store commit) on
+  // `workers`, attachment chunk writes apart on `bulk_workers`, so that no
+  // envelope waits behind a 1 MiB fsync. Peers take turns: one peer's work
+  // uses at most half of each.
   size_t workers = 8;
+  size_t bulk_workers = 2;
   std::function<void(const std::string&)> on_contact;  // a peer called
   Metrics* metrics = nullptr;                          // optional
 };
@@ -90,8 +94,9 @@ class FederationService final
   const FederationOptions options_;
   mutable absl::Mutex mu_;
   std::map<std::string, size_t> open_ ABSL_GUARDED_BY(mu_);
-  // Last: destroyed first, so that its work finishes while the rest is
+  // Last: destroyed first, so that their work finishes while the rest is
   // still there.
+  ThreadPool bulk_workers_;
   ThreadPool workers_;
 };
 

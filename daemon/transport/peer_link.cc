@@ -47,11 +47,13 @@ std::string Describe(const std::string& peer, const std::string& address,
           absl::StrCat(peer, " is not reachable (connection refused", at, ")");
     } else if (absl::StrContains(m, "handshake") ||
                absl::StrContains(m, "ssl") ||
-               absl::StrContains(m, "certificate") ||
-               absl::StrContains(m, "socket closed")) {
+               absl::StrContains(m, "certificate")) {
       why = absl::StrCat(peer, " refused the TLS handshake", at,
                          " (or its certificate was refused here: see both "
                          "nodes' logs)");
+    } else if (absl::StrContains(m, "socket closed")) {
+      why = absl::StrCat(peer, " closed the connection", at,
+                         " (restarting, or refusing this node: see its log)");
     } else if (absl::StrContains(m, "dns") || absl::StrContains(m, "resolve")) {
       why = absl::StrCat("the address of ", peer, at, " does not resolve");
     } else if (absl::StrContains(m, "timeout") ||

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "daemon/common/clock.h"
+#include "daemon/crypto/tls_policy.h"
 #include "daemon/crypto/trust.h"
 
 namespace kontor {
@@ -23,19 +24,8 @@ struct TlsMaterial {
   std::string roots_pem;  // trusted CA certificates
 };
 
-// The process-wide TLS policy of every TLS context OpenSSL makes from now on
-// (gRPC makes one per listening port and per channel): at least TLS 1.2,
-// the server's own cipher order (SSL_OP_CIPHER_SERVER_PREFERENCE), and only
-// AEAD suites with forward secrecy (ECDHE with AES-GCM or ChaCha20-Poly1305;
-// the TLS 1.3 suites). gRPC 1.51 has no API for the version floor or the
-// server preference, so this loads an OpenSSL config whose ssl_conf
-// "system_default" section OpenSSL applies in every SSL_CTX_new (it replaces
-// such a section from openssl.cnf, which is loaded first so that it cannot
-// come later). gRPC still sets its own TLS 1.2 suite list, an AEAD+ECDHE
-// one. Runs once per process (later calls return the first result);
-// thread-safe. Call it at start-up before any gRPC server or channel with
-// TLS exists; the credential functions below call it too, as a safety net.
-absl::Status ApplyTlsPolicy();
+// ApplyTlsPolicy() (crypto/tls_policy.h) is applied by the credential
+// functions below.
 
 // Reads the three PEM files (for tests and tools); empty strings on error.
 TlsMaterial ReadTlsMaterial(const std::string& cert_path,

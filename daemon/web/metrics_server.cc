@@ -41,11 +41,13 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
   }
   auto impl = std::make_unique<Impl>();
   httplib::Server& s = impl->server;
-  // Monitoring needs little: two threads, short timeouts, small requests.
-  s.new_task_queue = [] { return new httplib::ThreadPool(2); };
+  // Monitoring needs little: a few threads, short timeouts, small
+  // requests; an idle connection is closed after 2 s.
+  s.new_task_queue = [] { return new httplib::ThreadPool(4); };
   s.set_read_timeout(5, 0);
   s.set_write_timeout(5, 0);
   s.set_keep_alive_max_count(16);
+  s.set_keep_alive_timeout(2);
   s.set_payload_max_length(1024);
   // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with which
   // another process could bind the same port and take the scrapes.

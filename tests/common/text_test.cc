@@ -21,6 +21,12 @@ TEST(PrintableTest, KeepsPrintableAsciiAndEscapesTheRest) {
   EXPECT_EQ(Printable(std::string("a\0b", 3)), "a\\x00b");
 }
 
+TEST(PrintableTest, AValueCannotFakeAFieldOfItsOwn) {
+  EXPECT_EQ(Printable("fi\" peer=\"lv"), "fi\\\" peer=\\\"lv");
+  EXPECT_EQ(Printable("a\\nb"), "a\\\\nb");  // a backslash, then n
+  EXPECT_EQ(PrintableLine("reason=\"x\"\n", 80), "reason=\"x\"\\n");
+}
+
 TEST(PrintableTest, BoundsWhatItKeeps) {
   const std::string huge(1 << 20, 'A');
   const std::string out = Printable(huge, 100);
@@ -75,6 +81,12 @@ TEST(Utf8Test, Validates) {
 TEST(SafeFileNameTest, LastComponentWithoutControls) {
   EXPECT_EQ(SafeFileName("../../etc/passwd", 1), "passwd");
   EXPECT_EQ(SafeFileName("a\x1b[2Kb.pdf", 1), "a[2Kb.pdf");
+  EXPECT_EQ(SafeFileName("invoice\xe2\x80\xae"
+                         "fdp.exe",
+                         1),
+            "invoicefdp.exe");
+  EXPECT_EQ(SafeFileName("r\xc3\xa4port.pdf", 1), "r\xc3\xa4port.pdf");
+  EXPECT_EQ(SafeFileName("x\xff.pdf", 1), "x.pdf");
   EXPECT_EQ(SafeFileName(".hidden", 3), "attachment-3");
   EXPECT_EQ(SafeFileName("", 2), "attachment-2");
 }

@@ -49,6 +49,19 @@ class StagingTest : public ::testing::Test {
                  uint32_t index) {
     return ChunkPath(AttachmentDirs(dir_).Incoming(origin, id, 0), index);
   }
+  std::string Relayed(const std::string& origin, const std::string& id,
+                      uint32_t index) {
+    return ChunkPath(AttachmentDirs(dir_).Relay(origin, id, 0), index);
+  }
+  // An envelope's chunk list: attachment 0 with chunks 0..n-1 (what
+  // ClaimStaged moves; their contents were checked before).
+  static std::vector<std::vector<ChunkInfo>> List(uint32_t n) {
+    std::vector<ChunkInfo> chunks;
+    for (uint32_t i = 0; i < n; ++i) {
+      chunks.push_back(ChunkInfo{i, 0, "", i + 1 == n});
+    }
+    return {chunks};
+  }
 
   std::string dir_;
   StagingOptions options_;
@@ -76,7 +89,7 @@ TEST_F(StagingTest, QuotaPerPeer) {
 TEST_F(StagingTest, ClaimMovesToInAndFreesTheQuota) {
   ASSERT_TRUE(Put("ee", "ee", kId1, 0, 1500).ok());
   ASSERT_TRUE(Put("ee", "ee", kId1, 1, 1500).ok());
-  ASSERT_TRUE(staging_->Claim("ee", kId1).ok());
+  ASSERT_TRUE(staging_->Claim("ee", kId1, List(2), ChunkHome::kInbox).ok());
   EXPECT_TRUE(Exists(In("ee", kId1, 0)));
   EXPECT_TRUE(Exists(In("ee", kId1, 1)));
   EXPECT_FALSE(Exists(AttachmentDirs(dir_).StagedMessage("ee", kId1)));
@@ -87,14 +100,33 @@ TEST_F(StagingTest, ClaimMovesToInAndFreesTheQuota) {
   EXPECT_EQ(staging_->staged_bytes("ee"), 0u);
 }
 
-TEST_F(StagingTest, ClaimAddsToWhatInHolds) {
+// Chunks the envelope does not list are not taken with it: a peer cannot
+// stage gigabytes beside a small attachment and have them kept.
+TEST_F(StagingTest, ClaimTakesOnlyTheListedChunks) {
   ASSERT_TRUE(Put("ee", "ee", kId1, 0, 100).ok());
-  ASSERT_TRUE(staging_->Claim("ee", kId1).ok());
-  ASSERT_TRUE(Put("ee", "ee", kId1, 1, 100).ok());  // a second envelope's
-  ASSERT_TRUE(staging_->Claim("ee", kId1).ok());
+  ASSERT_TRUE(Put("ee", "ee", kId1, 7, 1000).ok());  // not listed
+  ASSERT_TRUE(staging_->Put("ee", "ee", kId1, 5, 0, std::string(900, 'j'))
+                  .ok());  // another attachment, not listed
+  ASSERT_TRUE(staging_->Claim("ee", kId1, List(1), ChunkHome::kInbox).ok());
   EXPECT_TRUE(Exists(In("ee", kId1, 0)));
-  EXPECT_TRUE(Exists(In("ee", kId1, 1)));
+  EXPECT_FALSE(Exists(In("ee", kId1, 7)));
+  EXPECT_FALSE(Exists(AttachmentDirs(dir_).IncomingMessage("ee", kId1) + "/5"));
   EXPECT_FALSE(Exists(AttachmentDirs(dir_).StagedMessage("ee", kId1)));
+  EXPECT_EQ(staging_->staged_bytes("ee"), 0u);
+}
+
+// The same message kept here (a recipient) and relayed on: one file, two
+// names, each going with its own use.
+TEST_F(StagingTest, InboxAndRelayShareChunksByLink) {
+  ASSERT_TRUE(Put("ua", "ua", kId1, 0, 100).ok());
+  ASSERT_TRUE(Put("ua", "ua", kId1, 1, 100).ok());
+  ASSERT_TRUE(staging_->Claim("ua", kId1, List(2), ChunkHome::kInbox).ok());
+  ASSERT_TRUE(staging_->Claim("ua", kId1, List(2), ChunkHome::kRelay).ok());
+  EXPECT_TRUE(Exists(In("ua", kId1, 1)));
+  EXPECT_TRUE(Exists(Relayed("ua", kId1, 1)));
+  RemoveTree(AttachmentDirs(dir_).RelayMessage("ua", kId1));  // relay done
+  EXPECT_TRUE(Exists(In("ua", kId1, 0)));
+  EXPECT_TRUE(Exists(In("ua", kId1, 1)));
 }
 
 TEST_F(StagingTest, DropRemovesWhatARefusedEnvelopeListed) {
@@ -132,8 +164,10 @@ TEST_F(StagingTest, RecoverCountsWhatWaitsAndClaimsWhatIsHeld) {
   Make();  // a restart
   ASSERT_TRUE(staging_
                   ->Recover(
-                      [](const std::string& origin, const std::string& id) {
-                        return absl::StatusOr<bool>(id == kId3);
+                      [](const std::string& origin, const std::string& id)
+                          -> absl::StatusOr<std::optional<ChunkHome>> {
+                        if (id == kId3) return ChunkHome::kInbox;
+                        return std::optional<ChunkHome>();
                       },
                       [](const std::string& origin) {
                         return std::string(origin == "ua" ? "ee" : origin);

@@ -42,6 +42,7 @@ std::string Http(int port, const std::string& request) {
 
 TEST(MetricsTest, CountersGaugesHistogramsInTheTextFormat) {
   Metrics m;
+  m.set_refresh_interval(absl::ZeroDuration());
   m.GetCounter("kontor_test_total", "A test counter", {{"peer", "fi"}})
       .Increment();
   m.GetCounter("kontor_test_total", "A test counter", {{"peer", "fi"}})
@@ -61,6 +62,16 @@ TEST(MetricsTest, CountersGaugesHistogramsInTheTextFormat) {
   EXPECT_THAT(text, HasSubstr("kontor_test_seconds_bucket{le=\"1\"} 1"));
   EXPECT_THAT(text, HasSubstr("kontor_test_read 1"));
   EXPECT_THAT(m.TextExposition(), HasSubstr("kontor_test_read 2"));
+}
+
+TEST(MetricsTest, RefreshersRunAtMostOncePerInterval) {
+  Metrics m;
+  int refreshed = 0;
+  m.OnCollect([&] { ++refreshed; });
+  m.TextExposition();
+  m.TextExposition();
+  m.TextExposition();
+  EXPECT_EQ(refreshed, 1);
 }
 
 TEST(MetricsTest, DefaultHandlesDoNothing) {

@@ -91,5 +91,34 @@ TEST_F(ChunkCleanupTest, QueuedKeepsThem) {
   EXPECT_TRUE(Exists(chunks));
 }
 
+// A relayed message's chunks (relay/) go when its delivery settles; this
+// node's own copy of the same message (in/, it was a recipient too) stays.
+TEST_F(ChunkCleanupTest, RelayedGoOwnCopyStays) {
+  const std::string id = "33333333-3333-4333-8333-333333333333";
+  RelayedMessage m;
+  m.origin = "ua";
+  m.message_id = id;
+  m.deliver_to = "de";
+  m.from_peer = "ua";
+  m.priority = 1;
+  m.created_ms = 1000;
+  m.expires_ms = 1000 + kDay;
+  m.envelope = "envelope";
+  m.outer_digest = "digest";
+  m.chunk_count = 1;
+  m.custody = "custody";
+  m.received_ms = 1000;
+  std::vector<std::optional<DedupEntry>> existing;
+  ASSERT_TRUE(store_->InsertRelayed({m}, &existing).ok());
+  const AttachmentDirs dirs(dir_);
+  ASSERT_TRUE(MakeDirs(dirs.Relay("ua", id, 0)).ok());
+  ASSERT_TRUE(MakeDirs(dirs.Incoming("ua", id, 0)).ok());
+  EXPECT_EQ(*CollectSettledChunks(store_.get(), dir_, 3000), 0u);
+  Settle(RelayKey("ua", id), "de", kStateDelivered, 2000);
+  EXPECT_EQ(*CollectSettledChunks(store_.get(), dir_, 3000), 1u);
+  EXPECT_FALSE(Exists(dirs.RelayMessage("ua", id)));
+  EXPECT_TRUE(Exists(dirs.Incoming("ua", id, 0)));
+}
+
 }  // namespace
 }  // namespace kontor

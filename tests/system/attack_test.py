@@ -438,7 +438,9 @@ def run_peer_limits(res, fed, tmp, pb):
               e is not None and
               e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and
               "max_staged_bytes_per_peer" in e.details(), describe(e))
-    staged = fed.metrics("fi").get('kontor_staged_chunk_bytes{peer="ee"}', 0)
+    # Gauges read from the node are refreshed at most every 5 s.
+    staged = poll(lambda: fed.metrics("fi").get(
+        'kontor_staged_chunk_bytes{peer="ee"}', 0), 15, 0.5) or 0
     res.check("fi's metrics show what ee has staged",
               STAGED_QUOTA - 64 * 1024 <= staged <= STAGED_QUOTA, str(staged))
 
