@@ -127,8 +127,10 @@ StoreFilesCheck CheckStoreFiles(const std::string& db_path, bool full,
   const bool db_there = FileSize(db_path, &size) && size > 0;
   const bool keys_there = FileSize(keys_path, &size) && size > 0;
   if (!db_there && !keys_there) {
-    out.notes.push_back(
-        absl::StrCat(db_path, ": no store yet (a new one is made at start)"));
+    if (require_pair) {  // --check-store; at start this is no news
+      out.notes.push_back(
+          absl::StrCat(db_path, ": no store yet (a new one is made at start)"));
+    }
     return out;
   }
   if (!db_there && require_pair) {
