@@ -56,6 +56,12 @@ int ResumableWatch(const Options& o, v1::WatchRequest req, Open open,
     if (s.ok()) {  // a watch has no natural end: treat it as an interruption
       s = grpc::Status(grpc::StatusCode::UNAVAILABLE, "watch stream ended");
     }
+    if (s.error_code() == grpc::StatusCode::CANCELLED) {
+      // Not us (we never cancel): a node shutting down cancels the calls
+      // it has not finished. It comes back; resume.
+      s = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                       "watch stream cancelled by the node");
+    }
     if (!ShouldRetry(s, o) || ++failures > 30) return RpcFail(s, o);
     if (failures == 1 && seen_any) {
       fprintf(stderr, "kontor: node unavailable, resuming after seq %llu\n",

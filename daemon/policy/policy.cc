@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "daemon/common/ids.h"
 #include "daemon/common/kinds.h"
 
@@ -57,6 +58,24 @@ std::vector<std::string> KindsOfRole(Role role) {
     if (RoleMayUseKind(role, k)) out.push_back(k);
   }
   return out;
+}
+
+absl::Status PeerPolicy::MaySendTo(const std::string& peer,
+                                   const std::string& kind) const {
+  auto it = send_.find(peer);
+  if (it == send_.end() || it->second.empty() || it->second.count(kind)) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "to: ", peer, " does not take ", kind,
+      " messages from this node (policy: peers ", peer,
+      " send_kinds: ", absl::StrJoin(it->second, ", "), ")"));
+}
+
+bool PeerPolicy::MayAcceptFrom(const std::string& origin,
+                               const std::string& kind) const {
+  auto it = accept_.find(origin);
+  return it == accept_.end() || it->second.empty() || it->second.count(kind);
 }
 
 }  // namespace kontor

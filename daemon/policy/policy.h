@@ -1,7 +1,9 @@
 #ifndef KONTOR_DAEMON_POLICY_POLICY_H_
 #define KONTOR_DAEMON_POLICY_POLICY_H_
 
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -56,6 +58,29 @@ struct MessageView {
 // their role works with. A message a caller may not see is answered
 // exactly as an id this node does not know, by every call and every error.
 bool MaySee(const Caller& caller, const MessageView& m);
+
+// Per-peer policy (config `peers { accept_kinds send_kinds }`): the kinds
+// each peer may send this node, and the kinds this node may send it; a peer
+// not listed, or listed with no kinds, takes and sends every kind.
+class PeerPolicy {
+ public:
+  using KindsByPeer = std::map<std::string, std::set<std::string>>;
+  PeerPolicy() = default;
+  PeerPolicy(KindsByPeer accept, KindsByPeer send)
+      : accept_(std::move(accept)), send_(std::move(send)) {}
+
+  // OK, or kInvalidArgument saying that `peer` does not take `kind` from
+  // this node (naming the config field): a refusal at submit.
+  absl::Status MaySendTo(const std::string& peer,
+                         const std::string& kind) const;
+  // Whether a message of `kind` from `origin` is accepted here (else it is
+  // refused for good, signed: REFUSAL_POLICY).
+  bool MayAcceptFrom(const std::string& origin, const std::string& kind) const;
+
+ private:
+  KindsByPeer accept_;
+  KindsByPeer send_;
+};
 
 }  // namespace kontor
 

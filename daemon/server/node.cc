@@ -16,7 +16,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "daemon/api/audit.h"
+#include "daemon/app/audit_verify.h"
 #include "daemon/attachment/files.h"
 #include "daemon/common/log.h"
 #include "daemon/web/metrics_server.h"
@@ -167,28 +167,39 @@ absl::Status Node::Init() {
                         absl::StrCat("staged attachment chunks in ",
                                      config_.data_dir(), ": ", s.message()));
   }
-  local_service_ = std::make_unique<LocalService>(
-      &config_, store_.get(), sealer_.get(), outbox_.get(), clock_,
-      [this](const std::string& peer) {
-        PeerCertInfo info;
-        info.crl_next_update_ms = identity_.trust->CrlNextUpdateMsFor(peer);
-        if (const auto* keys = identity_.directory->Find(peer)) {
-          for (const auto& c : keys->signing) {
-            info.signing_not_after_ms =
-                std::max(info.signing_not_after_ms, c->not_after_unix_ms());
-          }
-          info.encryption_not_after_ms = keys->encryption->not_after_unix_ms();
-        }
-        return info;
-      },
+  AppOptions app;
+  app.config = &config_;
+  app.store = store_.get();
+  app.sealer = sealer_.get();
+  app.outbox = outbox_.get();
+  app.clock = clock_;
+  app.metrics = &metrics_;
+  app.cert_info = [this](const std::string& peer) {
+    PeerCertInfo info;
+    info.crl_next_update_ms = identity_.trust->CrlNextUpdateMsFor(peer);
+    if (const auto* keys = identity_.directory->Find(peer)) {
+      for (const auto& c : keys->signing) {
+        info.signing_not_after_ms =
+            std::max(info.signing_not_after_ms, c->not_after_unix_ms());
+      }
+      info.encryption_not_after_ms = keys->encryption->not_after_unix_ms();
+    }
+    return info;
+  };
+  app.own_certs =
       OwnCertInfo{identity_.tls_cert->not_after_unix_ms(),
                   identity_.signer->certificate()->not_after_unix_ms(),
-                  identity_.decryption_keys[0].cert->not_after_unix_ms()},
-      identity_.unusable_peers);
-  local_service_->SetMetrics(&metrics_);
-  local_service_->SetAudit(
-      identity_.signer, peer_ids,
-      [this](const std::string& peer) { return link_->Witness(peer, 64); });
+                  identity_.decryption_keys[0].cert->not_after_unix_ms()};
+  app.unusable_peers = identity_.unusable_peers;
+  app.signer = identity_.signer;
+  app.witness_peers = peer_ids;
+  app.witness = [this](const std::string& peer) {
+    return link_->Witness(peer, 64);
+  };
+  app_ = std::make_unique<App>(std::move(app));
+  watch_hub_ = std::make_unique<WatchHub>(store_.get());
+  local_service_ =
+      std::make_unique<LocalService>(app_.get(), watch_hub_.get());
   if (auto s =
           SignAuditHead(store_.get(), *identity_.signer, clock_->NowUnixMs());
       !s.ok()) {
@@ -342,7 +353,7 @@ absl::Status Node::Start() {
       }
       if (absl::Now() >= next_purge) {
         next_purge = absl::Now() + absl::Hours(1);
-        if (auto p = local_service_->PurgeExpired(std::string(kAuditNodeActor),
+        if (auto p = app_->PurgeExpired(std::string(kAuditNodeActor),
                                                   false);
             !p.ok()) {
           KLOG(Warning, "retention")
@@ -489,6 +500,8 @@ Node::~Node() {
   outbox_.reset();
   federation_service_.reset();
   local_service_.reset();
+  watch_hub_.reset();
+  app_.reset();
   receiver_.reset();
   link_.reset();
   store_.reset();

@@ -11,6 +11,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "daemon/api/local_service.h"
+#include "daemon/app/app.h"
+#include "daemon/app/watch.h"
 #include "daemon/common/clock.h"
 #include "daemon/inbox/receiver.h"
 #include "daemon/metrics/metrics.h"
@@ -70,6 +72,8 @@ class Node {
   std::unique_ptr<Receiver> receiver_;
   std::unique_ptr<GrpcPeerLink> link_;
   std::unique_ptr<Outbox> outbox_;
+  std::unique_ptr<App> app_;
+  std::unique_ptr<WatchHub> watch_hub_;
   std::unique_ptr<LocalService> local_service_;
   std::unique_ptr<FederationService> federation_service_;
   std::unique_ptr<grpc::Server> federation_server_;

@@ -1,11 +1,11 @@
-// Signed audit heads and `kontor audit verify` (daemon/api/audit.h) over a
+// Signed audit heads and `kontor audit verify` (daemon/app/audit_verify.h) over a
 // real store, with real signing keys from TestPki: the chain, the node's own
 // signed heads, and heads its peers witness in the receipts it signed.
 
 #include <sqlite3.h>
 
 #include "absl/strings/str_join.h"
-#include "daemon/api/audit.h"
+#include "daemon/app/audit_verify.h"
 #include "daemon/envelope/merkle.h"
 #include "daemon/envelope/receipt.h"
 #include "gtest/gtest.h"

@@ -1,4 +1,4 @@
-// The evidence bundle (`kontor export`, daemon/api/export.cc). Kontor has
+// The evidence bundle (`kontor export`, daemon/app/evidence.cc). Kontor has
 // no reader of evidence bundles (they are checked with openssl alone, by
 // the README's commands and verify.sh); what comes from outside in one are
 // the recipients' receipts, stored as they came, which BuildExport parses
@@ -18,7 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "daemon/api/export.h"
+#include "daemon/app/evidence.h"
 #include "daemon/crypto/cms.h"
 #include "tests/fuzz/fuzz_support.h"
 

@@ -693,11 +693,13 @@ def scenario_watch_resumes(res, fed):
     every message exactly once."""
     name = "watch_resumes"
     env = {k: v for k, v in os.environ.items() if k != "KONTOR_NODE"}
+    err_path = os.path.join(fed.root, "watch_resumes.stderr")
+    err_file = open(err_path, "w")
     watch = subprocess.Popen(
         [KONTOR, "--node", fed.socket("lv"), "--json", "watch", "--since",
          str(max([0] + [e.get("seq", 0) for e in fed.inbox_entries("lv")]))],
         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL)
+        stderr=err_file)
     try:
         sent = []
         for subject in ("before reload", "after reload"):
@@ -728,11 +730,14 @@ def scenario_watch_resumes(res, fed):
                   f"across lv's reload", seen == sent,
                   f"sent {sent}, watch printed {seen}; still running: "
                   f"{watch.poll() is None}")
+        with open(err_path) as f:
+            err = f.read().strip()
         res.check(f"{name}: watch is still running after the reload",
-                  watch.poll() is None, f"exit {watch.poll()}")
+                  watch.poll() is None, f"exit {watch.poll()}: {err[-400:]}")
     finally:
         watch.kill()
         watch.wait()
+        err_file.close()
 
 
 SCENARIOS = [

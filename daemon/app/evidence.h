@@ -1,5 +1,5 @@
-#ifndef KONTOR_DAEMON_API_EXPORT_H_
-#define KONTOR_DAEMON_API_EXPORT_H_
+#ifndef KONTOR_DAEMON_APP_EVIDENCE_H_
+#define KONTOR_DAEMON_APP_EVIDENCE_H_
 
 #include <string>
 #include <utility>
@@ -62,4 +62,4 @@ absl::StatusOr<std::vector<ExportFile>> BuildExport(const ExportInput& in);
 
 }  // namespace kontor
 
-#endif  // KONTOR_DAEMON_API_EXPORT_H_
+#endif  // KONTOR_DAEMON_APP_EVIDENCE_H_

@@ -1,5 +1,5 @@
-#ifndef KONTOR_DAEMON_API_AUDIT_H_
-#define KONTOR_DAEMON_API_AUDIT_H_
+#ifndef KONTOR_DAEMON_APP_AUDIT_VERIFY_H_
+#define KONTOR_DAEMON_APP_AUDIT_VERIFY_H_
 
 #include <functional>
 #include <memory>
@@ -37,4 +37,4 @@ absl::StatusOr<v1::AuditVerifyResponse> VerifyAudit(
 
 }  // namespace kontor
 
-#endif  // KONTOR_DAEMON_API_AUDIT_H_
+#endif  // KONTOR_DAEMON_APP_AUDIT_VERIFY_H_

@@ -1,4 +1,4 @@
-#include "daemon/api/audit.h"
+#include "daemon/app/audit_verify.h"
 
 #include <set>
 

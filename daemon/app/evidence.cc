@@ -1,4 +1,4 @@
-#include "daemon/api/export.h"
+#include "daemon/app/evidence.h"
 
 #include <openssl/pem.h>
 #include <openssl/x509.h>
