@@ -89,6 +89,28 @@ class TwoNodesTest : public ::testing::Test {
     return state;
   }
 
+  // The state of the delivery to `recipient`, once it is `want` (or after
+  // 10 s of polling: the last state seen).
+  std::string WaitForDelivery(v1::Local::Stub* stub, const std::string& id,
+                              const std::string& recipient,
+                              const std::string& want) {
+    std::string state;
+    for (int i = 0; i < 1000; ++i) {
+      grpc::ClientContext c;
+      v1::StatusRequest req;
+      req.set_message_id(id);
+      v1::StatusResponse resp;
+      if (stub->Status(&c, req, &resp).ok()) {
+        for (const auto& d : resp.deliveries()) {
+          if (d.recipient() == recipient) state = d.state();
+        }
+      }
+      if (state == want) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return state;
+  }
+
   // --- the rogue peer: ee's real credentials, crafted envelopes.
 
   std::shared_ptr<const EcdsaSigner> SignerOf(const TestPki::Node& n) {
@@ -602,6 +624,10 @@ TEST_F(TwoNodesTest, MultiRecipientWithOneRecipientDown) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(InboxCount(resp.message_id()), 1u);
+  // fi holds it before ee has its receipt: wait for that, not for the
+  // overall "partial" (in flight to fi and queued for lv is partial too).
+  EXPECT_EQ(WaitForDelivery(ee.get(), resp.message_id(), "fi", "delivered"),
+            "delivered");
   EXPECT_EQ(WaitForState(ee.get(), resp.message_id(), "partial"), "partial");
   {
     grpc::ClientContext c;
