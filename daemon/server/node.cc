@@ -2,13 +2,16 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/server_builder_option.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -29,6 +32,33 @@ constexpr int64_t kCallTimeoutMs = 30000;
 constexpr absl::Duration kHousekeepingEvery = absl::Minutes(10);
 // Envelope overhead over the payload (CMS structures, header, signatures).
 constexpr uint64_t kEnvelopeOverhead = 64 * 1024;
+
+// Server reflection (grpc.reflection.v1alpha): on the local API, so that
+// integrators and grpc_cli-style tools discover it; not on the federation
+// port, which need not tell peers what it serves. Linking gRPC's reflection
+// library registers the plugin for every server; this option decides per
+// server (exactly one plugin, or none).
+class Reflection final : public grpc::ServerBuilderOption {
+ public:
+  explicit Reflection(bool on) : on_(on) {}
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>*
+                         plugins) override {
+    const std::string name =
+        grpc::reflection::ProtoServerReflectionPlugin().name();
+    plugins->erase(
+        std::remove_if(plugins->begin(), plugins->end(),
+                       [&](const auto& p) { return p->name() == name; }),
+        plugins->end());
+    if (on_) {
+      plugins->push_back(
+          std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
+    }
+  }
+
+ private:
+  const bool on_;
+};
 
 absl::Status MakeDir(const std::string& path) {
   if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -198,8 +228,7 @@ absl::Status Node::Init() {
   };
   app_ = std::make_unique<App>(std::move(app));
   watch_hub_ = std::make_unique<WatchHub>(store_.get());
-  local_service_ =
-      std::make_unique<LocalService>(app_.get(), watch_hub_.get());
+  local_service_ = std::make_unique<LocalService>(app_.get(), watch_hub_.get());
   if (auto s =
           SignAuditHead(store_.get(), *identity_.signer, clock_->NowUnixMs());
       !s.ok()) {
@@ -235,6 +264,7 @@ absl::Status Node::StartOperatorApi() {
                                 identity_.operator_trust, clock_),
       &operator_port_);
   b.RegisterService(local_service_.get());
+  b.SetOption(std::make_unique<Reflection>(true));
   b.SetMaxReceiveMessageSize(grpc_limit_);
   b.SetMaxSendMessageSize(grpc_limit_);
   operator_server_ = b.BuildAndStart();
@@ -270,6 +300,7 @@ absl::Status Node::Start() {
           identity_.trust, peers, clock_),
       &federation_port_);
   fed.RegisterService(federation_service_.get());
+  fed.SetOption(std::make_unique<Reflection>(false));
   fed.SetMaxReceiveMessageSize(grpc_limit_);
   fed.SetMaxSendMessageSize(grpc_limit_);
   // Connections are re-handshaken at least this often, so a peer whose
@@ -300,6 +331,7 @@ absl::Status Node::Start() {
   local.AddListeningPort("unix:" + socket_path,
                          grpc::InsecureServerCredentials());
   local.RegisterService(local_service_.get());
+  local.SetOption(std::make_unique<Reflection>(true));
   local.SetMaxReceiveMessageSize(grpc_limit_);
   local.SetMaxSendMessageSize(grpc_limit_);
   // The socket is created with at most 0660 (then set exactly below), so
@@ -353,8 +385,7 @@ absl::Status Node::Start() {
       }
       if (absl::Now() >= next_purge) {
         next_purge = absl::Now() + absl::Hours(1);
-        if (auto p = app_->PurgeExpired(std::string(kAuditNodeActor),
-                                                  false);
+        if (auto p = app_->PurgeExpired(std::string(kAuditNodeActor), false);
             !p.ok()) {
           KLOG(Warning, "retention")
               << "purge failed: " << p.status().message();

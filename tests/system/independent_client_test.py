@@ -14,6 +14,7 @@ exits 0 only if nothing failed.
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -80,11 +81,79 @@ def run(tmp, res):
     ee_ch = grpc.insecure_channel("unix:" + socks["ee"])
     fi_ch = grpc.insecure_channel("unix:" + socks["fi"])
     try:
+        run_reflection(res, ee_ch, fed, tmp)
         run_local_api(res, pb, local_grpc.LocalStub(ee_ch),
                       local_grpc.LocalStub(fi_ch), socks, tmp)
     finally:
         ee_ch.close()
         fi_ch.close()
+
+
+def federation_address(fed, node):
+    with open(os.path.join(fed, node, "node.textproto")) as f:
+        m = re.search(r'^listen_address: "([^"]+)"', f.read(), re.M)
+    return m.group(1)
+
+
+def run_reflection(res, local_ch, fed, tmp):
+    """Server reflection lists the local API (for grpc_cli-style tools and
+    integrators), and describes its methods; the federation port, which
+    peers use, does not offer it."""
+    rpb, rgrpc = stubs.load_reflection(os.path.join(tmp, "reflection"))
+
+    def ask(channel, **request):
+        stub = rgrpc.ServerReflectionStub(channel)
+        replies = list(stub.ServerReflectionInfo(
+            iter([rpb.ServerReflectionRequest(**request)]),
+            timeout=RPC_TIMEOUT_S))
+        return replies[0] if replies else None
+
+    try:
+        listed = ask(local_ch, list_services="")
+    except grpc.RpcError as e:
+        res.check("reflection on the local socket lists services", False,
+                  describe(e))
+        return
+    names = sorted(s.name for s in listed.list_services_response.service)
+    res.check("reflection on the local socket lists kontor.v1.Local",
+              "kontor.v1.Local" in names, repr(names))
+    res.check("reflection does not list the federation service there",
+              "kontor.v1.Federation" not in names, repr(names))
+
+    described = ask(local_ch, file_containing_symbol="kontor.v1.Local")
+    from google.protobuf import descriptor_pb2
+    methods = set()
+    for raw in described.file_descriptor_response.file_descriptor_proto:
+        fd = descriptor_pb2.FileDescriptorProto.FromString(raw)
+        for svc in fd.service:
+            if fd.package == "kontor.v1" and svc.name == "Local":
+                methods.update(m.name for m in svc.method)
+    res.check("reflection describes kontor.v1.Local's methods "
+              "(Submit, Inbox, Watch, Export ...)",
+              {"Submit", "Inbox", "Show", "Watch", "Export"} <= methods,
+              repr(sorted(methods)))
+
+    # The federation port, as peer ee would connect to fi.
+    pki = os.path.join(fed, "pki")
+
+    def read(*parts):
+        with open(os.path.join(pki, *parts), "rb") as f:
+            return f.read()
+
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=read("ca", "federation-ca.crt"),
+        private_key=read("ee", "tls.key"),
+        certificate_chain=read("ee", "tls.crt"))
+    ch = grpc.secure_channel(
+        federation_address(fed, "fi"), creds,
+        options=[("grpc.ssl_target_name_override", "localhost")])
+    try:
+        err = rpc_error(lambda: ask(ch, list_services=""))
+    finally:
+        ch.close()
+    res.check("the federation port does not offer reflection (UNIMPLEMENTED)",
+              err is not None and err.code() == grpc.StatusCode.UNIMPLEMENTED,
+              describe(err))
 
 
 def run_local_api(res, pb, ee, fi, socks, tmp):

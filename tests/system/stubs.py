@@ -62,6 +62,32 @@ def load(out_dir):
     return ns
 
 
+REFLECTION_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                               "proto")
+
+
+def load_reflection(out_dir):
+    """Generates stubs for gRPC server reflection (v1alpha, from
+    tests/system/proto) into out_dir and returns (reflection_pb2,
+    reflection_pb2_grpc)."""
+    os.makedirs(out_dir, exist_ok=True)
+    # The file sits at the root (not grpc/reflection/v1alpha/): modules in a
+    # package named "grpc" would shadow grpcio's. The service name on the
+    # wire comes from the package line, not the path.
+    cmd = [PROTOC, "-I", REFLECTION_ROOT, f"--python_out={out_dir}",
+           f"--grpc_python_out={out_dir}",
+           f"--plugin=protoc-gen-grpc_python={GRPC_PYTHON_PLUGIN}",
+           "reflection_v1alpha.proto"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"protoc failed ({result.returncode}): "
+                           f"{' '.join(cmd)}\n{result.stderr}")
+    if out_dir not in sys.path:
+        sys.path.insert(0, out_dir)
+    importlib.invalidate_caches()
+    return (importlib.import_module("reflection_v1alpha_pb2"),
+            importlib.import_module("reflection_v1alpha_pb2_grpc"))
+
 if __name__ == "__main__":
     import tempfile
     with tempfile.TemporaryDirectory(prefix="kontor-stubs.") as d:
