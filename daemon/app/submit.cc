@@ -174,8 +174,7 @@ absl::Status App::Submission::Policy() {
                      " may not send flash messages"));
   }
   for (const std::string& to : request_.to()) {
-    KONTOR_RETURN_IF_ERROR(
-        app_->peer_policy_.MaySendTo(to, payload_.kind()));
+    KONTOR_RETURN_IF_ERROR(app_->peer_policy_.MaySendTo(to, payload_.kind()));
   }
   return absl::OkStatus();
 }
@@ -270,8 +269,8 @@ absl::Status App::Submission::ValidateContent() {
   ctx.now_ms = o_.clock->NowUnixMs();
   // Only what the caller may see: a message outside its role or another
   // user's sent one is "unknown" (its kind and case are not told).
-  ctx.lookup = [this](const std::string& id)
-      -> std::optional<kinds::KnownMessage> {
+  ctx.lookup =
+      [this](const std::string& id) -> std::optional<kinds::KnownMessage> {
     auto known = o_.store->FindMessage(id);
     if (!known.ok() || !known->has_value() ||
         !MaySee(caller_, app_internal::ViewOf(**known))) {
@@ -395,12 +394,12 @@ absl::StatusOr<v1::SubmitResponse> App::Submission::Persist() {
 
 absl::StatusOr<v1::SubmitResponse> App::Submit(
     const Caller& caller, const v1::SubmitRequest& request) {
-  const absl::Time start = absl::Now();
+  const int64_t start_ms = o_.clock->MonotonicMs();
   Submission s(this, caller, request);
   v1::SubmitResponse answered;
   bool duplicate = false;
-  absl::StatusOr<v1::SubmitResponse> result = [&]()
-      -> absl::StatusOr<v1::SubmitResponse> {
+  absl::StatusOr<v1::SubmitResponse> result =
+      [&]() -> absl::StatusOr<v1::SubmitResponse> {
     KONTOR_RETURN_IF_ERROR(s.CheckRequest());
     KONTOR_RETURN_IF_ERROR(s.Policy());
     KONTOR_RETURN_IF_ERROR(s.Duplicate(&answered, &duplicate));
@@ -416,9 +415,9 @@ absl::StatusOr<v1::SubmitResponse> App::Submit(
                          << result.status().message();
   }
   if (o_.metrics != nullptr) {
-    const std::string outcome = !result.ok()            ? "refused"
+    const std::string outcome = !result.ok()          ? "refused"
                                 : result->duplicate() ? "duplicate"
-                                                        : "accepted";
+                                                      : "accepted";
     o_.metrics
         ->GetCounter("kontor_submissions_total",
                      "Messages submitted, by outcome (accepted, duplicate, "
@@ -430,7 +429,7 @@ absl::StatusOr<v1::SubmitResponse> App::Submit(
           ->GetHistogram("kontor_submit_latency_seconds",
                          "From a Submit call to its message durable here",
                          LatencyBuckets())
-          .Observe(absl::ToDoubleSeconds(absl::Now() - start));
+          .Observe((o_.clock->MonotonicMs() - start_ms) / 1000.0);
     }
   }
   return result;

@@ -8,8 +8,7 @@
 
 namespace kontor {
 
-WatchHub::WatchHub(Store* store)
-    : store_(store), thread_([this] { Run(); }) {}
+WatchHub::WatchHub(Store* store) : store_(store), thread_([this] { Run(); }) {}
 
 WatchHub::~WatchHub() {
   stop_.Notify();
@@ -59,8 +58,7 @@ absl::StatusOr<uint64_t> App::SentNow() const {
 }
 
 absl::StatusOr<std::vector<v1::InboxEntry>> App::InboxAfter(
-    const Caller& caller, uint64_t* cursor, size_t limit,
-    absl::Duration wait) {
+    const Caller& caller, uint64_t* cursor, size_t limit, absl::Duration wait) {
   std::vector<v1::InboxEntry> out;
   bool waited = wait <= absl::ZeroDuration();
   for (;;) {
@@ -81,10 +79,10 @@ absl::StatusOr<std::vector<v1::InboxEntry>> App::InboxAfter(
 }
 
 absl::StatusOr<std::vector<v1::DeliveryEvent>> App::SentAfter(
-    const Caller& caller, uint64_t* cursor, size_t limit,
-    absl::Duration wait) {
+    const Caller& caller, uint64_t* cursor, size_t limit, absl::Duration wait) {
   std::vector<v1::DeliveryEvent> out;
-  const absl::Time until = absl::Now() + wait;
+  const int64_t until =
+      o_.clock->MonotonicMs() + absl::ToInt64Milliseconds(wait);
   for (;;) {
     auto events = o_.store->ListEvents(*cursor, limit);
     if (!events.ok()) return events.status();
@@ -102,9 +100,11 @@ absl::StatusOr<std::vector<v1::DeliveryEvent>> App::SentAfter(
       e.set_reason(ev.reason);
       e.set_time_unix_ms(ev.time_ms);
     }
-    if (!events->empty() || absl::Now() >= until) break;
+    const int64_t left = until - o_.clock->MonotonicMs();
+    if (!events->empty() || left <= 0) break;
     // Events are rarer than messages: a short poll is enough.
-    absl::SleepFor(std::min(absl::Milliseconds(250), until - absl::Now()));
+    absl::Notification never;
+    o_.clock->WaitForNotification(never, std::min<int64_t>(250, left));
   }
   return out;
 }

@@ -165,8 +165,7 @@ void Outbox::Run(PeerLoop* loop) {
         if (deferred_due_ms > now) {
           wait = std::min(wait, deferred_due_ms - now);
         }
-        if (!mu_.AwaitWithTimeout(absl::Condition(&ready),
-                                  absl::Milliseconds(wait)) &&
+        if (!clock_->AwaitWithTimeout(&mu_, absl::Condition(&ready), wait) &&
             !loop->work) {
           // Periodic recheck without news, or a deferred delivery due: look
           // at the queue.
@@ -239,7 +238,7 @@ void Outbox::RunBulk(PeerLoop* loop) {
         << "attachment chunks of " << d.message_id << " to " << loop->peer
         << ": " << s.message() << "; next try in " << delay << " ms";
     auto stop = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
-    mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Milliseconds(delay));
+    clock_->AwaitWithTimeout(&mu_, absl::Condition(&stop), delay);
     if (stopping_) return;
   }
 }

@@ -371,20 +371,25 @@ absl::Status Node::Start() {
   outbox_->Start();
   serving_.store(true);
   audit_signer_ = std::thread([this] {
-    const absl::Duration every = absl::Seconds(
-        config_.audit_sign_seconds() > 0 ? config_.audit_sign_seconds() : 600);
-    absl::Time next_purge = absl::Now();
+    const int64_t every_ms =
+        int64_t{config_.audit_sign_seconds() > 0 ? config_.audit_sign_seconds()
+                                                 : 600} *
+        1000;
+    const int64_t hour_ms = 3600 * 1000;
+    const int64_t housekeeping_ms =
+        absl::ToInt64Milliseconds(kHousekeepingEvery);
+    int64_t next_purge = clock_->MonotonicMs();
     // The first round right after start, off the start's path.
     Housekeeping();
-    absl::Time next_housekeeping = absl::Now() + kHousekeepingEvery;
-    while (!stop_audit_.WaitForNotificationWithTimeout(
-        std::min({every, absl::Hours(1), kHousekeepingEvery}))) {
-      if (absl::Now() >= next_housekeeping) {
-        next_housekeeping = absl::Now() + kHousekeepingEvery;
+    int64_t next_housekeeping = clock_->MonotonicMs() + housekeeping_ms;
+    while (!clock_->WaitForNotification(
+        stop_audit_, std::min({every_ms, hour_ms, housekeeping_ms}))) {
+      if (clock_->MonotonicMs() >= next_housekeeping) {
+        next_housekeeping = clock_->MonotonicMs() + housekeeping_ms;
         Housekeeping();
       }
-      if (absl::Now() >= next_purge) {
-        next_purge = absl::Now() + absl::Hours(1);
+      if (clock_->MonotonicMs() >= next_purge) {
+        next_purge = clock_->MonotonicMs() + hour_ms;
         if (auto p = app_->PurgeExpired(std::string(kAuditNodeActor), false);
             !p.ok()) {
           KLOG(Warning, "retention")

@@ -124,7 +124,7 @@ class OutboxTest : public ::testing::Test {
   void StartOutbox(OutboxOptions options = DefaultOptions()) {
     outbox_ = std::make_unique<Outbox>(
         "ee", std::vector<std::string>{"fi", "lv"}, store_.get(), &link_,
-        &directory_, Clock::Real(), options);
+        &directory_, &clock_, options);
     outbox_->Start();
   }
   static OutboxOptions DefaultOptions() {
@@ -146,7 +146,7 @@ class OutboxTest : public ::testing::Test {
     m.id = id;
     m.recipients = to;
     m.priority = priority;
-    m.created_ms = Clock::Real()->NowUnixMs();
+    m.created_ms = clock_.NowUnixMs();
     m.expires_ms = m.created_ms + lifetime_ms;
     m.kind = "note";
     m.envelope = m.id + "-envelope";
@@ -163,15 +163,25 @@ class OutboxTest : public ::testing::Test {
     }
     return "";
   }
-  // Polls (bounded) until the delivery reaches `state`.
+  // Lets fake time pass, 10 ms a step (and the outbox's threads a real
+  // millisecond to act on it), until `done` holds; false if it still does
+  // not after `steps` steps.
+  template <typename Done>
+  bool Eventually(Done done, int steps = 3000) {
+    for (int i = 0; i < steps; ++i) {
+      if (done()) return true;
+      clock_.AdvanceMs(10);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return done();
+  }
+  // Until the delivery reaches `state`.
   bool WaitFor(const std::string& id, const std::string& peer,
                const std::string& state) {
-    for (int i = 0; i < 1000; ++i) {
-      if (StateOf(id, peer) == state) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
+    return Eventually([&] { return StateOf(id, peer) == state; });
   }
+  // Backoff, expiry and deferrals run on fake time: no test sleeps them out.
+  FakeClock clock_{Clock::Real()->NowUnixMs()};
   std::string dir_;
   std::unique_ptr<TestPki> pki_;
   TestPki::Ca ca_;
@@ -202,9 +212,7 @@ TEST_F(OutboxTest, DeadPeerDoesNotHoldUpOthersAndBackoffPersists) {
   ASSERT_TRUE(WaitFor(id, "fi", "delivered"));
   EXPECT_EQ(StateOf(id, "lv"), "queued");
   // lv keeps failing: failures are counted and persisted.
-  for (int i = 0; i < 1000 && store_->GetPeerState("lv")->failures < 2; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  Eventually([&] { return store_->GetPeerState("lv")->failures >= 2; });
   auto state = *store_->GetPeerState("lv");
   EXPECT_GE(state.failures, 2u);
   EXPECT_EQ(state.last_error, "peer down");
@@ -216,9 +224,7 @@ TEST_F(OutboxTest, DeadPeerDoesNotHoldUpOthersAndBackoffPersists) {
   }
   outbox_->PeerContact("lv");
   ASSERT_TRUE(WaitFor(id, "lv", "delivered"));
-  for (int i = 0; i < 100 && store_->GetPeerState("lv")->failures != 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  Eventually([&] { return store_->GetPeerState("lv")->failures == 0; });
   EXPECT_EQ(store_->GetPeerState("lv")->failures, 0u);
 }
 
@@ -250,7 +256,7 @@ TEST_F(OutboxTest, AcceptanceNamingOtherSignedContentSaysSo) {
     m.id = NewMessageId();
     m.recipients = {"fi"};
     m.priority = 1;
-    m.created_ms = Clock::Real()->NowUnixMs();
+    m.created_ms = clock_.NowUnixMs();
     m.expires_ms = m.created_ms + 3600000;
     m.kind = "note";
     m.envelope = m.id + "-envelope";
@@ -284,9 +290,7 @@ TEST_F(OutboxTest, ReceiptFromTheWrongSignerIsNotDelivery) {
   link_.signers["fi"] = link_.signers["lv"];
   StartOutbox();
   std::string id = Submit({"fi"});
-  for (int i = 0; i < 1000 && store_->GetPeerState("fi")->failures < 2; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  Eventually([&] { return store_->GetPeerState("fi")->failures >= 2; });
   EXPECT_EQ(StateOf(id, "fi"), "queued");
   EXPECT_EQ(store_->GetPeerState("fi")->last_error, "invalid receipt");
 }
@@ -313,12 +317,10 @@ TEST_F(OutboxTest, FlashSentLastIsDeliveredFirstAndKeepsBackoffShort) {
   for (auto& w : writers) w.join();
   const std::string flash = Submit({"fi"}, v1::FLASH);
   // Without the flash cap, 10 failures would mean a backoff of ~10 s.
-  for (int i = 0; i < 2000 && store_->GetPeerState("fi")->failures < 10; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  Eventually([&] { return store_->GetPeerState("fi")->failures >= 10; });
   auto state = *store_->GetPeerState("fi");
   ASSERT_GE(state.failures, 10u);
-  EXPECT_LE(state.next_attempt_ms - Clock::Real()->NowUnixMs(), 50);
+  EXPECT_LE(state.next_attempt_ms - clock_.NowUnixMs(), 50);
   {
     absl::MutexLock l(&link_.mu);
     link_.down.erase("fi");
@@ -353,7 +355,7 @@ TEST_F(OutboxTest, RepeatedlyDeferredIsSuspendedUntilAnOperatorRetries) {
     absl::MutexLock l(&link_.mu);
     link_.defer.clear();  // the operator fixed the cause
   }
-  EXPECT_EQ(*store_->Retry(id, Clock::Real()->NowUnixMs()), 1u);
+  EXPECT_EQ(*store_->Retry(id, clock_.NowUnixMs()), 1u);
   outbox_->PeerContact("fi");
   ASSERT_TRUE(WaitFor(id, "fi", "delivered"));
 }
@@ -369,12 +371,10 @@ TEST_F(OutboxTest, NewFlashMessageCutsALongBackoffShort) {
   options.flash_max_backoff_ms = 50;
   StartOutbox(options);
   Submit({"fi"}, v1::ROUTINE);
-  for (int i = 0; i < 1000 && store_->GetPeerState("fi")->failures < 1; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  Eventually([&] { return store_->GetPeerState("fi")->failures >= 1; });
   ASSERT_EQ(store_->GetPeerState("fi")->failures, 1u);
   ASSERT_GT(store_->GetPeerState("fi")->next_attempt_ms,
-            Clock::Real()->NowUnixMs() + 60000);
+            clock_.NowUnixMs() + 60000);
   {
     absl::MutexLock l(&link_.mu);
     link_.down.erase("fi");
