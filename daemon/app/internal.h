@@ -8,7 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-
+#include "daemon/common/status_macros.h"
 #include "daemon/policy/policy.h"
 #include "daemon/store/store.h"
 #include "kontor/v1/local.pb.h"
@@ -42,29 +42,12 @@ inline void FillEntry(const InboxRecord& r, v1::InboxEntry* e) {
 // Audit log, purge: admins only.
 inline absl::Status NeedAdmin(const Caller& caller, absl::string_view what) {
   if (RoleIsAdmin(caller.role)) return absl::OkStatus();
-  return absl::PermissionDeniedError(absl::StrCat(what,
-                                                  " is for admins; you are ",
-                                                  caller.id, " (",
-                                                  RoleName(caller.role), ")"));
+  return absl::PermissionDeniedError(
+      absl::StrCat(what, " is for admins; you are ", caller.id, " (",
+                   RoleName(caller.role), ")"));
 }
 
 }  // namespace app_internal
 }  // namespace kontor
-
-// Evaluates `expr` (absl::StatusOr<T>) into `lhs`, or returns its status.
-#define KONTOR_ASSIGN_OR_RETURN(lhs, expr) \
-  KONTOR_ASSIGN_OR_RETURN_IMPL(KONTOR_CONCAT(_status_or_, __LINE__), lhs, expr)
-#define KONTOR_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
-  auto tmp = (expr);                                 \
-  if (!tmp.ok()) return tmp.status();                \
-  lhs = std::move(*tmp)
-#define KONTOR_CONCAT(a, b) KONTOR_CONCAT_IMPL(a, b)
-#define KONTOR_CONCAT_IMPL(a, b) a##b
-// Returns `expr` (absl::Status) if it is not OK.
-#define KONTOR_RETURN_IF_ERROR(expr)    \
-  do {                                  \
-    absl::Status _status = (expr);      \
-    if (!_status.ok()) return _status;  \
-  } while (false)
 
 #endif  // KONTOR_DAEMON_APP_INTERNAL_H_

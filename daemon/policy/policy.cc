@@ -63,19 +63,19 @@ std::vector<std::string> KindsOfRole(Role role) {
 absl::Status PeerPolicy::MaySendTo(const std::string& peer,
                                    const std::string& kind) const {
   auto it = send_.find(peer);
-  if (it == send_.end() || it->second.empty() || it->second.count(kind)) {
+  if (it == send_.end() || it->second.count(kind)) {
     return absl::OkStatus();
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "to: ", peer, " does not take ", kind,
-      " messages from this node (policy: peers ", peer,
-      " send_kinds: ", absl::StrJoin(it->second, ", "), ")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("to: ", peer, " does not take ", kind,
+                   " messages from this node (policy: peers ", peer,
+                   " send_kinds: ", absl::StrJoin(it->second, ", "), ")"));
 }
 
 bool PeerPolicy::MayAcceptFrom(const std::string& origin,
                                const std::string& kind) const {
   auto it = accept_.find(origin);
-  return it == accept_.end() || it->second.empty() || it->second.count(kind);
+  return it == accept_.end() || it->second.count(kind) > 0;
 }
 
 }  // namespace kontor

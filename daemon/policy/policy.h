@@ -60,8 +60,9 @@ struct MessageView {
 bool MaySee(const Caller& caller, const MessageView& m);
 
 // Per-peer policy (config `peers { accept_kinds send_kinds }`): the kinds
-// each peer may send this node, and the kinds this node may send it; a peer
-// not listed, or listed with no kinds, takes and sends every kind.
+// each peer may send this node, and the kinds this node may send it. A peer
+// not in a map is not restricted; a peer in it, only to the kinds listed
+// (none, if the set is empty: PeerPolicyOf puts only peers with a list).
 class PeerPolicy {
  public:
   using KindsByPeer = std::map<std::string, std::set<std::string>>;

@@ -128,8 +128,6 @@ absl::Status Node::Init() {
       clock_, int64_t{limits.max_clock_skew_seconds()} * 1000, max_envelope,
       limits.max_recipients() != 0 ? limits.max_recipients()
                                    : kDefaultMaxRecipients);
-  receiver_ = std::make_unique<Receiver>(
-      config_.node_id(), store_.get(), opener_.get(), identity_.signer, clock_);
   std::vector<PeerEndpoint> endpoints;
   std::vector<std::string> peer_ids;
   for (const auto& p : config_.peers()) {
@@ -179,19 +177,22 @@ absl::Status Node::Init() {
       int64_t{limits.staged_chunk_hours() != 0 ? limits.staged_chunk_hours()
                                                : 24} *
       3600 * 1000;
-  receiver_->SetAttachments(limits.max_attachment_bytes(), staging);
-  std::map<std::string, std::set<std::string>> accept_kinds;
-  for (const auto& p : config_.peers()) {
-    if (p.accept_kinds_size() > 0) {
-      accept_kinds[p.id()] = std::set<std::string>(p.accept_kinds().begin(),
-                                                   p.accept_kinds().end());
-    }
-  }
-  receiver_->SetPolicy(std::move(accept_kinds));
-  receiver_->SetMetrics(&metrics_);
-  receiver_->SetRouting(
-      routes, identity_.directory.get(),
-      [this](const std::string& hop) { outbox_->Notify(hop); });
+  ReceiverOptions receiving;
+  receiving.node_id = config_.node_id();
+  receiving.store = store_.get();
+  receiving.opener = opener_.get();
+  receiving.signer = identity_.signer;
+  receiving.clock = clock_;
+  receiving.routes = routes;
+  receiving.directory = identity_.directory.get();
+  receiving.notify = [this](const std::string& hop) { outbox_->Notify(hop); };
+  receiving.policy = PeerPolicyOf(config_);
+  receiving.max_attachment_bytes = limits.max_attachment_bytes();
+  receiving.staging = staging;
+  receiving.metrics = &metrics_;
+  auto receiver = Receiver::Create(std::move(receiving));
+  if (!receiver.ok()) return receiver.status();
+  receiver_ = std::move(*receiver);
   if (auto s = receiver_->RecoverStaging(); !s.ok()) {
     return absl::Status(s.code(),
                         absl::StrCat("staged attachment chunks in ",

@@ -26,17 +26,18 @@ constexpr size_t kMaxBatch = 64;  // limits.max_batch
 void Run(const FederationInput& in) {
   const World& w = GetWorld();
   TestNode& node = TestNode::Shared();
+  PeerPolicy::KindsByPeer accept_kinds;
+  if (in.accept_kinds_ee_size() > 0) {
+    accept_kinds["ee"] = std::set<std::string>(in.accept_kinds_ee().begin(),
+                                               in.accept_kinds_ee().end());
+  }
   node.Prepare(in.routes(),
                std::clamp<int64_t>(in.clock_offset_ms(), -1800 * 1000,
                                    300LL * 86400 * 1000),
                in.max_attachment_bytes() == 0
                    ? (1 << 20)
-                   : std::min<uint64_t>(in.max_attachment_bytes(), 1ULL << 36));
-  if (in.accept_kinds_ee_size() > 0) {
-    node.receiver->SetPolicy(
-        {{"ee", std::set<std::string>(in.accept_kinds_ee().begin(),
-                                      in.accept_kinds_ee().end())}});
-  }
+                   : std::min<uint64_t>(in.max_attachment_bytes(), 1ULL << 36),
+               std::move(accept_kinds));
   const IdMap map = [&node](const std::string& id) { return node.MapId(id); };
   Receiver& receiver = *node.receiver;
 

@@ -314,9 +314,6 @@ TestNode& TestNode::Shared() {
     const World& w = GetWorld();
     node->opener = std::make_unique<Opener>(
         "fi", w.decryption[FI], &w.directory, &node->clock, 300000, 1 << 20);
-    node->receiver =
-        std::make_unique<Receiver>("fi", node->store.get(), node->opener.get(),
-                                   w.signers[FI], &node->clock);
   }
   return *node;
 }
@@ -338,17 +335,29 @@ std::string TestNode::MapId(const std::string& id) const {
 }
 
 void TestNode::Prepare(const RouteConfig& routes, int64_t clock_offset_ms,
-                       uint64_t max_attachment_bytes) {
+                       uint64_t max_attachment_bytes,
+                       PeerPolicy::KindsByPeer accept_kinds) {
   const World& w = GetWorld();
   static uint64_t inputs = 0;
   input = ++inputs;
   clock.SetMs(AddSat(w.now_ms, clock_offset_ms));
-  receiver->SetRouting(MakeRoutes(routes), &w.directory,
-                       [this](const std::string&) { ++notified; });
-  receiver->SetPolicy({});
+  ReceiverOptions o;
+  o.node_id = "fi";
+  o.store = store.get();
+  o.opener = opener.get();
+  o.signer = w.signers[FI];
+  o.clock = &clock;
+  o.routes = MakeRoutes(routes);
+  o.directory = &w.directory;
+  o.notify = [this](const std::string&) { ++notified; };
+  o.policy = PeerPolicy(std::move(accept_kinds), {});
   if (max_attachment_bytes > 0) {
-    receiver->SetAttachments(dir, max_attachment_bytes);
+    o.max_attachment_bytes = max_attachment_bytes;
+    o.staging = DefaultStaging(dir, max_attachment_bytes);
   }
+  auto made = Receiver::Create(std::move(o));
+  Require(made.ok(), "cannot make the receiver");
+  receiver = std::move(*made);
 
   sent_id = Id(kSentId);
   OutgoingMessage sent;

@@ -97,8 +97,10 @@ struct TestNode {
   // Configures the node for the next input and stores, under fresh ids,
   // one message fi sent to lv (sent_id) and one fi relays from ee to lv
   // (relayed_id), so that returned receipts have something to settle.
+  // `accept_kinds`: the kinds each origin may send (peers accept_kinds).
   void Prepare(const RouteConfig& routes, int64_t clock_offset_ms,
-               uint64_t max_attachment_bytes);
+               uint64_t max_attachment_bytes,
+               PeerPolicy::KindsByPeer accept_kinds = {});
   // A message id of this input: the same for the same n within it.
   std::string Id(uint64_t n) const;
   // MessageIdFor(n) for n < 256 (the ids the seeds use) as Id(n); any other

@@ -27,8 +27,24 @@ class ReceiverTest : public ::testing::Test {
     store_ = std::move(*Store::Open(dir + "/fi.db"));
     opener_ = std::make_unique<Opener>("fi", testing::DecryptionKeysOf(fi_),
                                        &directory_, &clock_, 300000, 1 << 20);
-    receiver_ = std::make_unique<Receiver>("fi", store_.get(), opener_.get(),
-                                           SignerOf(fi_), &clock_);
+    options_.node_id = "fi";
+    options_.store = store_.get();
+    options_.opener = opener_.get();
+    options_.signer = SignerOf(fi_);
+    options_.clock = &clock_;
+    Rebuild();
+  }
+
+  // fi's receiver again, with options_ as they are now (same store).
+  void Rebuild() {
+    auto r = Receiver::Create(options_);
+    ASSERT_TRUE(r.ok()) << r.status();
+    receiver_ = std::move(*r);
+  }
+  // The kinds each origin may send fi (peers accept_kinds).
+  void SetPolicy(PeerPolicy::KindsByPeer accept_kinds) {
+    options_.policy = PeerPolicy(std::move(accept_kinds), {});
+    Rebuild();
   }
 
   // An envelope from ee to fi; `encrypt_with` and `signer` (ee's keys by
@@ -108,6 +124,7 @@ class ReceiverTest : public ::testing::Test {
   FakeDirectory directory_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Opener> opener_;
+  ReceiverOptions options_;
   std::unique_ptr<Receiver> receiver_;
 };
 
@@ -275,9 +292,12 @@ class RelayTest : public ReceiverTest {
   }
 
   void Route(Routes routes) {
-    receiver_->SetRouting(
-        std::move(routes), &directory_,
-        [this](const std::string& hop) { notified_.push_back(hop); });
+    options_.routes = std::move(routes);
+    options_.directory = &directory_;
+    options_.notify = [this](const std::string& hop) {
+      notified_.push_back(hop);
+    };
+    Rebuild();
   }
 
   // A sealed envelope from ee to `recipients`, marked for `deliver_to`.
@@ -337,10 +357,15 @@ class RelayTest : public ReceiverTest {
     lv.store = std::move(*Store::Open(pki_->dir() + "/lv-" + via + ".db"));
     lv.opener = std::make_unique<Opener>("lv", testing::DecryptionKeysOf(lv_),
                                          &directory_, &clock_, 300000, 1 << 20);
-    lv.receiver = std::make_unique<Receiver>(
-        "lv", lv.store.get(), lv.opener.get(), SignerOf(lv_), &clock_);
-    lv.receiver->SetRouting(Routes({via}, {{"ee", via}, {"fi", via}}, {}),
-                            &directory_, nullptr);
+    ReceiverOptions o;
+    o.node_id = "lv";
+    o.store = lv.store.get();
+    o.opener = lv.opener.get();
+    o.signer = SignerOf(lv_);
+    o.clock = &clock_;
+    o.routes = Routes({via}, {{"ee", via}, {"fi", via}}, {});
+    o.directory = &directory_;
+    lv.receiver = std::move(*Receiver::Create(std::move(o)));
     return lv;
   }
 
@@ -847,7 +872,7 @@ class PolicyTest : public ReceiverTest {
 };
 
 TEST_F(PolicyTest, KindOutsideThePolicyIsRefusedSignedStoredAndAudited) {
-  receiver_->SetPolicy({{"ee", {"referral"}}});
+  SetPolicy({{"ee", {"referral"}}});
   const v1::Envelope note = MakeKind(ee_, "note", "Art. 7 LED");
   std::vector<std::string> first;
   auto bodies = ReceiveFrom("ee", {note}, &first);
@@ -889,7 +914,7 @@ TEST_F(PolicyTest, KindOutsideThePolicyIsRefusedSignedStoredAndAudited) {
 }
 
 TEST_F(PolicyTest, KindInThePolicyAndOriginsWithoutOneAreAccepted) {
-  receiver_->SetPolicy({{"ee", {"referral", "referral.response"}}});
+  SetPolicy({{"ee", {"referral", "referral.response"}}});
   const v1::Envelope referral = MakeKind(ee_, "referral", "Art. 8 LED");
   auto bodies = ReceiveFrom("ee", {referral});
   EXPECT_EQ(bodies[0].verdict(), v1::ACCEPTED);
@@ -919,7 +944,7 @@ TEST_F(PolicyTest, KindInThePolicyAndOriginsWithoutOneAreAccepted) {
 // policy: a note carrying a referral section, an unknown kind, a kind
 // without its section are refused for good (signed) and not in the inbox.
 TEST_F(PolicyTest, KindMustMatchTheContentSection) {
-  receiver_->SetPolicy({{"ee", {"note"}}});
+  SetPolicy({{"ee", {"note"}}});
   v1::Envelope disguised = MakeKind(ee_, "note");
   v1::Envelope unknown = MakeKind(ee_, "gossip");
   v1::Envelope bare = MakeKind(lv_, "referral");
@@ -967,16 +992,16 @@ TEST_F(PolicyTest, KindMustMatchTheContentSection) {
 TEST_F(PolicyTest, AnEmptyPolicyForAnOriginAcceptsNothingFromIt) {
   // As SetPolicy reads: the origin is in the map, with no kinds. (The node
   // only puts peers with accept_kinds in the map.)
-  receiver_->SetPolicy({{"ee", {}}});
+  SetPolicy({{"ee", {}}});
   EXPECT_EQ(ReceiveFrom("ee", {MakeKind(ee_, "note")})[0].refusal(),
             v1::REFUSAL_POLICY);
-  receiver_->SetPolicy({});
+  SetPolicy({});
   EXPECT_EQ(ReceiveFrom("ee", {MakeKind(ee_, "note")})[0].verdict(),
             v1::ACCEPTED);
 }
 
 TEST_F(PolicyTest, ReceiptsCarryTheAuditHeadBeforeTheirBatch) {
-  receiver_->SetPolicy({{"ee", {"referral"}}});
+  SetPolicy({{"ee", {"referral"}}});
   ASSERT_EQ(Head().seq, 0u);
   // First batch: a refusal and an acceptance, both with the empty head.
   auto bodies =
