@@ -190,8 +190,8 @@ grpc::Status LocalService::FetchAttachment(
     grpc::ServerContext* context, const v1::FetchAttachmentRequest* request,
     grpc::ServerWriter<v1::AttachmentBytes>* writer) {
   KONTOR_WHO(context, caller);
-  return ToGrpc(app_->FetchAttachment(
-      caller, *request, [&](absl::string_view plain) {
+  return ToGrpc(
+      app_->FetchAttachment(caller, *request, [&](absl::string_view plain) {
         v1::AttachmentBytes b;
         b.set_data(std::string(plain));
         return writer->Write(b) ? absl::OkStatus()

@@ -17,18 +17,16 @@
 namespace kontor {
 
 absl::StatusOr<v1::AckResponse> App::Ack(const Caller& caller,
-    const v1::AckRequest& request_arg) {
-  const v1::AckRequest* request = &request_arg;
+                                         const v1::AckRequest& request) {
   v1::AckResponse out;
-  v1::AckResponse* response = &out;
-    KONTOR_ASSIGN_OR_RETURN(const std::string id,
-                          ResolveId(caller, request->message_id()));
-  auto found = FindReceived(caller, id, request->origin());
-  if (!found.ok()) return (found.status());
+  KONTOR_ASSIGN_OR_RETURN(const std::string id,
+                          ResolveId(caller, request.message_id()));
+  auto found = FindReceived(caller, id, request.origin());
+  if (!found.ok()) return found.status();
   auto already = o_.store->Ack(found->origin, found->message_id);
-  if (!already.ok()) return (already.status());
-  response->set_already(*already);
-  response->set_message_id(found->message_id);
+  if (!already.ok()) return already.status();
+  out.set_already(*already);
+  out.set_message_id(found->message_id);
   if (!*already) {
     // Who marked it handled, and when: an alteration of its state.
     if (auto s = o_.store->AppendAudit(
@@ -43,46 +41,42 @@ absl::StatusOr<v1::AckResponse> App::Ack(const Caller& caller,
   return out;
 }
 
-absl::StatusOr<v1::CancelResponse> App::Cancel(const Caller& caller,
-    const v1::CancelRequest& request_arg) {
-  const v1::CancelRequest* request = &request_arg;
+absl::StatusOr<v1::CancelResponse> App::Cancel(
+    const Caller& caller, const v1::CancelRequest& request) {
   v1::CancelResponse out;
-  v1::CancelResponse* response = &out;
-    KONTOR_ASSIGN_OR_RETURN(const std::string id,
-                          ResolveId(caller, request->message_id()));
+  KONTOR_ASSIGN_OR_RETURN(const std::string id,
+                          ResolveId(caller, request.message_id()));
   if (auto own = OwnSent(caller, id); !own.ok()) {
-    return (own.status());
+    return own.status();
   }
   auto rows = SentDeliveries(id);
-  if (!rows.ok()) return (rows.status());
+  if (!rows.ok()) return rows.status();
   auto n = o_.store->Cancel(id, o_.clock->NowUnixMs(), caller.id);
-  if (!n.ok()) return (n.status());
+  if (!n.ok()) return n.status();
   KLOG(Info, "api") << caller.id << " cancelled " << *n << " delivery(ies) of "
                     << id;
-  response->set_cancelled(*n);
-  response->set_message_id(id);
+  out.set_cancelled(*n);
+  out.set_message_id(id);
   return out;
 }
 
 absl::StatusOr<v1::RetryResponse> App::Retry(const Caller& caller,
-    const v1::RetryRequest& request_arg) {
-  const v1::RetryRequest* request = &request_arg;
+                                             const v1::RetryRequest& request) {
   v1::RetryResponse out;
-  v1::RetryResponse* response = &out;
-    KONTOR_ASSIGN_OR_RETURN(const std::string id,
-                          ResolveId(caller, request->message_id()));
+  KONTOR_ASSIGN_OR_RETURN(const std::string id,
+                          ResolveId(caller, request.message_id()));
   if (auto own = OwnSent(caller, id); !own.ok()) {
-    return (own.status());
+    return own.status();
   }
   auto rows = SentDeliveries(id);
-  if (!rows.ok()) return (rows.status());
+  if (!rows.ok()) return rows.status();
   auto n = o_.store->Retry(id, o_.clock->NowUnixMs(), caller.id);
-  if (!n.ok()) return (n.status());
+  if (!n.ok()) return n.status();
   for (const DeliveryRow& r : *rows) o_.outbox->PeerContact(r.peer);
   KLOG(Info, "api") << caller.id << " retried " << *n << " delivery(ies) of "
                     << id;
-  response->set_retried(*n);
-  response->set_message_id(id);
+  out.set_retried(*n);
+  out.set_message_id(id);
   return out;
 }
 

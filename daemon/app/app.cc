@@ -65,8 +65,8 @@ absl::StatusOr<KnownMessage> App::OwnSent(const Caller& caller,
 
 absl::StatusOr<std::string> App::ResolveId(const Caller& caller,
                                            const std::string& raw) const {
-  if (IsValidMessageId(raw)) return raw;
   const std::string prefix = absl::AsciiStrToLower(raw);
+  if (IsValidMessageId(prefix)) return prefix;
   const bool shape =
       prefix.size() >= app_internal::kMinIdPrefix && prefix.size() < 36 &&
       std::all_of(prefix.begin(), prefix.end(), [](char c) {
@@ -78,17 +78,24 @@ absl::StatusOr<std::string> App::ResolveId(const Caller& caller,
         "' is not a message id (nor the start of one: 8 or more of its "
         "characters)"));
   }
-  constexpr size_t kPrefixLimit = 64;
-  auto found = o_.store->FindByIdPrefix(prefix, kPrefixLimit);
-  if (!found.ok()) return found.status();
-  if (found->size() >= kPrefixLimit) {
-    // Too many to tell apart (peers choose their ids): not a guess.
-    return absl::InvalidArgumentError(absl::StrCat(
-        prefix, " is the start of many message ids; give more of it"));
-  }
+  // Peers choose their ids, so many may share a prefix, most of them
+  // perhaps hidden from this caller: the answer must depend on what the
+  // caller may see only. Usually the first look is all there is.
+  constexpr size_t kFirstLook = 64;
+  constexpr size_t kMostMatches = 10000;
   std::set<std::string> ids;
-  for (const KnownMessage& m : *found) {
-    if (MaySee(caller, app_internal::ViewOf(m))) ids.insert(m.message_id);
+  for (size_t limit : {kFirstLook, kMostMatches + 1}) {
+    KONTOR_ASSIGN_OR_RETURN(auto found,
+                            o_.store->FindByIdPrefix(prefix, limit));
+    ids.clear();
+    for (const KnownMessage& m : found) {
+      if (MaySee(caller, app_internal::ViewOf(m))) ids.insert(m.message_id);
+    }
+    // Two visible ones are ambiguous whatever else there is.
+    if (found.size() < limit || ids.size() > 1) break;
+    // Over kMostMatches matches (a flood of ids sharing a prefix): what
+    // this caller may see among the first ones is the answer; the whole id
+    // always works.
   }
   if (ids.empty()) {
     return absl::NotFoundError(

@@ -27,8 +27,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "daemon/app/evidence.h"
 #include "daemon/app/audit_verify.h"
+#include "daemon/app/evidence.h"
 #include "daemon/common/clock.h"
 #include "daemon/crypto/primitives.h"
 #include "daemon/envelope/envelope.h"
@@ -133,9 +133,10 @@ class App {
                                                          uint64_t* cursor,
                                                          size_t limit,
                                                          absl::Duration wait);
-  absl::StatusOr<std::vector<v1::DeliveryEvent>> SentAfter(
-      const Caller& caller, uint64_t* cursor, size_t limit,
-      absl::Duration wait);
+  absl::StatusOr<std::vector<v1::DeliveryEvent>> SentAfter(const Caller& caller,
+                                                           uint64_t* cursor,
+                                                           size_t limit,
+                                                           absl::Duration wait);
   // Where a watch "from now" starts.
   absl::StatusOr<uint64_t> InboxNow() const;
   absl::StatusOr<uint64_t> SentNow() const;

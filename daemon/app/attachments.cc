@@ -40,8 +40,8 @@ class App::UploadSession final : public App::Upload {
       content_type_ = part.content_type().empty() ? "application/octet-stream"
                                                   : part.content_type();
       if (content_type_.size() > 200) {
-        return Fail(absl::InvalidArgumentError(
-            "content_type: at most 200 characters"));
+        return Fail(
+            absl::InvalidArgumentError("content_type: at most 200 characters"));
       }
       declared_ = part.size();
       if (declared_ > limit_) return TooLarge(declared_);

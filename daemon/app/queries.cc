@@ -1,4 +1,5 @@
-// Reading: what a caller may see of the messages, threads, deliveries and peers.
+// Reading: what a caller may see of the messages, threads, deliveries and
+// peers.
 
 #include <algorithm>
 #include <map>
@@ -16,22 +17,20 @@
 
 namespace kontor {
 
-absl::StatusOr<v1::StatusResponse> App::Status(const Caller& caller,
-    const v1::StatusRequest& request_arg) {
-  const v1::StatusRequest* request = &request_arg;
+absl::StatusOr<v1::StatusResponse> App::Status(
+    const Caller& caller, const v1::StatusRequest& request) {
   v1::StatusResponse out;
-  v1::StatusResponse* response = &out;
-    KONTOR_ASSIGN_OR_RETURN(const std::string id,
-                          ResolveId(caller, request->message_id()));
+  KONTOR_ASSIGN_OR_RETURN(const std::string id,
+                          ResolveId(caller, request.message_id()));
   if (auto own = OwnSent(caller, id); !own.ok()) {
-    return (own.status());
+    return own.status();
   }
   auto rows = SentDeliveries(id);
-  if (!rows.ok()) return (rows.status());
-  response->set_message_id(id);
+  if (!rows.ok()) return rows.status();
+  out.set_message_id(id);
   std::set<std::string> states;
   for (const DeliveryRow& r : *rows) {
-    v1::DeliveryStatus* d = response->add_deliveries();
+    v1::DeliveryStatus* d = out.add_deliveries();
     d->set_recipient(r.peer);
     const std::string state = ShownState(r);
     d->set_state(state);
@@ -52,74 +51,74 @@ absl::StatusOr<v1::StatusResponse> App::Status(const Caller& caller,
       }
     }
     states.insert(state);
-    response->set_created_unix_ms(r.created_ms);
-    response->set_expires_unix_ms(r.expires_ms);
-    response->set_priority(static_cast<v1::Priority>(r.priority));
+    out.set_created_unix_ms(r.created_ms);
+    out.set_expires_unix_ms(r.expires_ms);
+    out.set_priority(static_cast<v1::Priority>(r.priority));
   }
-  response->set_state(states.size() == 1 ? *states.begin() : "partial");
+  out.set_state(states.size() == 1 ? *states.begin() : "partial");
   return out;
 }
 
 absl::StatusOr<v1::InboxResponse> App::Inbox(const Caller& caller,
-    const v1::InboxRequest& request_arg) {
-  const v1::InboxRequest* request = &request_arg;
+                                             const v1::InboxRequest& request) {
   v1::InboxResponse out;
-  v1::InboxResponse* response = &out;
-    const size_t limit = request->limit() == 0
-                           ? 100
-                           : std::min<size_t>(request->limit(), app_internal::kMaxList);
-  if (!request->origin().empty() && !IsValidNodeId(request->origin())) {
-    return absl::InvalidArgumentError(absl::StrCat("origin: '", Printable(request->origin(), 64),
-                                "' is not a node id"));
+  const size_t limit =
+      request.limit() == 0
+          ? 100
+          : std::min<size_t>(request.limit(), app_internal::kMaxList);
+  if (!request.origin().empty() && !IsValidNodeId(request.origin())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "origin: '", Printable(request.origin(), 64), "' is not a node id"));
   }
-  if (!request->kind().empty() && !IsMessageKind(request->kind())) {
-    return absl::InvalidArgumentError(absl::StrCat("kind: '", Printable(request->kind(), 40),
-                                "' is not a message kind"));
+  if (!request.kind().empty() && !IsMessageKind(request.kind())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kind: '", Printable(request.kind(), 40), "' is not a message kind"));
   }
-  if (request->case_ref().size() > 200) {
+  if (request.case_ref().size() > 200) {
     return absl::InvalidArgumentError("case_ref: at most 200 characters");
   }
   InboxQuery query;
-  query.unread_only = request->unread_only();
-  query.after_seq = request->after_seq();
+  query.unread_only = request.unread_only();
+  query.after_seq = request.after_seq();
   query.limit = limit;
-  query.kind = request->kind();
-  query.origin = request->origin();
-  query.case_ref = request->case_ref();
-  query.newest_first = request->newest_first();
-  auto records = o_.store->ListInbox(query);
-  if (!records.ok()) return (records.status());
-  for (const InboxRecord& r : *records) {
-    if (MaySee(caller, MessageView{false, "", r.kind})) {
-      app_internal::FillEntry(r, response->add_entries());
+  query.kind = request.kind();
+  query.origin = request.origin();
+  query.case_ref = request.case_ref();
+  query.newest_first = request.newest_first();
+  // Page by page until `limit` entries this caller may see (what it may
+  // not see takes no room in the answer), or the end.
+  for (;;) {
+    KONTOR_ASSIGN_OR_RETURN(auto records, o_.store->ListInbox(query));
+    for (const InboxRecord& r : records) {
+      (query.newest_first ? query.before_seq : query.after_seq) = r.seq;
+      if (!MaySee(caller, MessageView{false, "", r.kind})) continue;
+      app_internal::FillEntry(r, out.add_entries());
+      if (static_cast<size_t>(out.entries_size()) == limit) return out;
     }
+    if (records.size() < query.limit) return out;
   }
-  return out;
 }
 
 absl::StatusOr<v1::ShowResponse> App::Show(const Caller& caller,
-    const v1::ShowRequest& request_arg) {
-  const v1::ShowRequest* request = &request_arg;
+                                           const v1::ShowRequest& request) {
   v1::ShowResponse out;
-  v1::ShowResponse* response = &out;
-    KONTOR_ASSIGN_OR_RETURN(const std::string id,
-                          ResolveId(caller, request->message_id()));
-  auto found = FindReceived(caller, id, request->origin());
+  KONTOR_ASSIGN_OR_RETURN(const std::string id,
+                          ResolveId(caller, request.message_id()));
+  auto found = FindReceived(caller, id, request.origin());
   if (found.status().code() == absl::StatusCode::kNotFound &&
-      (request->origin().empty() || request->origin() == o_.config->node_id())) {
+      (request.origin().empty() || request.origin() == o_.config->node_id())) {
     // A message this node sent: its own copy.
     auto own = OwnSent(caller, id);
-    if (!own.ok()) return (found.status());
-    v1::Payload* p = response->mutable_payload();
+    if (!own.ok()) return found.status();
+    v1::Payload* p = out.mutable_payload();
     if (!p->ParseFromString(own->payload)) {
-      return absl::DataLossError(
-                          "stored payload is damaged");
+      return absl::DataLossError("stored payload is damaged");
     }
     if (own->purged_ms != 0) {  // what is left: the metadata
       p->set_kind(own->kind);
       p->set_case_ref(own->case_ref);
     }
-    v1::InboxEntry* e = response->mutable_entry();
+    v1::InboxEntry* e = out.mutable_entry();
     e->set_message_id(own->message_id);
     e->set_origin(o_.config->node_id());
     e->set_kind(p->kind());
@@ -132,11 +131,11 @@ absl::StatusOr<v1::ShowResponse> App::Show(const Caller& caller,
     auto rows = o_.store->Deliveries(own->message_id);
     if (rows.ok()) {
       for (const DeliveryRow& r : *rows) {
-        response->add_recipients(r.peer);
+        out.add_recipients(r.peer);
         e->set_priority(static_cast<v1::Priority>(r.priority));
       }
     }
-    response->set_signer(o_.config->node_id());
+    out.set_signer(o_.config->node_id());
     for (auto& a : *p->mutable_attachments()) a.clear_key();
     if (absl::Status s =
             AuditConsult(caller, own->message_id, "", *p, "shown (sent copy)");
@@ -145,65 +144,64 @@ absl::StatusOr<v1::ShowResponse> App::Show(const Caller& caller,
     }
     return out;
   }
-  if (!found.ok()) return (found.status());
+  if (!found.ok()) return found.status();
   const InboxRecord& record = *found;
-  app_internal::FillEntry(record, response->mutable_entry());
-  if (!response->mutable_payload()->ParseFromString(record.payload)) {
-    return absl::DataLossError(
-                        "stored payload is damaged");
+  app_internal::FillEntry(record, out.mutable_entry());
+  if (!out.mutable_payload()->ParseFromString(record.payload)) {
+    return absl::DataLossError("stored payload is damaged");
   }
   if (record.purged_ms != 0) {  // what is left: the metadata
-    response->mutable_payload()->set_kind(record.kind);
-    response->mutable_payload()->set_case_ref(record.case_ref);
+    out.mutable_payload()->set_kind(record.kind);
+    out.mutable_payload()->set_case_ref(record.case_ref);
   }
   if (absl::Status s = AuditConsult(caller, record.message_id, record.origin,
-                                    response->payload(), "shown");
+                                    out.payload(), "shown");
       !s.ok()) {
     return s;
   }
   v1::Header header;
   if (header.ParseFromString(record.header)) {
-    for (const auto& r : header.recipients()) response->add_recipients(r);
+    for (const auto& r : header.recipients()) out.add_recipients(r);
   }
-  response->set_signer(record.origin);
+  out.set_signer(record.origin);
   // The attachment keys stay in the node: FetchAttachment decrypts.
-  for (auto& a : *response->mutable_payload()->mutable_attachments()) {
+  for (auto& a : *out.mutable_payload()->mutable_attachments()) {
     a.clear_key();
   }
   KLOG(Info, "api") << caller.id << " read message " << id;
   return out;
 }
 
-absl::StatusOr<v1::ThreadResponse> App::Thread(const Caller& caller,
-    const v1::ThreadRequest& request_arg) {
-  const v1::ThreadRequest* request = &request_arg;
+absl::StatusOr<v1::ThreadResponse> App::Thread(
+    const Caller& caller, const v1::ThreadRequest& request) {
   v1::ThreadResponse out;
-  v1::ThreadResponse* response = &out;
-    std::string case_ref = request->case_ref();
+  std::string case_ref = request.case_ref();
   if (case_ref.empty()) {
-    auto resolved = ResolveId(caller, request->message_id());
-    if (!resolved.ok()) return (resolved.status());
+    auto resolved = ResolveId(caller, request.message_id());
+    if (!resolved.ok()) return resolved.status();
     const std::string& id = *resolved;
     auto known = o_.store->FindMessage(id);
-    if (!known.ok()) return (known.status());
+    if (!known.ok()) return known.status();
     // Nothing of a message the caller may not see is read, not even its
     // case: it is an unknown id.
     if (!known->has_value() || !MaySee(caller, app_internal::ViewOf(**known))) {
       return absl::NotFoundError(
-                          absl::StrCat("no message ", id, " on this node"));
+          absl::StrCat("no message ", id, " on this node"));
     }
     case_ref = (*known)->case_ref;
     if (case_ref.empty()) {
-      return absl::NotFoundError(absl::StrCat("message ", id, " has no case reference"));
+      return absl::NotFoundError(
+          absl::StrCat("message ", id, " has no case reference"));
     }
   }
-  if (case_ref.size() > 200) return absl::InvalidArgumentError("case: at most 200 characters");
+  if (case_ref.size() > 200)
+    return absl::InvalidArgumentError("case: at most 200 characters");
   auto entries = o_.store->Thread(case_ref);
-  if (!entries.ok()) return (entries.status());
-  response->set_case_ref(case_ref);
+  if (!entries.ok()) return entries.status();
+  out.set_case_ref(case_ref);
   for (const ThreadEntry& t : *entries) {
     if (!MaySee(caller, MessageView{t.sent, t.submitter, t.kind})) continue;
-    v1::ThreadMessage* m = response->add_messages();
+    v1::ThreadMessage* m = out.add_messages();
     m->set_message_id(t.message_id);
     m->set_origin(t.sent ? o_.config->node_id() : t.origin);
     m->set_sent(t.sent);
@@ -223,41 +221,40 @@ absl::StatusOr<v1::ThreadResponse> App::Thread(const Caller& caller,
     }
     m->set_state(states.size() == 1 ? *states.begin() : "partial");
   }
-  if (response->messages().empty()) {
-    return absl::NotFoundError(absl::StrCat("no messages of case '", Printable(case_ref, 80),
-                     "' on this node"));
+  if (out.messages().empty()) {
+    return absl::NotFoundError(absl::StrCat(
+        "no messages of case '", Printable(case_ref, 80), "' on this node"));
   }
   return out;
 }
 
-absl::StatusOr<v1::OutboxResponse> App::Outbox(const Caller& caller,
-    const v1::OutboxRequest& request_arg) {
-  const v1::OutboxRequest* request = &request_arg;
+absl::StatusOr<v1::OutboxResponse> App::Outbox(
+    const Caller& caller, const v1::OutboxRequest& request) {
   v1::OutboxResponse out;
-  v1::OutboxResponse* response = &out;
-    static const std::set<std::string> kStates = {
+  static const std::set<std::string> kStates = {
       "",         "queued",  "in_flight", "delivered",
       "rejected", "expired", "cancelled", "suspended"};
-  if (kStates.count(request->state()) == 0) {
+  if (kStates.count(request.state()) == 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("state: '", Printable(request->state(), 40),
+        absl::StrCat("state: '", Printable(request.state(), 40),
                      "' is not one of queued, in_flight, "
                      "delivered, rejected, expired, cancelled, suspended"));
   }
-  const bool want_in_flight = request->state() == kStateInFlight;
+  const bool want_in_flight = request.state() == kStateInFlight;
   const std::string stored_state =
-      want_in_flight ? std::string(kStateQueued) : request->state();
-  const size_t limit = request->limit() == 0
-                           ? 1000
-                           : std::min<size_t>(request->limit(), app_internal::kMaxList);
+      want_in_flight ? std::string(kStateQueued) : request.state();
+  const size_t limit =
+      request.limit() == 0
+          ? 1000
+          : std::min<size_t>(request.limit(), app_internal::kMaxList);
   // Only an admin sees the messages of others.
-  auto rows = o_.store->ListDeliveries(stored_state, limit,
-                                     RoleIsAdmin(caller.role) ? "" : caller.id);
-  if (!rows.ok()) return (rows.status());
+  auto rows = o_.store->ListDeliveries(
+      stored_state, limit, RoleIsAdmin(caller.role) ? "" : caller.id);
+  if (!rows.ok()) return rows.status();
   for (const DeliveryRow& r : *rows) {
     const std::string state = ShownState(r);
     if (want_in_flight && state != kStateInFlight) continue;
-    v1::OutboxEntry* e = response->add_entries();
+    v1::OutboxEntry* e = out.add_entries();
     e->set_message_id(r.message_id);
     e->set_recipient(r.peer);
     e->set_state(state);
@@ -271,15 +268,14 @@ absl::StatusOr<v1::OutboxResponse> App::Outbox(const Caller& caller,
 
 absl::StatusOr<v1::PeersResponse> App::Peers(const Caller& caller) {
   v1::PeersResponse out;
-  v1::PeersResponse* response = &out;
   (void)caller;  // every role sees connectivity
-  response->set_node_id(o_.config->node_id());
-  response->set_tls_cert_not_after_unix_ms(o_.own_certs.tls_not_after_ms);
-  response->set_signing_cert_not_after_unix_ms(o_.own_certs.signing_not_after_ms);
-  response->set_encryption_cert_not_after_unix_ms(
+  out.set_node_id(o_.config->node_id());
+  out.set_tls_cert_not_after_unix_ms(o_.own_certs.tls_not_after_ms);
+  out.set_signing_cert_not_after_unix_ms(o_.own_certs.signing_not_after_ms);
+  out.set_encryption_cert_not_after_unix_ms(
       o_.own_certs.encryption_not_after_ms);
   for (const auto& p : o_.config->peers()) {
-    v1::PeerInfo* info = response->add_peers();
+    v1::PeerInfo* info = out.add_peers();
     info->set_id(p.id());
     info->set_address(p.address());
     for (const auto& r : o_.config->routes()) {
@@ -299,10 +295,12 @@ absl::StatusOr<v1::PeersResponse> App::Peers(const Caller& caller) {
       info->set_queue_depth(queue->depth);
       info->set_oldest_queued_unix_ms(queue->oldest_created_ms);
     }
-    if (auto it = o_.unusable_peers.find(p.id()); it != o_.unusable_peers.end()) {
+    if (auto it = o_.unusable_peers.find(p.id());
+        it != o_.unusable_peers.end()) {
       info->set_unusable_reason(it->second);
     }
-    PeerCertInfo certs = o_.cert_info(p.id());
+    const PeerCertInfo certs =
+        o_.cert_info ? o_.cert_info(p.id()) : PeerCertInfo();
     info->set_signing_cert_not_after_unix_ms(certs.signing_not_after_ms);
     info->set_crl_next_update_unix_ms(certs.crl_next_update_ms);
     info->set_encryption_cert_not_after_unix_ms(certs.encryption_not_after_ms);

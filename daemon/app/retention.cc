@@ -1,4 +1,5 @@
-// Retention (DESIGN.md §7): content past its time is erased, metadata and evidence stay.
+// Retention (DESIGN.md §7): content past its time is erased, metadata and
+// evidence stay.
 
 #include <algorithm>
 #include <map>
@@ -22,7 +23,7 @@ absl::StatusOr<std::vector<PurgeCandidate>> App::PurgeExpired(
   std::map<std::string, uint32_t> days(r.days_by_kind().begin(),
                                        r.days_by_kind().end());
   auto due = o_.store->PurgeCandidates(days, r.default_days(),
-                                     o_.clock->NowUnixMs(), 10000);
+                                       o_.clock->NowUnixMs(), 10000);
   if (!due.ok() || dry_run || due->empty()) return due;
   if (auto s = o_.store->Purge(*due, actor, o_.clock->NowUnixMs()); !s.ok()) {
     return s;
@@ -39,16 +40,14 @@ absl::StatusOr<std::vector<PurgeCandidate>> App::PurgeExpired(
 }
 
 absl::StatusOr<v1::PurgeResponse> App::Purge(const Caller& caller,
-    const v1::PurgeRequest& request_arg) {
-  const v1::PurgeRequest* request = &request_arg;
+                                             const v1::PurgeRequest& request) {
   v1::PurgeResponse out;
-  v1::PurgeResponse* response = &out;
-    if (absl::Status s = app_internal::NeedAdmin(caller, "purge"); !s.ok()) return s;
-  auto done = PurgeExpired(caller.id, request->dry_run());
-  if (!done.ok()) return (done.status());
-  response->set_dry_run(request->dry_run());
+  KONTOR_RETURN_IF_ERROR(app_internal::NeedAdmin(caller, "purge"));
+  auto done = PurgeExpired(caller.id, request.dry_run());
+  if (!done.ok()) return done.status();
+  out.set_dry_run(request.dry_run());
   for (const PurgeCandidate& c : *done) {
-    v1::PurgedMessage* m = response->add_messages();
+    v1::PurgedMessage* m = out.add_messages();
     m->set_message_id(c.message_id);
     m->set_origin(c.sent ? o_.config->node_id() : c.origin);
     m->set_sent(c.sent);

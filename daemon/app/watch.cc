@@ -60,6 +60,7 @@ absl::StatusOr<uint64_t> App::SentNow() const {
 absl::StatusOr<std::vector<v1::InboxEntry>> App::InboxAfter(
     const Caller& caller, uint64_t* cursor, size_t limit, absl::Duration wait) {
   std::vector<v1::InboxEntry> out;
+  limit = std::clamp<size_t>(limit, 1, app_internal::kMaxList);
   bool waited = wait <= absl::ZeroDuration();
   for (;;) {
     auto records = o_.store->ListInbox(false, *cursor, limit);
@@ -81,16 +82,21 @@ absl::StatusOr<std::vector<v1::InboxEntry>> App::InboxAfter(
 absl::StatusOr<std::vector<v1::DeliveryEvent>> App::SentAfter(
     const Caller& caller, uint64_t* cursor, size_t limit, absl::Duration wait) {
   std::vector<v1::DeliveryEvent> out;
+  limit = std::clamp<size_t>(limit, 1, app_internal::kMaxList);
   const int64_t until =
       o_.clock->MonotonicMs() + absl::ToInt64Milliseconds(wait);
+  // Moves only when the answer is whole: an error loses no event.
+  uint64_t next = *cursor;
   for (;;) {
-    auto events = o_.store->ListEvents(*cursor, limit);
+    auto events = o_.store->ListEvents(next, limit);
     if (!events.ok()) return events.status();
     for (const DeliveryEvent& ev : *events) {
-      *cursor = ev.seq;
+      next = ev.seq;
       // Only the caller's own messages (an admin's: all).
-      if (!RoleIsAdmin(caller.role) && !OwnSent(caller, ev.message_id).ok()) {
-        continue;
+      if (!RoleIsAdmin(caller.role)) {
+        auto own = OwnSent(caller, ev.message_id);
+        if (own.status().code() == absl::StatusCode::kNotFound) continue;
+        if (!own.ok()) return own.status();
       }
       v1::DeliveryEvent& e = out.emplace_back();
       e.set_seq(ev.seq);
@@ -106,6 +112,7 @@ absl::StatusOr<std::vector<v1::DeliveryEvent>> App::SentAfter(
     absl::Notification never;
     o_.clock->WaitForNotification(never, std::min<int64_t>(250, left));
   }
+  *cursor = next;
   return out;
 }
 

@@ -1,11 +1,12 @@
-// Signed audit heads and `kontor audit verify` (daemon/app/audit_verify.h) over a
-// real store, with real signing keys from TestPki: the chain, the node's own
+// Signed audit heads and `kontor audit verify` (daemon/app/audit_verify.h) over
+// a real store, with real signing keys from TestPki: the chain, the node's own
 // signed heads, and heads its peers witness in the receipts it signed.
+
+#include "daemon/app/audit_verify.h"
 
 #include <sqlite3.h>
 
 #include "absl/strings/str_join.h"
-#include "daemon/app/audit_verify.h"
 #include "daemon/envelope/merkle.h"
 #include "daemon/envelope/receipt.h"
 #include "gtest/gtest.h"
