@@ -99,7 +99,8 @@ thread() {
   cmake -S "$root" -B "$build/kontor" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     "${clang[@]}" -DKONTOR_SANITIZE=thread -DKONTOR_WITH_GRPC=OFF \
     -Dabsl_DIR="$build/absl/lib/cmake/absl" >/dev/null
-  local tests=(common_test store_test audit_test outbox_test inbox_test
+  local tests=(common_test store_conformance_test sqlite_store_test outbox_test inbox_test
+               app_test
                metrics_test)
   cmake --build "$build/kontor" -j2 --target "${tests[@]}"
   export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/tests/tsan.supp"

@@ -1054,7 +1054,9 @@ class SqliteStore : public Store {
       if (auto s = Due(peer, 2, rest, now_ms, &urgent); !s.ok()) return s;
       if (auto s = Due(peer, 1, rest, now_ms, &routine); !s.ok()) return s;
     }
-    const size_t routine_share = rest == 0 ? 0 : std::max<size_t>(1, rest / 4);
+    // A batch under four cannot keep the share: urgent goes first there
+    // (limits.max_batch under 4 gives routine only what urgent leaves).
+    const size_t routine_share = rest / 4;
     size_t take_routine = std::min(routine.size(), routine_share);
     size_t take_urgent = std::min(urgent.size(), rest - take_routine);
     take_routine = std::min(routine.size(), rest - take_urgent);
@@ -1538,7 +1540,9 @@ class SqliteStore : public Store {
              "purged_ms FROM inbox WHERE message_id >= ? AND message_id < ? "
              "AND accepted = 1 LIMIT ?");
       if (auto st = s.status(); !st.ok()) return st;
-      s.Bind(1, prefix).Bind(2, hi).Bind(3, static_cast<int64_t>(limit));
+      // At most `limit` in all, sent and received together.
+      s.Bind(1, prefix).Bind(2, hi).Bind(
+          3, static_cast<int64_t>(limit - out.size()));
       while (s.Step() == SQLITE_ROW) {
         KnownMessage k;
         k.message_id = s.Text(0);

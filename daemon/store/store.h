@@ -335,7 +335,8 @@ class Store {
   // Queued deliveries to `peer` that are due at `now_ms` (not deferred past
   // it, not expired), oldest first within a priority. Flash strictly first; the
   // rest of the batch is shared 3:1 between urgent and routine (either takes
-  // what the other leaves), so routine traffic is never starved.
+  // what the other leaves), so routine traffic is never starved. A batch
+  // under four cannot share: urgent first there.
   virtual absl::StatusOr<std::vector<PendingDelivery>> NextDeliveries(
       const std::string& peer, size_t limit, int64_t now_ms) {
     return NextDeliveries(std::vector<std::string>{peer}, limit, now_ms);
