@@ -42,20 +42,15 @@ Outbox::Outbox(std::string node_id, std::vector<std::string> peers,
       link_(link),
       directory_(directory),
       clock_(clock),
-      options_(options) {
+      options_(options),
+      routes_(options.routes.value_or(Routes())),
+      routed_(options.routes.has_value()) {
   for (const std::string& p : peers) {
     auto loop = std::make_unique<PeerLoop>();
     loop->peer = p;
-    loop->destinations = {p};
+    loop->destinations =
+        routed_ ? routes_.DestinationsVia(p) : std::vector<std::string>{p};
     loops_[p] = std::move(loop);
-  }
-}
-
-void Outbox::SetRoutes(Routes routes) {
-  routes_ = std::move(routes);
-  routed_ = true;
-  for (auto& [peer, loop] : loops_) {
-    loop->destinations = routes_.DestinationsVia(peer);
   }
 }
 
@@ -365,316 +360,404 @@ bool Outbox::ReturnOnce(PeerLoop* loop, PeerState* state) {
   return true;
 }
 
-bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
-  for (const std::string& d : loop->destinations) {
-    ExpireOverdue(d);  // nothing past its expiry is sent as new
-  }
-  const int64_t now = clock_->NowUnixMs();
-  auto pending =
-      store_->NextDeliveries(loop->destinations, options_.max_batch, now);
-  if (!pending.ok()) {
-    KLOG(Error, "outbox") << "cannot read queue of " << loop->peer << ": "
-                          << pending.status().message();
-    return false;
-  }
-  bool final_round = false;
-  if (pending->empty()) {
-    // Nothing queued: offer expired deliveries that were sent before one
-    // final time, so that a recipient that stored one can settle it with its
-    // stored receipt (a late receipt wins over expired).
-    std::vector<PendingDelivery> finals;
-    for (const std::string& d : loop->destinations) {
-      auto f = store_->FinalAttempts(d, options_.max_batch - finals.size(), now,
-                                     kFinalAttemptWindowMs);
-      if (!f.ok()) return false;
-      for (PendingDelivery& p : *f) finals.push_back(std::move(p));
-      if (finals.size() >= options_.max_batch) break;
-    }
-    if (finals.empty()) return false;
-    pending = std::move(finals);
-    final_round = true;
-  }
+// One round of a peer's delivery loop, stage by stage:
+//
+//   PickBatch     expire what is overdue; the next deliveries due (flash
+//                 first, then urgent and routine 3:1), or, with nothing
+//                 queued, a final offer of expired ones already sent
+//   Assemble      those whose attachment chunks are at the peer (the rest
+//                 go to the bulk lane first), up to the batch byte limit,
+//                 with the routing block of routed and relayed copies
+//   Exchange      send the batch, get one signed receipt per envelope (a
+//                 failed exchange backs the peer off)
+//   Judge         verify each receipt: the recipient's end-to-end answer
+//                 (delivered, rejected, expired, deferred), or a relay's
+//                 custody; an invalid one is no settlement
+//   Settle        the settlements, durably, in one transaction; receipts
+//                 of relayed messages start back towards their origin
+//   Defer         a deferred delivery waits with its own backoff, or is
+//                 suspended for an operator after too many
+//   Succeed       the peer answered well: its backoff is reset
+class Outbox::Round {
+ public:
+  Round(Outbox* outbox, PeerLoop* loop, PeerState* state)
+      : o_(*outbox), loop_(loop), state_(state) {}
 
-  std::vector<Settlement> settlements;
-  std::vector<const PendingDelivery*> batch;
-  std::vector<std::string> envelopes;
-  size_t bytes = 0;
-  for (const PendingDelivery& d : *pending) {
-    if (d.chunk_count > 0) {
-      // Its attachment chunks go first, on the bulk lane.
-      absl::MutexLock lock(&mu_);
-      if (loop->chunks_ready.count(d.message_id) == 0) {
-        if (loop->bulk_queued.insert(d.message_id).second) {
-          loop->bulk_queue.push_back(d);
-        }
-        continue;
-      }
-    }
-    if (!batch.empty() &&
-        bytes + d.envelope.size() > options_.max_batch_bytes) {
-      break;
-    }
-    bytes += d.envelope.size();
-    batch.push_back(&d);
-    if (d.peer == loop->peer && d.origin.empty()) {
-      envelopes.push_back(d.envelope);
-    } else {
-      // Routed or relayed: the unsigned routing block says whom this copy
-      // is for (relayed ones carry their trace already).
-      v1::Envelope env;
-      if (!env.ParseFromString(d.envelope)) {
-        KLOG(Error, "outbox")
-            << "stored envelope " << d.message_id << " does not parse";
-        envelopes.push_back(d.envelope);
-        continue;
-      }
-      env.mutable_routing()->set_deliver_to(d.peer);
-      envelopes.push_back(env.SerializeAsString());
-    }
-  }
-  if (batch.empty()) return false;
+  // Each returns whether the round goes on.
+  bool PickBatch();
+  bool Assemble();
+  bool Exchange();
+  void Judge();
+  bool Settle();
+  void Defer();
+  bool Succeed();
 
-  std::vector<std::string> ids;
-  bool flash = false;
-  for (const PendingDelivery* d : batch) {
-    ids.push_back(d->message_id);
-    flash = flash || d->priority == v1::FLASH;
-  }
-
-  {
-    absl::MutexLock lock(&mu_);
-    loop->in_flight.insert(ids.begin(), ids.end());
-  }
-  auto receipts = link_->Exchange(loop->peer, envelopes);
-  CrashPoint("deliver.after_send");
-  if (receipts.status().code() == absl::StatusCode::kCancelled) {
-    // This node is stopping: no failure of the peer, no backoff.
-    absl::MutexLock lock(&mu_);
-    loop->in_flight.clear();
-    return false;
-  }
-  if (!receipts.ok()) {
-    Fail(loop, state, batch, std::string(receipts.status().message()), flash);
-    return false;
-  }
-  if (receipts->size() != batch.size()) {
-    Fail(loop, state, batch,
-         absl::StrCat("peer answered ", receipts->size(), " receipts for ",
-                      batch.size(), " envelopes"));
-    return false;
-  }
-
-  std::vector<const PendingDelivery*> bad;
+ private:
   struct Deferral {
     const PendingDelivery* d;
     std::string by;  // the recipient, or the relay
     std::string reason;
   };
-  std::vector<Deferral> deferred;
-  const int64_t settled_at = clock_->NowUnixMs();
-  VerifiedRoots verified;  // one ECDSA verification per receipt batch
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const PendingDelivery& d = *batch[i];
-    const std::string& origin = d.origin.empty() ? node_id_ : d.origin;
-    const std::string wire_id = d.wire_id();
-    // Routed through a relay, or relayed by us: the settlement goes back
-    // towards the origin.
-    const bool via_relay = d.peer != loop->peer;
-    const std::string return_to =
-        d.origin.empty() ? "" : routes_.NextHop(origin);
-    v1::Receipt receipt;
-    v1::ReceiptBody claimed;
-    if (!receipt.ParseFromString((*receipts)[i]) ||
-        !claimed.ParseFromString(receipt.body())) {
-      KLOG(Security, "outbox") << "receipt from " << loop->peer << " for "
-                               << d.message_id << " does not parse";
-      bad.push_back(&d);
+  // A relay's own answer for `d` (custody, or a refusal of its own).
+  void JudgeRelayAnswer(const PendingDelivery& d, const std::string& raw,
+                        const v1::Receipt& receipt, const std::string& origin);
+  // The recipient's answer for `d`.
+  void JudgeRecipientAnswer(const PendingDelivery& d, const std::string& raw,
+                            const v1::Receipt& receipt,
+                            const v1::ReceiptBody& claimed,
+                            const std::string& origin);
+
+  Outbox& o_;
+  PeerLoop* const loop_;
+  PeerState* const state_;
+  std::vector<PendingDelivery> pending_;
+  bool final_round_ = false;
+  std::vector<const PendingDelivery*> batch_;
+  std::vector<std::string> envelopes_;
+  bool flash_ = false;
+  std::vector<std::string> receipts_;
+  int64_t settled_at_ = 0;
+  VerifiedRoots verified_;  // one ECDSA verification per receipt batch
+  std::vector<Settlement> settlements_;
+  std::vector<Deferral> deferred_;
+  std::vector<const PendingDelivery*> bad_;
+};
+
+bool Outbox::RunOnce(PeerLoop* loop, PeerState* state) {
+  Round round(this, loop, state);
+  if (!round.PickBatch() || !round.Assemble() || !round.Exchange()) {
+    return false;
+  }
+  round.Judge();
+  if (!round.Settle()) return false;
+  round.Defer();
+  return round.Succeed();
+}
+
+bool Outbox::Round::PickBatch() {
+  for (const std::string& d : loop_->destinations) {
+    o_.ExpireOverdue(d);  // nothing past its expiry is sent as new
+  }
+  const int64_t now = o_.clock_->NowUnixMs();
+  auto pending = o_.store_->NextDeliveries(loop_->destinations,
+                                           o_.options_.max_batch, now);
+  if (!pending.ok()) {
+    KLOG(Error, "outbox") << "cannot read queue of " << loop_->peer << ": "
+                          << pending.status().message();
+    return false;
+  }
+  if (!pending->empty()) {
+    pending_ = std::move(*pending);
+    return true;
+  }
+  // Nothing queued: offer expired deliveries that were sent before one
+  // final time, so that a recipient that stored one can settle it with its
+  // stored receipt (a late receipt wins over expired).
+  for (const std::string& d : loop_->destinations) {
+    auto f = o_.store_->FinalAttempts(
+        d, o_.options_.max_batch - pending_.size(), now, kFinalAttemptWindowMs);
+    if (!f.ok()) return false;
+    for (PendingDelivery& p : *f) pending_.push_back(std::move(p));
+    if (pending_.size() >= o_.options_.max_batch) break;
+  }
+  final_round_ = true;
+  return !pending_.empty();
+}
+
+bool Outbox::Round::Assemble() {
+  size_t bytes = 0;
+  for (const PendingDelivery& d : pending_) {
+    if (d.chunk_count > 0) {
+      // Its attachment chunks go first, on the bulk lane.
+      absl::MutexLock lock(&o_.mu_);
+      if (loop_->chunks_ready.count(d.message_id) == 0) {
+        if (loop_->bulk_queued.insert(d.message_id).second) {
+          loop_->bulk_queue.push_back(d);
+        }
+        continue;
+      }
+    }
+    if (!batch_.empty() &&
+        bytes + d.envelope.size() > o_.options_.max_batch_bytes) {
+      break;
+    }
+    bytes += d.envelope.size();
+    batch_.push_back(&d);
+    flash_ = flash_ || d.priority == v1::FLASH;
+    if (d.peer == loop_->peer && d.origin.empty()) {
+      envelopes_.push_back(d.envelope);
       continue;
     }
-    if (via_relay && claimed.recipient() == loop->peer) {
-      // The relay's own answer: custody, or a refusal of its own, which is
-      // never final (only the recipient's is).
-      auto body = VerifyReceipt(receipt, *directory_, loop->peer, origin,
-                                wire_id, d.outer_digest, &verified);
-      if (!body.ok()) {
-        KLOG(Security, "outbox")
-            << "invalid receipt from relay " << loop->peer << " for "
-            << d.message_id << ": " << body.status().message();
-        bad.push_back(&d);
-      } else if (body->verdict() == v1::FORWARDED &&
-                 body->deliver_to() == d.peer) {
-        settlements.push_back(
-            Settlement{d.message_id, d.peer, kStateForwarded,
-                       absl::StrCat("forwarded by ", loop->peer),
-                       (*receipts)[i], settled_at, ""});
-      } else {
-        const std::string reason = body->verdict() == v1::FORWARDED
-                                       ? "custody for another recipient"
-                                       : Printable(body->reason(), 200);
-        KLOG(Warning, "outbox") << "message " << d.message_id << " to "
-                                << d.peer << " not taken: " << reason;
-        deferred.push_back(
-            Deferral{&d, absl::StrCat("relay ", loop->peer), reason});
-      }
+    // Routed or relayed: the unsigned routing block says whom this copy is
+    // for (relayed ones carry their trace already).
+    v1::Envelope env;
+    if (!env.ParseFromString(d.envelope)) {
+      KLOG(Error, "outbox")
+          << "stored envelope " << d.message_id << " does not parse";
+      envelopes_.push_back(d.envelope);
       continue;
     }
-    bool altered = false;
-    absl::StatusOr<v1::ReceiptBody> body =
-        claimed.recipient() != d.peer
-            ? absl::UnauthenticatedError(
-                  absl::StrCat("receipt from ", Printable(claimed.recipient()),
-                               " for ", d.peer))
-        : claimed.verdict() == v1::DEFERRED
-            ? VerifyReceipt(receipt, *directory_, d.peer, origin, wire_id,
-                            d.outer_digest, &verified)
-            : VerifyEndToEndReceipt(receipt, *directory_, d.peer, origin,
-                                    wire_id, d.outer_digest, &altered,
-                                    &verified);
-    if (!body.ok()) {
-      KLOG(Security, "outbox")
-          << "invalid receipt from " << loop->peer << " for " << d.message_id
-          << ": " << body.status().message();
-      bad.push_back(&d);
-      continue;
-    }
-    if (body->verdict() == v1::ACCEPTED) {
-      const std::string problem =
-          ReceiptContentProblem(*body, receipt.body(), d.inner_digest);
-      if (!problem.empty()) {
-        // A peer of an older version names no content: a warning; other
-        // content named, or bytes off the standard: a security event.
-        LogLine(body->inner_digest().empty() ? LogLevel::kWarning
-                                             : LogLevel::kSecurity,
-                "outbox")
-            << "message " << d.message_id << ": " << problem;
-      }
-      settlements.push_back(Settlement{d.message_id, d.peer, kStateDelivered,
-                                       problem, (*receipts)[i], settled_at,
-                                       return_to});
-    } else if (body->verdict() == v1::DEFERRED) {
-      KLOG(Warning, "outbox")
-          << "message " << d.message_id << " deferred by " << d.peer << ": "
-          << Printable(body->reason(), 200);
-      deferred.push_back(Deferral{&d, d.peer, Printable(body->reason(), 200)});
-      if (d.chunk_count > 0) {
-        // Maybe a chunk went missing there: ask again before resending.
-        absl::MutexLock lock(&mu_);
-        loop->chunks_ready.erase(d.message_id);
-      }
-    } else {
-      const bool expired = body->refusal() == v1::REFUSAL_EXPIRED;
-      std::string reason = absl::StrCat(v1::RefusalCode_Name(body->refusal()),
-                                        ": ", Printable(body->reason(), 300));
-      if (altered) {
-        absl::StrAppend(&reason, " (what reached ", d.peer,
-                        " was not the envelope sent: altered on the way)");
-      }
-      KLOG(Warning, "outbox")
-          << "message " << d.message_id << " refused by " << d.peer << " ("
-          << v1::RefusalCode_Name(body->refusal())
-          << "): " << Printable(body->reason(), 200)
-          << (altered ? " -- the envelope was altered on the way" : "");
-      settlements.push_back(Settlement{
-          d.message_id, d.peer, expired ? kStateExpired : kStateRejected,
-          reason, (*receipts)[i], settled_at, return_to});
+    env.mutable_routing()->set_deliver_to(d.peer);
+    envelopes_.push_back(env.SerializeAsString());
+  }
+  return !batch_.empty();
+}
+
+bool Outbox::Round::Exchange() {
+  {
+    absl::MutexLock lock(&o_.mu_);
+    for (const PendingDelivery* d : batch_) {
+      loop_->in_flight.insert(d->message_id);
     }
   }
+  auto receipts = o_.link_->Exchange(loop_->peer, envelopes_);
+  CrashPoint("deliver.after_send");
+  if (receipts.status().code() == absl::StatusCode::kCancelled) {
+    // This node is stopping: no failure of the peer, no backoff.
+    absl::MutexLock lock(&o_.mu_);
+    loop_->in_flight.clear();
+    return false;
+  }
+  if (!receipts.ok()) {
+    o_.Fail(loop_, state_, batch_, std::string(receipts.status().message()),
+            flash_);
+    return false;
+  }
+  if (receipts->size() != batch_.size()) {
+    o_.Fail(loop_, state_, batch_,
+            absl::StrCat("peer answered ", receipts->size(), " receipts for ",
+                         batch_.size(), " envelopes"));
+    return false;
+  }
+  receipts_ = std::move(*receipts);
+  settled_at_ = o_.clock_->NowUnixMs();
+  return true;
+}
+
+void Outbox::Round::Judge() {
+  for (size_t i = 0; i < batch_.size(); ++i) {
+    const PendingDelivery& d = *batch_[i];
+    const std::string& origin = d.origin.empty() ? o_.node_id_ : d.origin;
+    v1::Receipt receipt;
+    v1::ReceiptBody claimed;
+    if (!receipt.ParseFromString(receipts_[i]) ||
+        !claimed.ParseFromString(receipt.body())) {
+      KLOG(Security, "outbox") << "receipt from " << loop_->peer << " for "
+                               << d.message_id << " does not parse";
+      bad_.push_back(&d);
+      continue;
+    }
+    // Routed through a relay, or relayed by us: the relay answers for
+    // itself when it takes custody.
+    const bool via_relay = d.peer != loop_->peer;
+    if (via_relay && claimed.recipient() == loop_->peer) {
+      JudgeRelayAnswer(d, receipts_[i], receipt, origin);
+    } else {
+      JudgeRecipientAnswer(d, receipts_[i], receipt, claimed, origin);
+    }
+  }
+}
+
+void Outbox::Round::JudgeRelayAnswer(const PendingDelivery& d,
+                                     const std::string& raw,
+                                     const v1::Receipt& receipt,
+                                     const std::string& origin) {
+  // Custody, or a refusal of the relay's own, which is never final (only
+  // the recipient's is).
+  auto body = VerifyReceipt(receipt, *o_.directory_, loop_->peer, origin,
+                            d.wire_id(), d.outer_digest, &verified_);
+  if (!body.ok()) {
+    KLOG(Security, "outbox")
+        << "invalid receipt from relay " << loop_->peer << " for "
+        << d.message_id << ": " << body.status().message();
+    bad_.push_back(&d);
+  } else if (body->verdict() == v1::FORWARDED && body->deliver_to() == d.peer) {
+    settlements_.push_back(Settlement{
+        d.message_id, d.peer, kStateForwarded,
+        absl::StrCat("forwarded by ", loop_->peer), raw, settled_at_, ""});
+  } else {
+    const std::string reason = body->verdict() == v1::FORWARDED
+                                   ? "custody for another recipient"
+                                   : Printable(body->reason(), 200);
+    KLOG(Warning, "outbox") << "message " << d.message_id << " to " << d.peer
+                            << " not taken: " << reason;
+    deferred_.push_back(
+        Deferral{&d, absl::StrCat("relay ", loop_->peer), reason});
+  }
+}
+
+void Outbox::Round::JudgeRecipientAnswer(const PendingDelivery& d,
+                                         const std::string& raw,
+                                         const v1::Receipt& receipt,
+                                         const v1::ReceiptBody& claimed,
+                                         const std::string& origin) {
+  // The settlement of a relayed message goes back towards its origin.
+  const std::string return_to =
+      d.origin.empty() ? "" : o_.routes_.NextHop(origin);
+  const std::string wire_id = d.wire_id();
+  bool altered = false;
+  absl::StatusOr<v1::ReceiptBody> body =
+      claimed.recipient() != d.peer
+          ? absl::UnauthenticatedError(
+                absl::StrCat("receipt from ", Printable(claimed.recipient()),
+                             " for ", d.peer))
+      : claimed.verdict() == v1::DEFERRED
+          ? VerifyReceipt(receipt, *o_.directory_, d.peer, origin, wire_id,
+                          d.outer_digest, &verified_)
+          : VerifyEndToEndReceipt(receipt, *o_.directory_, d.peer, origin,
+                                  wire_id, d.outer_digest, &altered,
+                                  &verified_);
+  if (!body.ok()) {
+    KLOG(Security, "outbox")
+        << "invalid receipt from " << loop_->peer << " for " << d.message_id
+        << ": " << body.status().message();
+    bad_.push_back(&d);
+    return;
+  }
+  if (body->verdict() == v1::ACCEPTED) {
+    const std::string problem =
+        ReceiptContentProblem(*body, receipt.body(), d.inner_digest);
+    if (!problem.empty()) {
+      // A peer of an older version names no content: a warning; other
+      // content named, or bytes off the standard: a security event.
+      LogLine(body->inner_digest().empty() ? LogLevel::kWarning
+                                           : LogLevel::kSecurity,
+              "outbox")
+          << "message " << d.message_id << ": " << problem;
+    }
+    settlements_.push_back(Settlement{d.message_id, d.peer, kStateDelivered,
+                                      problem, raw, settled_at_, return_to});
+  } else if (body->verdict() == v1::DEFERRED) {
+    KLOG(Warning, "outbox") << "message " << d.message_id << " deferred by "
+                            << d.peer << ": " << Printable(body->reason(), 200);
+    deferred_.push_back(Deferral{&d, d.peer, Printable(body->reason(), 200)});
+    if (d.chunk_count > 0) {
+      // Maybe a chunk went missing there: ask again before resending.
+      absl::MutexLock lock(&o_.mu_);
+      loop_->chunks_ready.erase(d.message_id);
+    }
+  } else {
+    const bool expired = body->refusal() == v1::REFUSAL_EXPIRED;
+    std::string reason = absl::StrCat(v1::RefusalCode_Name(body->refusal()),
+                                      ": ", Printable(body->reason(), 300));
+    if (altered) {
+      absl::StrAppend(&reason, " (what reached ", d.peer,
+                      " was not the envelope sent: altered on the way)");
+    }
+    KLOG(Warning, "outbox")
+        << "message " << d.message_id << " refused by " << d.peer << " ("
+        << v1::RefusalCode_Name(body->refusal())
+        << "): " << Printable(body->reason(), 200)
+        << (altered ? " -- the envelope was altered on the way" : "");
+    settlements_.push_back(Settlement{d.message_id, d.peer,
+                                      expired ? kStateExpired : kStateRejected,
+                                      reason, raw, settled_at_, return_to});
+  }
+}
+
+bool Outbox::Round::Settle() {
   CrashPoint("deliver.before_receipt_commit");
-  if (!settlements.empty()) {
-    if (auto s = store_->Settle(settlements); !s.ok()) {
-      KLOG(Error, "outbox")
-          << "cannot store receipts from " << loop->peer << ": " << s.message();
-      Fail(loop, state, {}, absl::StrCat("store: ", s.message()));
+  if (!settlements_.empty()) {
+    if (auto s = o_.store_->Settle(settlements_); !s.ok()) {
+      KLOG(Error, "outbox") << "cannot store receipts from " << loop_->peer
+                            << ": " << s.message();
+      o_.Fail(loop_, state_, {}, absl::StrCat("store: ", s.message()));
       return false;
     }
-    for (size_t i = 0; i < settlements.size(); ++i) {
-      CountDelivery(settlements[i].peer, settlements[i].state);
-    }
-    if (options_.metrics != nullptr) {
-      const Histogram latency = options_.metrics->GetHistogram(
+    for (const Settlement& x : settlements_) o_.CountDelivery(x.peer, x.state);
+    if (o_.options_.metrics != nullptr) {
+      const Histogram latency = o_.options_.metrics->GetHistogram(
           "kontor_delivery_latency_seconds",
           "From submission to the recipient's receipt stored here (own "
           "messages delivered)",
           LatencyBuckets());
-      for (const PendingDelivery* d : batch) {
-        if (d->origin.empty()) {
-          for (const Settlement& x : settlements) {
-            if (x.message_id == d->message_id && x.peer == d->peer &&
-                x.state == kStateDelivered) {
-              latency.Observe(std::max<int64_t>(0, settled_at - d->created_ms) /
-                              1000.0);
-            }
+      for (const PendingDelivery* d : batch_) {
+        if (!d->origin.empty()) continue;
+        for (const Settlement& x : settlements_) {
+          if (x.message_id == d->message_id && x.peer == d->peer &&
+              x.state == kStateDelivered) {
+            latency.Observe(std::max<int64_t>(0, settled_at_ - d->created_ms) /
+                            1000.0);
           }
         }
       }
     }
     std::set<std::string> hops;
-    for (const Settlement& x : settlements) {
+    for (const Settlement& x : settlements_) {
       if (!x.return_to.empty()) hops.insert(x.return_to);
     }
-    for (const std::string& hop : hops) Notify(hop);
-    absl::MutexLock lock(&mu_);
-    for (const Settlement& x : settlements) {
-      if (x.state != kStateForwarded) loop->chunks_ready.erase(x.message_id);
+    for (const std::string& hop : hops) o_.Notify(hop);
+    absl::MutexLock lock(&o_.mu_);
+    for (const Settlement& x : settlements_) {
+      if (x.state != kStateForwarded) loop_->chunks_ready.erase(x.message_id);
     }
   }
   CrashPoint("deliver.after_receipt_commit");
-  if (final_round) {
+  if (final_round_) {
     std::map<std::string, std::vector<std::string>> by_peer;
-    for (const PendingDelivery* d : batch) {
+    for (const PendingDelivery* d : batch_) {
       by_peer[d->peer].push_back(d->message_id);
     }
     for (const auto& [peer, keys] : by_peer) {
-      if (auto s = store_->FinalAttemptMade(peer, keys); !s.ok()) {
+      if (auto s = o_.store_->FinalAttemptMade(peer, keys); !s.ok()) {
         KLOG(Error, "outbox") << "cannot record final attempt: " << s.message();
       }
     }
   }
+  return true;
+}
+
+void Outbox::Round::Defer() {
   // A deferral concerns that message only (the peer is fine): it waits
   // with its own backoff, so it is not offered again at once.
-  for (const auto& [d, by, reason] : deferred) {
-    CountDelivery(d->peer, "deferred");
-    if (d->deferrals + 1 >= options_.suspend_after_deferrals) {
+  for (const auto& [d, by, reason] : deferred_) {
+    o_.CountDelivery(d->peer, "deferred");
+    if (d->deferrals + 1 >= o_.options_.suspend_after_deferrals) {
       KLOG(Warning, "outbox")
-          << "message " << d->message_id << " to " << loop->peer
+          << "message " << d->message_id << " to " << loop_->peer
           << " suspended after " << d->deferrals + 1
           << " deferrals; needs an operator: " << reason;
-      if (auto s = store_->Suspend(d->message_id, d->peer,
-                                   absl::StrCat("deferred ", d->deferrals + 1,
-                                                " times by ", by, ": ", reason),
-                                   settled_at);
+      if (auto s =
+              o_.store_->Suspend(d->message_id, d->peer,
+                                 absl::StrCat("deferred ", d->deferrals + 1,
+                                              " times by ", by, ": ", reason),
+                                 settled_at_);
           !s.ok()) {
         KLOG(Error, "outbox") << "cannot suspend: " << s.message();
       }
       continue;
     }
     const int64_t delay =
-        BackoffDelayMs(d->deferrals + 1, options_.initial_backoff_ms,
-                       options_.max_backoff_ms, Jitter());
-    MarkAttempted({d}, absl::StrCat("deferred by ", by, ": ", reason),
-                  settled_at, settled_at + delay);
+        BackoffDelayMs(d->deferrals + 1, o_.options_.initial_backoff_ms,
+                       o_.options_.max_backoff_ms, Jitter());
+    o_.MarkAttempted({d}, absl::StrCat("deferred by ", by, ": ", reason),
+                     settled_at_, settled_at_ + delay);
   }
-  if (!bad.empty()) {
-    Fail(loop, state, bad, "invalid receipt");
+}
+
+bool Outbox::Round::Succeed() {
+  if (!bad_.empty()) {
+    o_.Fail(loop_, state_, bad_, "invalid receipt");
     return false;
   }
   {
-    absl::MutexLock lock(&mu_);
-    loop->in_flight.clear();
-    loop->runtime.connected = true;
-    loop->runtime.last_error.clear();
+    absl::MutexLock lock(&o_.mu_);
+    loop_->in_flight.clear();
+    loop_->runtime.connected = true;
+    loop_->runtime.last_error.clear();
   }
-  if (state->failures != 0 ||
-      settled_at - state->last_success_ms > kSuccessPersistMs) {
-    if (state->failures != 0) {
-      KLOG(Info, "outbox") << "peer " << loop->peer << " reachable again after "
-                           << state->failures << " failed attempts";
+  if (state_->failures != 0 ||
+      settled_at_ - state_->last_success_ms > kSuccessPersistMs) {
+    if (state_->failures != 0) {
+      KLOG(Info, "outbox") << "peer " << loop_->peer
+                           << " reachable again after " << state_->failures
+                           << " failed attempts";
     }
-    state->failures = 0;
-    state->next_attempt_ms = 0;
-    state->last_error.clear();
-    state->last_success_ms = settled_at;
-    if (auto s = store_->PutPeerState(*state); !s.ok()) {
+    state_->failures = 0;
+    state_->next_attempt_ms = 0;
+    state_->last_error.clear();
+    state_->last_success_ms = settled_at_;
+    if (auto s = o_.store_->PutPeerState(*state_); !s.ok()) {
       KLOG(Error, "outbox") << "cannot persist peer state: " << s.message();
     }
   }

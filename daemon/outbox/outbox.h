@@ -4,6 +4,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -73,6 +74,10 @@ struct OutboxOptions {
   // Deliveries by peer and outcome, failed attempts, and the latency from
   // submission to the stored receipt. Optional; must outlive the Outbox.
   Metrics* metrics = nullptr;
+  // Routed recipients (config routes) and relayed messages: a recipient
+  // without its own loop is served by the loop of its next hop. Without,
+  // every recipient is a direct peer.
+  std::optional<Routes> routes;
 };
 
 struct PeerRuntime {
@@ -94,11 +99,6 @@ class Outbox {
   ~Outbox();
   Outbox(const Outbox&) = delete;
   Outbox& operator=(const Outbox&) = delete;
-
-  // Routed recipients (config routes) and relayed messages: a recipient
-  // without its own loop is served by the loop of its next hop. Call
-  // before Start(); without it every recipient is a direct peer.
-  void SetRoutes(Routes routes);
 
   void Start();
   void Stop();
@@ -143,7 +143,9 @@ class Outbox {
   // read first; a write only when something expired).
   void ExpireOverdue(const std::string& peer);
   // One round: returns true if it delivered something (so go again at once).
+  // Its stages are named in outbox.cc (class Outbox::Round).
   bool RunOnce(PeerLoop* loop, PeerState* state);
+  class Round;
   // Hands queued end-to-end receipts back through this peer; true if it
   // returned some (so go again), false if none or on failure (backoff).
   bool ReturnOnce(PeerLoop* loop, PeerState* state);
@@ -174,8 +176,8 @@ class Outbox {
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, std::unique_ptr<PeerLoop>> loops_;  // fixed after ctor
-  Routes routes_;  // fixed before Start()
-  bool routed_ = false;
+  const Routes routes_;
+  const bool routed_;
 };
 
 // Removes the attachment chunk files of messages sent or relayed from here

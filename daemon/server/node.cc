@@ -154,6 +154,7 @@ absl::Status Node::Init() {
   options.max_batch_bytes = std::max<uint64_t>(8 << 20, max_envelope);
   options.data_dir = config_.data_dir();
   options.metrics = &metrics_;
+  options.routes = routes;
   grpc_limit_ =
       static_cast<int>(options.max_batch_bytes + max_envelope + (1 << 20));
   link_ = std::make_unique<GrpcPeerLink>(
@@ -164,7 +165,6 @@ absl::Status Node::Init() {
   outbox_ = std::make_unique<Outbox>(config_.node_id(), peer_ids, store_.get(),
                                      link_.get(), identity_.directory.get(),
                                      clock_, options);
-  outbox_->SetRoutes(routes);
   StagingOptions staging;
   staging.data_dir = config_.data_dir();
   staging.max_bytes_per_peer = limits.max_staged_bytes_per_peer() != 0
