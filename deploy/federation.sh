@@ -139,6 +139,33 @@ is_running() {
   return 1
 }
 
+# Returns 0 once process $1 has no running thread left. After SIGKILL the
+# thread group leader turns zombie (empty cmdline) first, while its other
+# threads still exit and keep the open files, the data directory's lock
+# among them; a new kontord on that directory must wait for the last one.
+process_gone() {
+  local t state rest
+  [[ -d /proc/$1 ]] || return 0
+  for t in /proc/"$1"/task/*/stat; do
+    [[ -r $t ]] || continue
+    IFS= read -r rest <"$t" 2>/dev/null || continue
+    rest=${rest##*) }
+    state=${rest%% *}
+    [[ $state == Z || $state == X ]] || return 1
+  done
+  return 0
+}
+
+# Waits up to 10 s for process $1 to be gone (see process_gone).
+wait_gone() {
+  local i
+  for ((i = 0; i < 100; i++)); do
+    process_gone "$1" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # Sets kontord to the absolute path of the daemon binary, or dies.
 find_kontord() {
   local c
@@ -167,6 +194,15 @@ launch() {
   pidfile=$(pidfile_of "$node")
   sock=$(socket_of "$node")
   ensure_socket_dir "$sock"
+  # A kontord just SIGKILLed by someone else may still be exiting (its
+  # leader a zombie with an empty cmdline, its lock still held): wait for it.
+  if [[ -s $pidfile ]]; then
+    local old
+    old=$(<"$pidfile")
+    if [[ $old =~ ^[0-9]+$ && -d /proc/$old && -z $(tr -d '\0' <"/proc/$old/cmdline" 2>/dev/null) ]]; then
+      wait_gone "$old" || true
+    fi
+  fi
   rm -f "$pidfile"
   # A socket left by a killed kontord would look like a ready node.
   if [[ -S $sock ]]; then rm -f "$sock"; fi
@@ -280,6 +316,9 @@ stop_nodes() {
     sleep 0.1
   done
   ((${#running[@]} == 0)) || die "could not stop: ${running[*]}"
+  for node in "${!pid_of[@]}"; do
+    wait_gone "${pid_of[$node]}" || die "could not stop: $node (pid ${pid_of[$node]} is still exiting)"
+  done
   for node in "$@"; do
     rm -f "$(pidfile_of "$node")"
     [[ -f $dir/$node/socket ]] || continue

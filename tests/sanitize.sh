@@ -107,7 +107,14 @@ thread() {
   local t failed=()
   for t in "${tests[@]}"; do
     say "$t"
-    "$build/kontor/tests/$t" --gtest_brief=1 || failed+=("$t")
+    local bin
+    bin=$(find "$build/kontor/tests" -type f -name "$t" -perm -u+x | head -n 1)
+    if [[ -z $bin ]]; then
+      echo "sanitize.sh: $t was not built" >&2
+      failed+=("$t")
+      continue
+    fi
+    "$bin" --gtest_brief=1 || { echo "sanitize.sh: $t exited with $?" >&2; failed+=("$t"); }
   done
   if ((${#failed[@]})); then
     echo "sanitize.sh: ThreadSanitizer: failed: ${failed[*]}" >&2

@@ -101,14 +101,29 @@ def interrupt_on_signals():
 
 
 def pid_alive(pid):
-    """True if pid runs (a zombie counts as dead)."""
+    """True while any thread of process pid runs. After SIGKILL the thread
+    group leader turns zombie first while its other threads still exit
+    (slowly under AddressSanitizer), holding the open files (and the data
+    directory's lock) until the last one is gone: that still counts as
+    alive."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
+        tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return False
-    state = stat[stat.rfind(")") + 2:][:1]
-    return state not in ("Z", "X", "")
+        tasks = [str(pid)]
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+        state = stat[stat.rfind(")") + 2:][:1]
+        if state not in ("Z", "X", ""):
+            return True
+    return False
 
 
 def one_line(stderr):
