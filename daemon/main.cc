@@ -17,6 +17,7 @@
 #include "daemon/server/node.h"
 #include "daemon/server/runner.h"
 #include "daemon/store/check.h"
+#include "daemon/store/open.h"
 
 namespace {
 
@@ -94,7 +95,7 @@ int main(int argc, char** argv) {
   }
   kontor::Clock* clock = kontor::Clock::Real();
   if (check_store) {
-    const std::string db = config->data_dir() + "/kontor.db";
+    const std::string db = kontor::SqliteStorePath(config->data_dir());
     const kontor::StoreFilesCheck check =
         kontor::CheckStoreFiles(db, /*full=*/true);
     for (const std::string& n : check.notes) printf("note: %s\n", n.c_str());

@@ -114,6 +114,13 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
                                    "\"ee.border\")"));
   }
   if (c.data_dir().empty()) return FieldError("data_dir", "required");
+  // The backends kontord has (store/open.h, which validates again).
+  if (!c.store().backend().empty() && c.store().backend() != "sqlite") {
+    return FieldError(
+        "store.backend",
+        absl::StrCat("'", Printable(c.store().backend()),
+                     "' is not a store backend (one of: sqlite)"));
+  }
   c.set_data_dir(Resolve(base_dir, c.data_dir()));
   if (c.listen_address().empty())
     return FieldError("listen_address", "required");

@@ -35,8 +35,9 @@ double Jitter() {
 }  // namespace
 
 Outbox::Outbox(std::string node_id, std::vector<std::string> peers,
-               Store* store, PeerLink* link, const KeyDirectory* directory,
-               const Clock* clock, OutboxOptions options)
+               DeliveryStore* store, PeerLink* link,
+               const KeyDirectory* directory, const Clock* clock,
+               OutboxOptions options)
     : node_id_(std::move(node_id)),
       store_(store),
       link_(link),
@@ -764,7 +765,7 @@ bool Outbox::Round::Succeed() {
   return true;
 }
 
-absl::StatusOr<size_t> CollectSettledChunks(Store* store,
+absl::StatusOr<size_t> CollectSettledChunks(DeliveryStore* store,
                                             const std::string& data_dir,
                                             int64_t now_ms) {
   const AttachmentDirs dirs(data_dir);

@@ -93,9 +93,9 @@ struct PeerRuntime {
 // exchange). Thread-safe.
 class Outbox {
  public:
-  Outbox(std::string node_id, std::vector<std::string> peers, Store* store,
-         PeerLink* link, const KeyDirectory* directory, const Clock* clock,
-         OutboxOptions options);
+  Outbox(std::string node_id, std::vector<std::string> peers,
+         DeliveryStore* store, PeerLink* link, const KeyDirectory* directory,
+         const Clock* clock, OutboxOptions options);
   ~Outbox();
   Outbox(const Outbox&) = delete;
   Outbox& operator=(const Outbox&) = delete;
@@ -167,7 +167,7 @@ class Outbox {
                      double n = 1) const;
 
   const std::string node_id_;
-  Store* const store_;
+  DeliveryStore* const store_;
   PeerLink* const link_;
   const KeyDirectory* const directory_;
   const Clock* const clock_;
@@ -184,7 +184,7 @@ class Outbox {
 // once every delivery of theirs settled (an expired one after its final
 // attempt window), and records that they went. Returns how many messages'
 // files went.
-absl::StatusOr<size_t> CollectSettledChunks(Store* store,
+absl::StatusOr<size_t> CollectSettledChunks(DeliveryStore* store,
                                             const std::string& data_dir,
                                             int64_t now_ms);
 

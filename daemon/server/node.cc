@@ -22,6 +22,7 @@
 #include "daemon/app/audit_verify.h"
 #include "daemon/attachment/files.h"
 #include "daemon/common/log.h"
+#include "daemon/store/open.h"
 #include "daemon/web/metrics_server.h"
 
 namespace kontor {
@@ -104,7 +105,16 @@ absl::Status Node::Init() {
         absl::StrCat("data_dir ", config_.data_dir(),
                      " is in use by another kontord (", lock_path, ")"));
   }
-  auto store = Store::Open(config_.data_dir() + "/kontor.db", &metrics_);
+  StoreOptions store_options;
+  store_options.data_dir = config_.data_dir();
+  store_options.metrics = &metrics_;
+  if (auto backend = ParseStoreBackend(config_.store().backend());
+      backend.ok()) {
+    store_options.backend = *backend;
+  } else {
+    return backend.status();
+  }
+  auto store = OpenStore(store_options);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
   // Attachments uploaded more than a day ago that no message took.

@@ -308,30 +308,51 @@ struct DedupEntry {
   std::string receipt;
 };
 
-// The node's durable state in one SQLite file (WAL, synchronous=FULL), and
-// message content keys in a second one beside it (ContentKeysPath): all
-// content is stored sealed, so erasing destroys a key (DESIGN.md §7).
-// Writes go through one writer thread that commits whatever is pending in one
-// transaction (group commit): a write returns only after its transaction is
-// fsync'd. Each write is its own savepoint, so one failing write does not
-// fail the others. Thread-safe.
-class Store {
+// What submitting a message and the operator actions on its deliveries need
+// (app/submission, app/deliveries).
+class SubmitStore {
  public:
-  // `metrics` (optional) gets the commit sizes.
-  static absl::StatusOr<std::unique_ptr<Store>> Open(
-      const std::string& path, Metrics* metrics = nullptr);
-  virtual ~Store() = default;
+  virtual ~SubmitStore() = default;
 
-  // --- sending ---
   // Inserts the message and one queued delivery per recipient, durably.
   // With a client key already used by the submitter: same request hash →
   // the original id (duplicate=true); different → kAlreadyExists.
   virtual absl::StatusOr<SubmitOutcome> InsertOutgoing(
       const OutgoingMessage& m) = 0;
+
   // Looks up an idempotency key without writing.
   virtual absl::StatusOr<std::optional<SubmitOutcome>> FindByClientKey(
       const std::string& submitter, const std::string& client_key,
       const std::string& request_hash) = 0;
+  virtual absl::Status InsertUpload(const UploadRecord& upload) = 0;
+  virtual absl::StatusOr<std::optional<UploadRecord>> GetUpload(
+      const std::string& id) = 0;
+
+  // Uploads no message took, created before `before_ms`: rows removed, ids
+  // returned (their chunk files are the caller's to remove).
+  virtual absl::StatusOr<std::vector<std::string>> DropStaleUploads(
+      int64_t before_ms) = 0;
+
+  // Moves queued or suspended deliveries of the message to cancelled;
+  // returns how many.
+  virtual absl::StatusOr<uint32_t> Cancel(const std::string& message_id,
+                                          int64_t now_ms,
+                                          const std::string& actor = "") = 0;
+
+  // Suspended deliveries of the message are queued again and queued ones
+  // made due now; returns how many.
+  virtual absl::StatusOr<uint32_t> Retry(const std::string& message_id,
+                                         int64_t now_ms,
+                                         const std::string& actor = "") = 0;
+};
+
+// What the outbox needs: the due deliveries to a peer, their attempts and
+// settlement, deferral and expiry, receipts going back through a relay, and
+// attachment files nobody needs any more.
+class DeliveryStore {
+ public:
+  virtual ~DeliveryStore() = default;
+
   // Queued deliveries to `peer` that are due at `now_ms` (not deferred past
   // it, not expired), oldest first within a priority. Flash strictly first; the
   // rest of the batch is shared 3:1 between urgent and routine (either takes
@@ -341,9 +362,11 @@ class Store {
       const std::string& peer, size_t limit, int64_t now_ms) {
     return NextDeliveries(std::vector<std::string>{peer}, limit, now_ms);
   }
+
   // The same over several recipients (all reached through one next hop).
   virtual absl::StatusOr<std::vector<PendingDelivery>> NextDeliveries(
       const std::vector<std::string>& peers, size_t limit, int64_t now_ms) = 0;
+
   // Counts a failed attempt; with not_before_ms > 0 it is a deferral of this
   // message (counted apart) and the delivery is not due again before then.
   virtual absl::Status MarkAttempted(const std::string& peer,
@@ -351,59 +374,44 @@ class Store {
                                      const std::string& error, int64_t now_ms,
                                      int64_t not_before_ms = 0) = 0;
   virtual absl::Status Settle(const std::vector<Settlement>& settlements) = 0;
-  virtual absl::StatusOr<std::vector<DeliveryRow>> Deliveries(
-      const std::string& message_id) = 0;
-  // Deliveries in `state` ("" = queued), of messages `submitter` sent (""
-  // = anyone's).
-  virtual absl::StatusOr<std::vector<DeliveryRow>> ListDeliveries(
-      const std::string& state, size_t limit,
-      const std::string& submitter = "") = 0;
-  virtual absl::StatusOr<QueueStats> PeerQueue(const std::string& peer) = 0;
+
   // When the earliest deferred (queued, not yet due) delivery to `peer`
   // becomes due; 0 if there is none.
   virtual absl::StatusOr<int64_t> NextDeferredDueMs(const std::string& peer,
                                                     int64_t now_ms) = 0;
-  // Moves queued or suspended deliveries of the message to cancelled;
-  // returns how many.
-  virtual absl::StatusOr<uint32_t> Cancel(const std::string& message_id,
-                                          int64_t now_ms,
-                                          const std::string& actor = "") = 0;
+
   // Earliest expiry among queued deliveries to `peer`; 0 if none.
   virtual absl::StatusOr<int64_t> EarliestQueuedExpiryMs(
       const std::string& peer) = 0;
+
   // Marks queued deliveries to `peer` whose expiry has passed as expired.
   // Those that were sent before (the recipient may have stored them and its
   // receipt been lost) stay candidates for one final attempt (see
   // FinalAttempts) until `final_until_ms` after their expiry.
   virtual absl::StatusOr<uint32_t> ExpireOverdue(const std::string& peer,
                                                  int64_t now_ms) = 0;
+
   // Expired deliveries to `peer` still awaiting their final attempt (sent
   // before, expired less than `window_ms` ago), oldest first.
   virtual absl::StatusOr<std::vector<PendingDelivery>> FinalAttempts(
       const std::string& peer, size_t limit, int64_t now_ms,
       int64_t window_ms) = 0;
+
   // The final attempt of these expired deliveries was made.
   virtual absl::Status FinalAttemptMade(
       const std::string& peer, const std::vector<std::string>& ids) = 0;
+
   // Suspends a queued delivery (it needs an operator).
   virtual absl::Status Suspend(const std::string& message_id,
                                const std::string& peer,
                                const std::string& reason, int64_t now_ms) = 0;
-  // Suspended deliveries of the message are queued again and queued ones
-  // made due now; returns how many.
-  virtual absl::StatusOr<uint32_t> Retry(const std::string& message_id,
-                                         int64_t now_ms,
-                                         const std::string& actor = "") = 0;
   virtual absl::StatusOr<PeerState> GetPeerState(const std::string& peer) = 0;
+  virtual absl::Status PutPeerState(const PeerState& state) = 0;
 
-  // --- attachments ---
-  virtual absl::Status InsertUpload(const UploadRecord& upload) = 0;
-  virtual absl::StatusOr<std::optional<UploadRecord>> GetUpload(
-      const std::string& id) = 0;
-  // Uploads no message took, created before `before_ms`: rows removed, ids
-  // returned (their chunk files are the caller's to remove).
-  virtual absl::StatusOr<std::vector<std::string>> DropStaleUploads(
-      int64_t before_ms) = 0;
+  // Receipts queued to go back through `peer`, oldest first.
+  virtual absl::StatusOr<std::vector<PendingReturn>> NextReturns(
+      const std::string& peer, size_t limit) = 0;
+  virtual absl::Status ReturnsDone(const std::vector<int64_t>& ids) = 0;
 
   // Messages sent or relayed from here that have attachment chunk files
   // nobody needs any more: every delivery settled (an expired one at least
@@ -411,44 +419,62 @@ class Store {
   // removed yet. At most `limit`.
   virtual absl::StatusOr<std::vector<ChunkHolder>> SettledChunkHolders(
       int64_t expired_before_ms, size_t limit) = 0;
+
   // Their chunk files were removed (by the caller).
   virtual absl::Status MarkChunksRemoved(const std::vector<std::string>& keys,
                                          int64_t now_ms) = 0;
+};
 
-  // --- relaying ---
-  // Where (RelayKey(origin, id), deliver_to) stands, if known: its digest
-  // and the receipt to answer a duplicate with (the end-to-end one once
-  // settled, else this node's custody receipt).
-  virtual absl::StatusOr<std::optional<DedupEntry>> FindRelayed(
-      const std::string& origin, const std::string& message_id,
-      const std::string& deliver_to) = 0;
-  // Stores relayed envelopes, each with a queued delivery to its deliver_to,
-  // in one transaction. One already there is left as it is and reported in
-  // `existing` (same index), as FindRelayed would.
-  virtual absl::Status InsertRelayed(
-      const std::vector<RelayedMessage>& messages,
-      std::vector<std::optional<DedupEntry>>* existing) = 0;
-  // Origin and digest of a stored message (store key); nullopt if unknown.
-  virtual absl::StatusOr<std::optional<MessageFacts>> GetMessageFacts(
-      const std::string& key) = 0;
-  // State of one delivery; nullopt if there is none.
-  virtual absl::StatusOr<std::optional<DeliveryRow>> GetDelivery(
-      const std::string& key, const std::string& peer) = 0;
-  // Receipts queued to go back through `peer`, oldest first.
-  virtual absl::StatusOr<std::vector<PendingReturn>> NextReturns(
-      const std::string& peer, size_t limit) = 0;
-  virtual absl::Status ReturnsDone(const std::vector<int64_t>& ids) = 0;
-  virtual absl::Status PutPeerState(const PeerState& state) = 0;
+// What the receiver needs of its own: duplicate detection and storage of
+// messages for this node (inbox) and of messages relayed on, and the facts of
+// a stored message its receipt refers to.
+class ReceiveStore {
+ public:
+  virtual ~ReceiveStore() = default;
 
-  // --- receiving ---
   virtual absl::StatusOr<std::optional<DedupEntry>> FindInbox(
       const std::string& origin, const std::string& message_id) = 0;
+
   // Inserts all records in one transaction; a record whose (origin, id) is
   // already there is left as it is (its existing entry is reported back in
   // `existing` at the same index, else nullopt).
   virtual absl::Status InsertInbox(
       const std::vector<InboxRecord>& records,
       std::vector<std::optional<DedupEntry>>* existing) = 0;
+
+  // Whether (origin, message_id) was accepted here (content not read).
+  virtual absl::StatusOr<bool> HasAccepted(const std::string& origin,
+                                           const std::string& message_id) = 0;
+
+  // Where (RelayKey(origin, id), deliver_to) stands, if known: its digest
+  // and the receipt to answer a duplicate with (the end-to-end one once
+  // settled, else this node's custody receipt).
+  virtual absl::StatusOr<std::optional<DedupEntry>> FindRelayed(
+      const std::string& origin, const std::string& message_id,
+      const std::string& deliver_to) = 0;
+
+  // Stores relayed envelopes, each with a queued delivery to its deliver_to,
+  // in one transaction. One already there is left as it is and reported in
+  // `existing` (same index), as FindRelayed would.
+  virtual absl::Status InsertRelayed(
+      const std::vector<RelayedMessage>& messages,
+      std::vector<std::optional<DedupEntry>>* existing) = 0;
+
+  // Origin and digest of a stored message (store key); nullopt if unknown.
+  virtual absl::StatusOr<std::optional<MessageFacts>> GetMessageFacts(
+      const std::string& key) = 0;
+
+  // State of one delivery; nullopt if there is none.
+  virtual absl::StatusOr<std::optional<DeliveryRow>> GetDelivery(
+      const std::string& key, const std::string& peer) = 0;
+};
+
+// The inbox as its readers see it: accepted messages, acknowledgements,
+// delivery events, and waiting for new ones (watch).
+class InboxStore {
+ public:
+  virtual ~InboxStore() = default;
+
   // Accepted inbox records matching `query` (see InboxQuery).
   virtual absl::StatusOr<std::vector<InboxRecord>> ListInbox(
       const InboxQuery& query) = 0;
@@ -461,87 +487,146 @@ class Store {
     q.limit = limit;
     return ListInbox(q);
   }
+
   // Accepted inbox records with this id; `origin` empty means any origin
   // (ids are random, so normally at most one).
   virtual absl::StatusOr<std::vector<InboxRecord>> GetInbox(
       const std::string& message_id, const std::string& origin) = 0;
-  // Whether (origin, message_id) was accepted here (content not read).
-  virtual absl::StatusOr<bool> HasAccepted(const std::string& origin,
-                                           const std::string& message_id) = 0;
+
   // Marks (origin, message_id) as handled; returns true if it already was.
   // kNotFound if there is no such accepted message.
   virtual absl::StatusOr<bool> Ack(const std::string& origin,
                                    const std::string& message_id) = 0;
   virtual uint64_t MaxInboxSeq() = 0;
+
   // State changes of deliveries of this node's own messages (kept in the
   // same transaction as the change), after `after_seq`, oldest first.
   virtual absl::StatusOr<std::vector<DeliveryEvent>> ListEvents(
       uint64_t after_seq, size_t limit) = 0;
   virtual absl::StatusOr<uint64_t> MaxEventSeq() = 0;
+
   // Blocks until an accepted inbox record with seq > after_seq may exist or
   // `timeout_ms` passes.
   virtual void WaitInbox(uint64_t after_seq, int64_t timeout_ms) = 0;
+};
 
-  // --- threads ---
+// Reads for the status, outbox, peers, show and thread views.
+class QueryStore {
+ public:
+  virtual ~QueryStore() = default;
+
+  virtual absl::StatusOr<std::vector<DeliveryRow>> Deliveries(
+      const std::string& message_id) = 0;
+
+  // Deliveries in `state` ("" = queued), of messages `submitter` sent (""
+  // = anyone's).
+  virtual absl::StatusOr<std::vector<DeliveryRow>> ListDeliveries(
+      const std::string& state, size_t limit,
+      const std::string& submitter = "") = 0;
+  virtual absl::StatusOr<QueueStats> PeerQueue(const std::string& peer) = 0;
+
   // Messages of a case (by case reference, ignoring ASCII case), sent and
   // received, oldest first.
   virtual absl::StatusOr<std::vector<ThreadEntry>> Thread(
       const std::string& case_ref) = 0;
+
   // Messages sent or accepted here whose id starts with `prefix` (lower
   // case), at most `limit`; content is not read (payload and inner_signed
   // stay empty).
   virtual absl::StatusOr<std::vector<KnownMessage>> FindByIdPrefix(
       const std::string& prefix, size_t limit) = 0;
+
   // A message this node sent (origin empty) or accepted, by id.
   virtual absl::StatusOr<std::optional<KnownMessage>> FindMessage(
       const std::string& message_id) = 0;
+};
 
-  // --- retention (DESIGN.md §7) ---
+// Retention and erasure (DESIGN.md §7).
+class RetentionStore {
+ public:
+  virtual ~RetentionStore() = default;
+
   // Messages (received, and own copies) whose content is older than the
   // retention of their kind (default_days for kinds not listed; 0: kept).
   virtual absl::StatusOr<std::vector<PurgeCandidate>> PurgeCandidates(
       const std::map<std::string, uint32_t>& days_by_kind,
       uint32_t default_days, int64_t now_ms, size_t limit) = 0;
+
   // Erases their content (payload, inner signature, subject, attachment
   // keys) cryptographically: the columns go and the message's content key
   // is destroyed. Keeps metadata, digests, receipts and dedup records; one
   // "erase" audit record each, in the same transaction.
   virtual absl::Status Purge(const std::vector<PurgeCandidate>& messages,
                              const std::string& actor, int64_t now_ms) = 0;
+
   // Erase orders received (all, or those of one order message).
   virtual absl::StatusOr<std::vector<EraseOrder>> ListEraseOrders(
       const std::string& order_id) = 0;
+};
 
-  // --- audit (DESIGN.md §7) ---
-  // Every write above that collects, discloses, relays, alters or refuses
-  // appends its audit records in its own transaction. This appends others
-  // (consultations) in a transaction of their own, durably.
+// The audit chain, its signed heads, the receipts that witness peers' chains,
+// and the evidence archive (DESIGN.md §7). Every write of the other interfaces
+// that collects, discloses, relays, alters or refuses appends its audit
+// records in its own transaction; AppendAudit is for the others
+// (consultations).
+class AuditStore {
+ public:
+  virtual ~AuditStore() = default;
+
+  // Appends records of what no other write records (consultations), in a
+  // transaction of their own, durably.
   virtual absl::Status AppendAudit(const std::vector<AuditEntry>& entries,
                                    int64_t now_ms) = 0;
   virtual absl::StatusOr<std::vector<AuditRecord>> ListAudit(uint64_t after_seq,
                                                              size_t limit) = 0;
+
   // The records about one message, oldest first.
   virtual absl::StatusOr<std::vector<AuditRecord>> AuditOfMessage(
       const std::string& message_id, size_t limit) = 0;
+
   // The newest `limit` records, oldest first.
   virtual absl::StatusOr<std::vector<AuditRecord>> TailAudit(size_t limit) = 0;
   virtual absl::StatusOr<AuditHead> GetAuditHead() = 0;
   virtual absl::StatusOr<std::optional<AuditRecord>> GetAuditRecord(
       uint64_t seq) = 0;
+
   // Recomputes the whole chain: sequence, links and hashes.
   virtual absl::StatusOr<AuditCheck> VerifyAuditChain() = 0;
   virtual absl::Status PutSignedHead(const SignedAuditHead& head) = 0;
   virtual absl::StatusOr<std::vector<SignedAuditHead>> ListSignedHeads() = 0;
+
   // The newest receipts `peer` signed for this node's messages (they carry
   // its audit head): what this node witnesses for it.
   virtual absl::StatusOr<std::vector<std::string>> ReceiptsFrom(
       const std::string& peer, size_t limit) = 0;
 
-  // --- evidence archive ---
   // Adds certificates and CRLs not archived yet (same bytes: kept once).
   virtual absl::Status PutEvidence(const std::vector<EvidenceItem>& items,
                                    int64_t now_ms) = 0;
   virtual absl::StatusOr<std::vector<EvidenceItem>> ListEvidence() = 0;
+};
+
+// The node's durable state: every interface above, which is all a backend
+// implements. Store::Open (and OpenStore, store/open.h, by configuration)
+// builds the SQLite backend (store.cc): one SQLite file (WAL,
+// synchronous=FULL), and message content keys in a second one beside it
+// (ContentKeysPath): all content is stored sealed, so erasing destroys a key
+// (DESIGN.md §7). Writes go through one writer thread that commits whatever
+// is pending in one transaction (group commit): a write returns only after
+// its transaction is fsync'd. Each write is its own savepoint, so one failing
+// write does not fail the others. Thread-safe.
+class Store : public SubmitStore,
+              public DeliveryStore,
+              public ReceiveStore,
+              public InboxStore,
+              public QueryStore,
+              public RetentionStore,
+              public AuditStore {
+ public:
+  // `metrics` (optional) gets the commit sizes.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(
+      const std::string& path, Metrics* metrics = nullptr);
+  ~Store() override = default;
 
   // Wait-free counters for benchmarks: transactions and writes committed.
   virtual uint64_t commits() const = 0;

@@ -193,6 +193,24 @@ TEST(ConfigTest, RelayRuleErrorsNameTheField) {
       "");
 }
 
+TEST(ConfigTest, StoreBackendDefaultsToSqliteAndUnknownOnesAreRefused) {
+  auto c = ParseConfig(kGood, "/etc/kontor");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->store().backend(), "");  // the default: sqlite
+  EXPECT_TRUE(
+      ParseConfig(std::string(kGood) + "store { backend: \"sqlite\" }\n",
+                  "/etc/kontor")
+          .ok());
+  // A value from the file is shown bounded and printable.
+  const std::string error =
+      Error(std::string(kGood) + "store { backend: \"postgres\\n" +
+            std::string(300, 'x') + "\" }\n");
+  EXPECT_EQ(error.rfind("store.backend: 'postgres", 0), 0u) << error;
+  EXPECT_NE(error.find("(one of: sqlite)"), std::string::npos) << error;
+  EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+  EXPECT_LT(error.size(), 200u) << error;
+}
+
 TEST(ConfigTest, MissingFileIsNotFound) {
   EXPECT_EQ(LoadConfig("/nonexistent/node.textproto").status().code(),
             absl::StatusCode::kNotFound);

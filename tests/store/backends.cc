@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "daemon/store/content_keys.h"
+#include "daemon/store/open.h"
 
 namespace kontor {
 namespace {
@@ -13,7 +14,7 @@ namespace {
 
 // The store file of a SQLite store kept in `dir`; its content keys are in
 // ContentKeysPath of it, beside it.
-std::string SqlitePath(const std::string& dir) { return dir + "/kontor.db"; }
+std::string SqlitePath(const std::string& dir) { return SqliteStorePath(dir); }
 
 // The content key id the store gave the row of (origin, message_id): each
 // row names its own key; rows sealed at an upgrade from schema 7 name none
@@ -55,10 +56,15 @@ absl::StatusOr<std::string> SqliteKeyId(const std::string& path,
   return found;
 }
 
-StoreBackend SqliteBackend() {
-  StoreBackend b;
+BackendUnderTest SqliteBackend() {
+  BackendUnderTest b;
   b.name = "sqlite";
-  b.open = [](const std::string& dir) { return Store::Open(SqlitePath(dir)); };
+  b.open = [](const std::string& dir) {
+    StoreOptions options;
+    options.backend = StoreBackend::kSqlite;
+    options.data_dir = dir;
+    return OpenStore(options);
+  };
   b.content_key_exists =
       [](const std::string& dir, const std::string& origin,
          const std::string& message_id) -> absl::StatusOr<bool> {
@@ -76,8 +82,8 @@ StoreBackend SqliteBackend() {
 
 }  // namespace
 
-const std::vector<StoreBackend>& StoreBackends() {
-  static const auto* backends = new std::vector<StoreBackend>{
+const std::vector<BackendUnderTest>& StoreBackends() {
+  static const auto* backends = new std::vector<BackendUnderTest>{
       SqliteBackend(),
       // PostgreSQL: add PostgresBackend() here, written like SqliteBackend()
       // above (`open` making one database or schema per `dir`, so tests stay

@@ -15,7 +15,7 @@ namespace kontor {
 // A Store implementation as the conformance suite (conformance_*_test.cc)
 // sees it: a name and a way to open it. Every test of the suite runs once
 // per backend of StoreBackends().
-struct StoreBackend {
+struct BackendUnderTest {
   // Ends each test's name ("Backends/InboxConformanceTest.Ack/sqlite"):
   // letters, digits and '_' only.
   std::string name;
@@ -38,11 +38,11 @@ struct StoreBackend {
 };
 
 // The backends the suite runs against. To add one (PostgreSQL), write its
-// StoreBackend in backends.cc and list it there.
-const std::vector<StoreBackend>& StoreBackends();
+// BackendUnderTest in backends.cc and list it there.
+const std::vector<BackendUnderTest>& StoreBackends();
 
 // For gtest's messages: the backend's name, not its bytes.
-inline void PrintTo(const StoreBackend& backend, std::ostream* os) {
+inline void PrintTo(const BackendUnderTest& backend, std::ostream* os) {
   *os << backend.name;
 }
 

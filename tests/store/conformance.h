@@ -48,12 +48,12 @@ namespace kontor {
 
 // The test name suffix: the backend's name.
 inline std::string BackendName(
-    const ::testing::TestParamInfo<StoreBackend>& info) {
+    const ::testing::TestParamInfo<BackendUnderTest>& info) {
   return info.param.name;
 }
 
 // A store of the backend under test, in a directory of the test's own.
-class StoreConformanceTest : public ::testing::TestWithParam<StoreBackend> {
+class StoreConformanceTest : public ::testing::TestWithParam<BackendUnderTest> {
  protected:
   void SetUp() override {
     dir_ = testing::TempDir("store-" + GetParam().name);

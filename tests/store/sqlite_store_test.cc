@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/store/open.h"
 #include "daemon/store/store.h"
 #include "gtest/gtest.h"
 #include "tests/testing/test_pki.h"
@@ -75,6 +76,44 @@ TEST_F(SqliteStoreTest, FileOfTheFirstSchemaIsMigrated) {
 TEST_F(SqliteStoreTest, UnwritableLocationIsAClearError) {
   auto s = Store::Open("/proc/kontor-cannot-be-here/kontor.db");
   EXPECT_FALSE(s.ok());
+}
+
+// The node opens its store through OpenStore by configuration: "sqlite" (or
+// nothing) is this backend, in data_dir/kontor.db; anything else is refused.
+TEST(OpenStoreTest, SqliteIsTheDefaultBackendAndLivesInDataDir) {
+  const std::string dir = testing::TempDir("open-store");
+  auto backend = ParseStoreBackend("");
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  EXPECT_EQ(*backend, StoreBackend::kSqlite);
+  StoreOptions options;
+  options.backend = *backend;
+  options.data_dir = dir;
+  {
+    auto store = OpenStore(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+  }
+  EXPECT_EQ(SqliteStorePath(dir), dir + "/kontor.db");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(SqliteStorePath(dir).c_str(), &db,
+                            SQLITE_OPEN_READONLY, nullptr),
+            SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  EXPECT_EQ(
+      sqlite3_prepare_v2(db, "SELECT count(*) FROM messages", -1, &st, nullptr),
+      SQLITE_OK);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+TEST(OpenStoreTest, UnknownBackendAndMissingDirAreClearErrors) {
+  auto backend = ParseStoreBackend("postgresql\x1b[31m");
+  ASSERT_FALSE(backend.ok());
+  EXPECT_EQ(backend.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string message(backend.status().message());
+  EXPECT_NE(message.find("this kontord has: sqlite"), std::string::npos)
+      << message;
+  EXPECT_EQ(message.find('\x1b'), std::string::npos) << message;
+  EXPECT_FALSE(OpenStore(StoreOptions{}).ok());
 }
 
 }  // namespace
