@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <functional>
 #include <future>
@@ -27,6 +28,7 @@
 #include "daemon/crypto/primitives.h"
 #include "daemon/store/check.h"
 #include "daemon/store/content_keys.h"
+#include "daemon/store/rules.h"
 #include "daemon/store/sqlite.h"
 
 namespace kontor {
@@ -40,6 +42,22 @@ namespace {
 // A forwarded delivery waits this long past its expiry for the end-to-end
 // receipt to come back through the relays.
 constexpr int64_t kForwardedGraceMs = 24LL * 3600 * 1000;
+
+// "state IN ('a', 'b')" for the states the rules (rules.h) allow before a
+// move; "0" (false) if there are none. The states are the constants of
+// store.h (lower-case words), never outside input.
+std::string StateIn(DeliveryMove move, absl::string_view to) {
+  const std::vector<absl::string_view>& states = StatesBefore(move, to);
+  if (states.empty()) return "0";
+  std::vector<std::string> quoted;
+  for (absl::string_view state : states) {
+    for (char c : state) {
+      if (!((c >= 'a' && c <= 'z') || c == '_')) std::abort();
+    }
+    quoted.push_back(absl::StrCat("'", state, "'"));
+  }
+  return absl::StrCat("state IN (", absl::StrJoin(quoted, ", "), ")");
+}
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS messages(
@@ -665,17 +683,16 @@ class SqliteStore : public Store {
   absl::Status Settle(const std::vector<Settlement>& settlements) override {
     return Write([&](sqlite3* db) -> absl::Status {
       for (const Settlement& x : settlements) {
-        // A late receipt wins over expired and cancelled (the message was
-        // stored by the recipient after all), and over a rejection (the
-        // recipient's refusal of bytes a relay altered: it holds the real
-        // ones); nothing else overwrites a settled state.
+        // Which state may become which: rules.h (StatesBefore).
         if (x.state == kStateForwarded) {
           // Custody by a relay: the end-to-end receipt is still to come.
           Stmt f(db,
-                 "UPDATE deliveries SET state = 'forwarded', custody = ?, "
-                 "reason = ?, updated_ms = ?, last_error = '', attempts = "
-                 "attempts + 1 WHERE message_id = ? AND peer = ? AND state = "
-                 "'queued'");
+                 absl::StrCat("UPDATE deliveries SET state = 'forwarded', "
+                              "custody = ?, reason = ?, updated_ms = ?, "
+                              "last_error = '', attempts = attempts + 1 "
+                              "WHERE message_id = ? AND peer = ? AND ",
+                              StateIn(DeliveryMove::kForward, kStateForwarded))
+                     .c_str());
           f.BindBlob(1, x.receipt).Bind(2, x.reason).Bind(3, x.time_ms);
           f.Bind(4, x.message_id).Bind(5, x.peer);
           if (auto st = f.Run("forwarded"); !st.ok()) return st;
@@ -688,12 +705,12 @@ class SqliteStore : public Store {
           }
           continue;
         }
-        Stmt s(db,
-               "UPDATE deliveries SET state = ?, reason = ?, receipt = ?, "
-               "updated_ms = ?, last_error = '', attempts = attempts + "
-               "(state = 'queued') WHERE message_id = ? AND "
-               "peer = ? AND (state IN ('queued', 'forwarded') OR (state IN "
-               "('expired', 'cancelled', 'rejected') AND ? = 'delivered'))");
+        Stmt s(db, absl::StrCat("UPDATE deliveries SET state = ?, reason = ?, "
+                                "receipt = ?, updated_ms = ?, last_error = '', "
+                                "attempts = attempts + (state = 'queued') "
+                                "WHERE message_id = ? AND peer = ? AND ",
+                                StateIn(DeliveryMove::kSettle, x.state))
+                       .c_str());
         s.Bind(1, x.state).Bind(2, x.reason);
         if (x.receipt.empty()) {
           s.BindNull(3);
@@ -701,7 +718,6 @@ class SqliteStore : public Store {
           s.BindBlob(3, x.receipt);
         }
         s.Bind(4, x.time_ms).Bind(5, x.message_id).Bind(6, x.peer);
-        s.Bind(7, x.state);
         if (auto st = s.Run("settle"); !st.ok()) return st;
         const int settled = sqlite3_changes(db);
         if (settled > 0) {
@@ -712,20 +728,8 @@ class SqliteStore : public Store {
           }
           if (x.state == kStateRejected) {
             // A refusal by the recipient, signed.
-            const size_t slash = x.message_id.find('/');
-            AuditEntry e{std::string(kAuditRefuse),
-                         "node:" + x.peer,
-                         x.message_id,
-                         "",
-                         x.peer,
-                         "",
-                         "",
-                         x.reason};
-            if (slash != std::string::npos) {
-              e.origin = x.message_id.substr(0, slash);
-              e.message_id = x.message_id.substr(slash + 1);
-            }
-            if (auto st = AppendAuditOn(db, {e}, x.time_ms); !st.ok()) {
+            if (auto st = AppendAuditOn(db, {RefusalAuditEntry(x)}, x.time_ms);
+                !st.ok()) {
               return st;
             }
           }
@@ -746,16 +750,20 @@ class SqliteStore : public Store {
                                   const std::string& actor) override {
     uint32_t changed = 0;
     absl::Status s = Write([&](sqlite3* db) -> absl::Status {
-      Stmt ev(db,
-              "INSERT INTO events(message_id, peer, state, reason, time_ms) "
-              "SELECT message_id, peer, 'cancelled', 'cancelled by an "
-              "operator', ? FROM deliveries WHERE message_id = ? AND state "
-              "IN ('queued', 'suspended') AND instr(message_id, '/') = 0");
+      const std::string cancellable =
+          StateIn(DeliveryMove::kCancel, kStateCancelled);
+      Stmt ev(db, absl::StrCat("INSERT INTO events(message_id, peer, state, "
+                               "reason, time_ms) SELECT message_id, peer, "
+                               "'cancelled', 'cancelled by an operator', ? "
+                               "FROM deliveries WHERE message_id = ? AND ",
+                               cancellable, " AND instr(message_id, '/') = 0")
+                      .c_str());
       ev.Bind(1, now_ms).Bind(2, message_id);
       if (auto st = ev.Run("cancel events"); !st.ok()) return st;
-      Stmt u(db,
-             "UPDATE deliveries SET state = 'cancelled', updated_ms = ? WHERE "
-             "message_id = ? AND state IN ('queued', 'suspended')");
+      Stmt u(db, absl::StrCat("UPDATE deliveries SET state = 'cancelled', "
+                              "updated_ms = ? WHERE message_id = ? AND ",
+                              cancellable)
+                     .c_str());
       u.Bind(1, now_ms).Bind(2, message_id);
       if (auto st = u.Run("cancel"); !st.ok()) return st;
       changed = static_cast<uint32_t>(sqlite3_changes(db));
@@ -880,10 +888,11 @@ class SqliteStore : public Store {
   absl::Status Suspend(const std::string& message_id, const std::string& peer,
                        const std::string& reason, int64_t now_ms) override {
     return Write([&](sqlite3* db) -> absl::Status {
-      Stmt u(db,
-             "UPDATE deliveries SET state = 'suspended', reason = ?, "
-             "updated_ms = ? WHERE message_id = ? AND peer = ? AND state = "
-             "'queued'");
+      Stmt u(db, absl::StrCat("UPDATE deliveries SET state = 'suspended', "
+                              "reason = ?, updated_ms = ? WHERE message_id = "
+                              "? AND peer = ? AND ",
+                              StateIn(DeliveryMove::kSuspend, kStateSuspended))
+                     .c_str());
       u.Bind(1, reason).Bind(2, now_ms).Bind(3, message_id).Bind(4, peer);
       if (auto st = u.Run("suspend"); !st.ok()) return st;
       if (sqlite3_changes(db) == 0) return absl::OkStatus();
@@ -895,11 +904,11 @@ class SqliteStore : public Store {
                                  const std::string& actor) override {
     uint32_t changed = 0;
     absl::Status s = Write([&](sqlite3* db) -> absl::Status {
-      Stmt u(db,
-             "UPDATE deliveries SET state = 'queued', not_before_ms = 0, "
-             "deferrals = 0, reason = '', updated_ms = ? WHERE message_id = ? "
-             "AND state IN "
-             "('queued', 'suspended')");
+      Stmt u(db, absl::StrCat("UPDATE deliveries SET state = 'queued', "
+                              "not_before_ms = 0, deferrals = 0, reason = '', "
+                              "updated_ms = ? WHERE message_id = ? AND ",
+                              StateIn(DeliveryMove::kRetry, kStateQueued))
+                     .c_str());
       u.Bind(1, now_ms).Bind(2, message_id);
       if (auto st = u.Run("retry"); !st.ok()) return st;
       changed = static_cast<uint32_t>(sqlite3_changes(db));
@@ -1054,23 +1063,9 @@ class SqliteStore : public Store {
       if (auto s = Due(peer, 2, rest, now_ms, &urgent); !s.ok()) return s;
       if (auto s = Due(peer, 1, rest, now_ms, &routine); !s.ok()) return s;
     }
-    // A batch under four cannot keep the share: urgent goes first there
-    // (limits.max_batch under 4 gives routine only what urgent leaves).
-    const size_t routine_share = rest / 4;
-    size_t take_routine = std::min(routine.size(), routine_share);
-    size_t take_urgent = std::min(urgent.size(), rest - take_routine);
-    take_routine = std::min(routine.size(), rest - take_urgent);
-    // Interleaved three urgent, one routine, so that a batch cut short (by
-    // its byte limit) still keeps the share.
-    std::vector<PendingDelivery> out = std::move(flash);
-    size_t u = 0, r = 0;
-    while (u < take_urgent || r < take_routine) {
-      for (int k = 0; k < 3 && u < take_urgent; ++k) {
-        out.push_back(std::move(urgent[u++]));
-      }
-      if (r < take_routine) out.push_back(std::move(routine[r++]));
-    }
-    return out;
+    // The share between the classes: rules.h.
+    return ComposeBatch(std::move(flash), std::move(urgent), std::move(routine),
+                        limit);
   }
 
   absl::StatusOr<std::vector<DeliveryRow>> Deliveries(
@@ -1604,12 +1599,11 @@ class SqliteStore : public Store {
       uint32_t default_days, int64_t now_ms, size_t limit) override {
     absl::MutexLock l(&read_mu_);
     std::vector<PurgeCandidate> out;
-    for (const std::string& kind : MessageKinds()) {
-      auto it = days_by_kind.find(kind);
-      const uint32_t days =
-          it != days_by_kind.end() ? it->second : default_days;
-      if (days == 0) continue;
-      const int64_t cutoff = now_ms - int64_t{days} * 24 * 3600 * 1000;
+    for (const RetentionCutoff& rule :
+         RetentionCutoffs(MessageKinds(), days_by_kind, default_days, now_ms)) {
+      const std::string& kind = rule.kind;
+      const uint32_t days = rule.days;
+      const int64_t cutoff = rule.cutoff_ms;
       Stmt r(reader_,
              "SELECT message_id, origin, received_ms FROM inbox WHERE "
              "accepted = 1 AND purged_ms = 0 AND kind = ? AND received_ms < ? "
