@@ -49,4 +49,51 @@ std::optional<AuditHead> DecodeAuditHead(absl::string_view bytes) {
   return h;
 }
 
+std::vector<AuditRecord> ChainAudit(
+    const AuditHead& head,
+    const std::vector<std::pair<AuditEntry, int64_t>>& entries) {
+  std::vector<AuditRecord> out;
+  out.reserve(entries.size());
+  AuditRecord r;
+  r.seq = head.seq;
+  r.prev = head.hash;
+  for (const auto& [entry, time_ms] : entries) {
+    r.seq += 1;
+    r.time_ms = time_ms;
+    r.entry = entry;
+    r.hash = AuditRecordHash(r);
+    out.push_back(r);
+    r.prev = r.hash;
+  }
+  return out;
+}
+
+AuditChainCheck::AuditChainCheck() {
+  check_.head = AuditHead{0, GenesisHash()};
+}
+
+bool AuditChainCheck::Add(const AuditRecord& r) {
+  if (check_.first_bad_seq != 0) return false;
+  ++check_.records;
+  std::string problem;
+  if (r.seq != check_.head.seq + 1) {
+    check_.first_bad_seq = check_.head.seq + 1;
+    check_.problem = absl::StrCat("record ", check_.head.seq + 1,
+                                  " is missing (the next one is ", r.seq, ")");
+    return false;
+  }
+  if (r.prev != check_.head.hash) {
+    problem = "does not link to the record before it";
+  } else if (AuditRecordHash(r) != r.hash) {
+    problem = "its content does not match its hash (altered)";
+  }
+  if (!problem.empty()) {
+    check_.first_bad_seq = r.seq;
+    check_.problem = std::move(problem);
+    return false;
+  }
+  check_.head = AuditHead{r.seq, r.hash};
+  return true;
+}
+
 }  // namespace kontor

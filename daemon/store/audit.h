@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 
@@ -67,6 +69,26 @@ struct AuditCheck {
   // 0 if the chain is intact, else the first record that does not fit.
   uint64_t first_bad_seq = 0;
   std::string problem;
+};
+
+// The records `entries` (each with its time) become when appended after
+// `head`: numbered on from it, each linked to the one before, and hashed.
+// Every backend appends through this, in the transaction of the event the
+// records are about.
+std::vector<AuditRecord> ChainAudit(
+    const AuditHead& head,
+    const std::vector<std::pair<AuditEntry, int64_t>>& entries);
+
+// Verification record by record, oldest first: Add each record in seq order
+// until it returns false (the chain breaks there: see check()).
+class AuditChainCheck {
+ public:
+  AuditChainCheck();
+  bool Add(const AuditRecord& r);
+  const AuditCheck& check() const { return check_; }
+
+ private:
+  AuditCheck check_;
 };
 
 }  // namespace kontor

@@ -1727,35 +1727,18 @@ class SqliteStore : public Store {
     absl::MutexLock l(&read_mu_);
     // One read transaction, so the chain is seen at one point in time.
     if (auto st = Exec(reader_, "BEGIN"); !st.ok()) return st;
-    AuditCheck check;
-    check.head = AuditHead{0, GenesisHash()};
+    AuditChainCheck chain;  // the rule: audit.h
     int rc;
     {
       Stmt s(reader_,
              absl::StrCat("SELECT ", kAuditCols, " FROM audit ORDER BY seq")
                  .c_str());
       while ((rc = s.Step()) == SQLITE_ROW) {
-        AuditRecord r = ReadAudit(s);
-        ++check.records;
-        std::string problem;
-        if (r.seq != check.head.seq + 1) {
-          problem = absl::StrCat("record ", check.head.seq + 1,
-                                 " is missing (the next one is ", r.seq, ")");
-        } else if (r.prev != check.head.hash) {
-          problem = "does not link to the record before it";
-        } else if (AuditRecordHash(r) != r.hash) {
-          problem = "its content does not match its hash (altered)";
-        }
-        if (!problem.empty()) {
-          check.first_bad_seq =
-              r.seq != check.head.seq + 1 ? check.head.seq + 1 : r.seq;
-          check.problem = problem;
-          break;
-        }
-        check.head = AuditHead{r.seq, r.hash};
+        if (!chain.Add(ReadAudit(s))) break;
       }
     }
     Exec(reader_, "COMMIT").IgnoreError();
+    const AuditCheck& check = chain.check();
     if (check.first_bad_seq == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) {
       return SqlError(reader_, rc, "audit");
     }
@@ -2035,22 +2018,16 @@ class SqliteStore : public Store {
   static absl::Status AppendAuditOn(
       sqlite3* db, const std::vector<std::pair<AuditEntry, int64_t>>& entries) {
     if (entries.empty()) return absl::OkStatus();
-    AuditRecord r;
+    AuditHead head{0, GenesisHash()};
     {
       Stmt h(db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
       if (auto st = h.status(); !st.ok()) return st;
       if (h.Step() == SQLITE_ROW) {
-        r.seq = static_cast<uint64_t>(h.Int(0));
-        r.prev = h.Text(1);
-      } else {
-        r.prev = GenesisHash();
+        head = AuditHead{static_cast<uint64_t>(h.Int(0)), h.Text(1)};
       }
     }
-    for (const auto& [e, time_ms] : entries) {
-      r.seq += 1;
-      r.time_ms = time_ms;
-      r.entry = e;
-      r.hash = AuditRecordHash(r);
+    for (const AuditRecord& r : ChainAudit(head, entries)) {
+      const AuditEntry& e = r.entry;
       Stmt ins(db,
                "INSERT INTO audit(seq, time_ms, action, actor, message_id, "
                "origin, peer, kind, purpose, detail, prev, hash) "
@@ -2061,7 +2038,6 @@ class SqliteStore : public Store {
       ins.Bind(9, e.purpose).Bind(10, e.detail);
       ins.BindBlob(11, r.prev).BindBlob(12, r.hash);
       if (auto st = ins.Run("audit"); !st.ok()) return st;
-      r.prev = r.hash;
     }
     return absl::OkStatus();
   }

@@ -114,5 +114,70 @@ TEST(AuditHeadTest, DecodeRejectsWrongLengths) {
   EXPECT_TRUE(DecodeAuditHead(std::string(40, '\x01')).has_value());
 }
 
+std::vector<AuditRecord> ThreeRecords() {
+  return ChainAudit(
+      {0, GenesisHash()},
+      {{{"submit", "user:anna", "m1", "", "fi", "note", "", ""}, 1},
+       {{"show", "user:anna", "m1", "", "", "", "case", ""}, 2},
+       {{"erase", "kontord", "m1", "", "", "note", "", ""}, 3}});
+}
+
+TEST(AuditChainTest, ChainNumbersLinksAndHashesFromTheHead) {
+  const std::vector<AuditRecord> chain = ThreeRecords();
+  ASSERT_EQ(chain.size(), 3u);
+  EXPECT_EQ(chain[0].seq, 1u);
+  EXPECT_EQ(chain[0].prev, GenesisHash());
+  EXPECT_EQ(chain[2].seq, 3u);
+  EXPECT_EQ(chain[2].time_ms, 3);
+  for (size_t i = 0; i < chain.size(); ++i) {
+    EXPECT_EQ(chain[i].hash, AuditRecordHash(chain[i])) << i;
+    if (i > 0) EXPECT_EQ(chain[i].prev, chain[i - 1].hash) << i;
+  }
+  // Appending later continues the same chain.
+  const auto more =
+      ChainAudit({chain[2].seq, chain[2].hash},
+                 {{{"ack", "user:bo", "m1", "", "", "", "", ""}, 4}});
+  ASSERT_EQ(more.size(), 1u);
+  EXPECT_EQ(more[0].seq, 4u);
+  EXPECT_EQ(more[0].prev, chain[2].hash);
+  EXPECT_TRUE(ChainAudit({7, GenesisHash()}, {}).empty());
+}
+
+AuditCheck Check(const std::vector<AuditRecord>& records) {
+  AuditChainCheck check;
+  for (const AuditRecord& r : records) {
+    if (!check.Add(r)) break;
+  }
+  return check.check();
+}
+
+TEST(AuditChainTest, CheckFindsTheFirstRecordThatDoesNotFit) {
+  std::vector<AuditRecord> chain = ThreeRecords();
+  AuditCheck ok = Check(chain);
+  EXPECT_EQ(ok.first_bad_seq, 0u);
+  EXPECT_EQ(ok.records, 3u);
+  EXPECT_EQ(ok.head.seq, 3u);
+  EXPECT_EQ(ok.head.hash, chain[2].hash);
+
+  auto missing = chain;
+  missing.erase(missing.begin() + 1);
+  AuditCheck m = Check(missing);
+  EXPECT_EQ(m.first_bad_seq, 2u);
+  EXPECT_NE(m.problem.find("record 2 is missing"), std::string::npos);
+  EXPECT_EQ(m.head.seq, 1u);
+
+  auto altered = chain;
+  altered[1].entry.purpose = "other";
+  AuditCheck a = Check(altered);
+  EXPECT_EQ(a.first_bad_seq, 2u);
+  EXPECT_NE(a.problem.find("altered"), std::string::npos);
+
+  // Rehashed after the change: the next record no longer links to it.
+  altered[1].hash = AuditRecordHash(altered[1]);
+  AuditCheck r = Check(altered);
+  EXPECT_EQ(r.first_bad_seq, 3u);
+  EXPECT_NE(r.problem.find("does not link"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace kontor
