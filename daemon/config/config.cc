@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "daemon/common/ids.h"
 #include "daemon/common/kinds.h"
+#include "daemon/common/status_macros.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 
@@ -93,23 +94,12 @@ void ResolveKeyPair(const std::string& base, v1::KeyPairFiles* kp) {
   kp->set_key(Resolve(base, kp->key()));
 }
 
-}  // namespace
-
-absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
-                                           const std::string& base_dir) {
-  v1::NodeConfig c;
-  google::protobuf::TextFormat::Parser parser;
-  ErrorCollector errors;
-  parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text, &c)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("config does not parse: ", errors.first));
-  }
-
+// The node itself: its id, where it keeps its state, where it listens.
+absl::Status CheckNode(v1::NodeConfig& c, const std::string& base_dir) {
   if (c.node_id().empty()) return FieldError("node_id", "required");
   if (!IsValidNodeId(c.node_id())) {
     return FieldError("node_id",
-                      absl::StrCat("'", c.node_id(),
+                      absl::StrCat("'", Printable(c.node_id()),
                                    "' is not a node id (e.g. \"ee\" or "
                                    "\"ee.border\")"));
   }
@@ -125,8 +115,9 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
   if (c.listen_address().empty())
     return FieldError("listen_address", "required");
   if (!ValidHostPort(c.listen_address())) {
-    return FieldError("listen_address", absl::StrCat("'", c.listen_address(),
-                                                     "' is not host:port"));
+    return FieldError(
+        "listen_address",
+        absl::StrCat("'", Printable(c.listen_address()), "' is not host:port"));
   }
   if (c.local_socket().empty()) return FieldError("local_socket", "required");
   c.set_local_socket(Resolve(base_dir, c.local_socket()));
@@ -136,6 +127,11 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
                                    " bytes; unix socket paths are limited to ",
                                    kMaxUnixSocketPath));
   }
+  return absl::OkStatus();
+}
+
+// Its key pairs: TLS, signing, encryption and earlier encryption keys.
+absl::Status CheckKeys(v1::NodeConfig& c, const std::string& base_dir) {
   for (auto [kp, name] : {std::pair{c.mutable_tls(), "tls"},
                           std::pair{c.mutable_signing(), "signing"},
                           std::pair{c.mutable_encryption(), "encryption"}}) {
@@ -147,15 +143,17 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
     if (auto s = CheckKeyPair(c.old_encryption(i), name); !s.ok()) return s;
     ResolveKeyPair(base_dir, c.mutable_old_encryption(i));
   }
-  if (c.trusted_cas_size() == 0) {
-    return FieldError("trusted_cas", "at least one trusted CA is required");
-  }
+  return absl::OkStatus();
+}
+
+// The operator API: its own CA (never a federation CA) and CRL.
+absl::Status CheckOperatorApi(v1::NodeConfig& c, const std::string& base_dir) {
   if (c.has_operator_api()) {
     auto* op = c.mutable_operator_api();
     if (!op->listen_address().empty() && !ValidHostPort(op->listen_address())) {
-      return FieldError(
-          "operator_api.listen_address",
-          absl::StrCat("'", op->listen_address(), "' is not host:port"));
+      return FieldError("operator_api.listen_address",
+                        absl::StrCat("'", Printable(op->listen_address()),
+                                     "' is not host:port"));
     }
     if (!op->listen_address().empty() && op->ca().empty()) {
       return FieldError("operator_api.ca",
@@ -180,11 +178,16 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
           "operator certificates without revocation checks)");
     }
   }
+  return absl::OkStatus();
+}
+
+// Metrics listener, audit signing interval, retention per kind.
+absl::Status CheckMonitoringAndRetention(v1::NodeConfig& c) {
   if (!c.metrics().listen_address().empty() &&
       !ValidHostPort(c.metrics().listen_address())) {
-    return FieldError(
-        "metrics.listen_address",
-        absl::StrCat("'", c.metrics().listen_address(), "' is not host:port"));
+    return FieldError("metrics.listen_address",
+                      absl::StrCat("'", Printable(c.metrics().listen_address()),
+                                   "' is not host:port"));
   }
   if (c.audit_sign_seconds() == 0) c.set_audit_sign_seconds(600);
   for (const auto& [kind, days] : c.retention().days_by_kind()) {
@@ -202,6 +205,11 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
   if (c.retention().default_days() > 36500) {
     return FieldError("retention.default_days", "at most 36500 days");
   }
+  return absl::OkStatus();
+}
+
+// Trusted CAs: each names the node ids it may certify.
+absl::Status CheckTrustedCas(v1::NodeConfig& c, const std::string& base_dir) {
   for (int i = 0; i < c.trusted_cas_size(); ++i) {
     auto* ca = c.mutable_trusted_cas(i);
     const std::string name = absl::StrCat("trusted_cas[", i, "]");
@@ -214,18 +222,24 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
     }
     for (const std::string& id : ca->allowed_node_ids()) {
       if (id != "*" && !IsValidNodeId(id)) {
-        return FieldError(name + ".allowed_node_ids",
-                          absl::StrCat("'", id, "' is not a node id"));
+        return FieldError(
+            name + ".allowed_node_ids",
+            absl::StrCat("'", Printable(id), "' is not a node id"));
       }
     }
   }
+  return absl::OkStatus();
+}
+
+// Peers: ids, addresses, certificates, the kinds they send and take.
+absl::Status CheckPeers(v1::NodeConfig& c, const std::string& base_dir) {
   std::set<std::string> seen;
   for (int i = 0; i < c.peers_size(); ++i) {
     auto* p = c.mutable_peers(i);
     const std::string name = absl::StrCat("peers[", i, "]");
     if (!IsValidNodeId(p->id())) {
-      return FieldError(name + ".id",
-                        absl::StrCat("'", p->id(), "' is not a node id"));
+      return FieldError(name + ".id", absl::StrCat("'", Printable(p->id()),
+                                                   "' is not a node id"));
     }
     if (p->id() == c.node_id()) {
       return FieldError(name + ".id", "a node is not its own peer");
@@ -235,8 +249,9 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
                         absl::StrCat("peer '", p->id(), "' is listed twice"));
     }
     if (!p->address().empty() && !ValidHostPort(p->address())) {
-      return FieldError(name + ".address",
-                        absl::StrCat("'", p->address(), "' is not host:port"));
+      return FieldError(
+          name + ".address",
+          absl::StrCat("'", Printable(p->address()), "' is not host:port"));
     }
     if (p->signing_certs_size() == 0) {
       return FieldError(name + ".signing_certs", "at least one is required");
@@ -261,10 +276,13 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
       }
     }
   }
+  return absl::OkStatus();
+}
 
-  // Routes and relay rules: every node named is a peer, every route goes
-  // through a peer that has an address, and a peer without an address has a
-  // route.
+// Routes and relay rules: every node named is a peer, every route goes
+// through a peer that has an address, and a peer without an address has a
+// route.
+absl::Status CheckRoutesAndRelay(v1::NodeConfig& c) {
   std::map<std::string, const v1::PeerConfig*> peer_by_id;
   for (const auto& p : c.peers()) peer_by_id[p.id()] = &p;
   std::set<std::string> routed;
@@ -318,7 +336,11 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
                                            " is listed twice"));
     }
   }
+  return absl::OkStatus();
+}
 
+// Limits and backoff, with their defaults.
+absl::Status CheckLimits(v1::NodeConfig& c) {
   auto* l = c.mutable_limits();
   if (l->max_message_bytes() == 0) l->set_max_message_bytes(4u << 20);
   if (l->max_message_bytes() > (64u << 20)) {
@@ -382,6 +404,35 @@ absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
   if (b->max_ms() < b->initial_ms()) {
     return FieldError("backoff.max_ms", "must be >= backoff.initial_ms");
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::NodeConfig> ParseConfig(const std::string& text,
+                                           const std::string& base_dir) {
+  v1::NodeConfig c;
+  google::protobuf::TextFormat::Parser parser;
+  ErrorCollector errors;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(text, &c)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config does not parse: ", errors.first));
+  }
+
+  // Section by section, in this order: the first problem is the one
+  // reported.
+  KONTOR_RETURN_IF_ERROR(CheckNode(c, base_dir));
+  KONTOR_RETURN_IF_ERROR(CheckKeys(c, base_dir));
+  if (c.trusted_cas_size() == 0) {
+    return FieldError("trusted_cas", "at least one trusted CA is required");
+  }
+  KONTOR_RETURN_IF_ERROR(CheckOperatorApi(c, base_dir));
+  KONTOR_RETURN_IF_ERROR(CheckMonitoringAndRetention(c));
+  KONTOR_RETURN_IF_ERROR(CheckTrustedCas(c, base_dir));
+  KONTOR_RETURN_IF_ERROR(CheckPeers(c, base_dir));
+  KONTOR_RETURN_IF_ERROR(CheckRoutesAndRelay(c));
+  KONTOR_RETURN_IF_ERROR(CheckLimits(c));
   return c;
 }
 

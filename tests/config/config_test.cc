@@ -1,5 +1,9 @@
 #include "daemon/config/config.h"
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "gtest/gtest.h"
 
 namespace kontor {
@@ -209,6 +213,29 @@ TEST(ConfigTest, StoreBackendDefaultsToSqliteAndUnknownOnesAreRefused) {
   EXPECT_NE(error.find("(one of: sqlite)"), std::string::npos) << error;
   EXPECT_EQ(error.find('\n'), std::string::npos) << error;
   EXPECT_LT(error.size(), 200u) << error;
+}
+
+TEST(ConfigTest, ValuesFromTheFileAreShownEscapedInErrors) {
+  auto replace = [](std::string s, const std::string& from,
+                    const std::string& to) {
+    s.replace(s.find(from), from.size(), to);
+    return s;
+  };
+  const std::string good = kGood;
+  for (const auto& [from, to] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"node_id: \"ee\"", "node_id: \"e\\x1b[2Je\""},
+           {"listen_address: \"127.0.0.1:7000\"",
+            "listen_address: \"x\\nSECURITY forged\""},
+           {"address: \"127.0.0.1:7001\"", "address: \"\\x1b]52;c;AA\\x07\""},
+           {"id: \"fi\"", "id: \"f\\ri\""},
+       }) {
+    const std::string error = Error(replace(good, from, to));
+    EXPECT_FALSE(error.empty()) << to;
+    for (char c : error) {
+      EXPECT_TRUE(c >= 0x20 && c != 0x7f) << to << ": " << error;
+    }
+  }
 }
 
 TEST(ConfigTest, MissingFileIsNotFound) {
