@@ -38,6 +38,12 @@ const std::vector<absl::string_view>& StatesBefore(DeliveryMove move,
                                                    absl::string_view to);
 bool MayMove(absl::string_view from, DeliveryMove move, absl::string_view to);
 
+// Expiry by time (ExpireOverdue): a queued delivery expires at its
+// message's expiry; a forwarded one (in a relay's custody, its end-to-end
+// receipt still to come back) this much later, so that a receipt on its way
+// is not overtaken.
+inline constexpr int64_t kForwardedExpiryGraceMs = 24LL * 3600 * 1000;
+
 // Every delivery state as stored (in_flight is never stored).
 const std::vector<absl::string_view>& StoredDeliveryStates();
 

@@ -39,10 +39,6 @@ std::string RelayKey(absl::string_view origin, absl::string_view message_id) {
 
 namespace {
 
-// A forwarded delivery waits this long past its expiry for the end-to-end
-// receipt to come back through the relays.
-constexpr int64_t kForwardedGraceMs = 24LL * 3600 * 1000;
-
 // "state IN ('a', 'b')" for the states the rules (rules.h) allow before a
 // move; "0" (false) if there are none. The states are the constants of
 // store.h (lower-case words), never outside input.
@@ -804,7 +800,7 @@ class SqliteStore : public Store {
            "SELECT COALESCE(MIN(CASE state WHEN 'queued' THEN expires_ms ELSE "
            "expires_ms + ? END), 0) FROM deliveries WHERE peer = ? AND state "
            "IN ('queued', 'forwarded')");
-    s.Bind(1, kForwardedGraceMs).Bind(2, peer);
+    s.Bind(1, kForwardedExpiryGraceMs).Bind(2, peer);
     if (s.Step() != SQLITE_ROW)
       return SqlError(reader_, SQLITE_ERROR, "expiry");
     return s.Int(0);
@@ -825,7 +821,7 @@ class SqliteStore : public Store {
               "expires_ms < ?) OR (state = 'forwarded' AND expires_ms < ?)) "
               "AND instr(message_id, '/') = 0");
       ev.Bind(1, now_ms).Bind(2, peer).Bind(3, now_ms);
-      ev.Bind(4, now_ms - kForwardedGraceMs);
+      ev.Bind(4, now_ms - kForwardedExpiryGraceMs);
       if (auto st = ev.Run("expiry events"); !st.ok()) return st;
       Stmt u(db,
              "UPDATE deliveries SET state = 'expired', reason = 'expired "
@@ -842,7 +838,7 @@ class SqliteStore : public Store {
              "without an end-to-end receipt (forwarded by a relay)', "
              "updated_ms = ?, not_before_ms = -1 WHERE peer = ? AND state = "
              "'forwarded' AND expires_ms < ?");
-      f.Bind(1, now_ms).Bind(2, peer).Bind(3, now_ms - kForwardedGraceMs);
+      f.Bind(1, now_ms).Bind(2, peer).Bind(3, now_ms - kForwardedExpiryGraceMs);
       if (auto st = f.Run("expire forwarded"); !st.ok()) return st;
       changed += static_cast<uint32_t>(sqlite3_changes(db));
       return absl::OkStatus();

@@ -380,14 +380,18 @@ class DeliveryStore {
   virtual absl::StatusOr<int64_t> NextDeferredDueMs(const std::string& peer,
                                                     int64_t now_ms) = 0;
 
-  // Earliest expiry among queued deliveries to `peer`; 0 if none.
+  // When the next delivery to `peer` expires by time: the earliest expiry
+  // among queued ones and, a grace period later (rules.h), among forwarded
+  // ones; 0 if there is none.
   virtual absl::StatusOr<int64_t> EarliestQueuedExpiryMs(
       const std::string& peer) = 0;
 
-  // Marks queued deliveries to `peer` whose expiry has passed as expired.
-  // Those that were sent before (the recipient may have stored them and its
-  // receipt been lost) stay candidates for one final attempt (see
-  // FinalAttempts) until `final_until_ms` after their expiry.
+  // Marks deliveries to `peer` whose time is up as expired: queued ones past
+  // their expiry, forwarded ones (no end-to-end receipt came back through
+  // the relay) a grace period after it (rules.h: kForwardedExpiryGraceMs; a
+  // late receipt still settles them as delivered). Queued ones that were
+  // sent before (the recipient may have stored them and its receipt been
+  // lost) stay candidates for one final attempt (see FinalAttempts).
   virtual absl::StatusOr<uint32_t> ExpireOverdue(const std::string& peer,
                                                  int64_t now_ms) = 0;
 
