@@ -148,7 +148,7 @@ process_gone() {
   [[ -d /proc/$1 ]] || return 0
   for t in /proc/"$1"/task/*/stat; do
     [[ -r $t ]] || continue
-    IFS= read -r rest <"$t" 2>/dev/null || continue
+    IFS= read -r rest 2>/dev/null <"$t" || continue
     rest=${rest##*) }
     state=${rest%% *}
     [[ $state == Z || $state == X ]] || return 1
@@ -164,6 +164,22 @@ wait_gone() {
     sleep 0.1
   done
   return 1
+}
+
+# If node $1's pid file names a kontord that is still exiting (SIGKILLed by
+# someone else: its leader a zombie, whose cmdline is empty, so is_running
+# no longer sees it), waits up to 10 s for it to be gone. Identified by its
+# name (comm stays on the zombie), so a reused pid of another program, or a
+# kernel thread, costs no wait.
+wait_killed() {
+  local pidfile old comm
+  pidfile=$(pidfile_of "$1")
+  [[ -s $pidfile ]] || return 0
+  old=$(<"$pidfile")
+  [[ $old =~ ^[0-9]+$ ]] || return 0
+  IFS= read -r comm 2>/dev/null <"/proc/$old/comm" || return 0
+  [[ $comm == kontord* ]] || return 0
+  wait_gone "$old" || note "$1: kontord (pid $old) is still exiting after 10 s"
 }
 
 # Sets kontord to the absolute path of the daemon binary, or dies.
@@ -194,15 +210,9 @@ launch() {
   pidfile=$(pidfile_of "$node")
   sock=$(socket_of "$node")
   ensure_socket_dir "$sock"
-  # A kontord just SIGKILLed by someone else may still be exiting (its
-  # leader a zombie with an empty cmdline, its lock still held): wait for it.
-  if [[ -s $pidfile ]]; then
-    local old
-    old=$(<"$pidfile")
-    if [[ $old =~ ^[0-9]+$ && -d /proc/$old && -z $(tr -d '\0' <"/proc/$old/cmdline" 2>/dev/null) ]]; then
-      wait_gone "$old" || true
-    fi
-  fi
+  # A kontord just SIGKILLed by someone else may still hold the data
+  # directory's lock: wait for it.
+  wait_killed "$node"
   rm -f "$pidfile"
   # A socket left by a killed kontord would look like a ready node.
   if [[ -S $sock ]]; then rm -f "$sock"; fi
@@ -320,6 +330,7 @@ stop_nodes() {
     wait_gone "${pid_of[$node]}" || die "could not stop: $node (pid ${pid_of[$node]} is still exiting)"
   done
   for node in "$@"; do
+    wait_killed "$node"
     rm -f "$(pidfile_of "$node")"
     [[ -f $dir/$node/socket ]] || continue
     local sock

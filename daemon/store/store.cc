@@ -679,7 +679,13 @@ class SqliteStore : public Store {
   absl::Status Settle(const std::vector<Settlement>& settlements) override {
     return Write([&](sqlite3* db) -> absl::Status {
       for (const Settlement& x : settlements) {
-        // Which state may become which: rules.h (StatesBefore).
+        // Which state may become which: rules.h (StatesBefore). A settlement
+        // into a state no settlement leads to is a caller's mistake.
+        if (x.state != kStateForwarded &&
+            StatesBefore(DeliveryMove::kSettle, x.state).empty()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "no delivery is settled as '", Printable(x.state), "'"));
+        }
         if (x.state == kStateForwarded) {
           // Custody by a relay: the end-to-end receipt is still to come.
           Stmt f(db,

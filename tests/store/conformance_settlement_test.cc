@@ -203,6 +203,25 @@ TEST_P(SettlementConformanceTest, SettledDeliveryMovesOnlyForALateReceipt) {
   EXPECT_EQ(*store_->MaxEventSeq(), events + 3);
 }
 
+// A settlement only ends in delivered, rejected or expired (forwarded is
+// custody): anything else is refused, and the batch it came in changes
+// nothing.
+TEST_P(SettlementConformanceTest, SettlingIntoAnotherStateIsRefused) {
+  ASSERT_TRUE(store_->InsertOutgoing(Message("m1")).ok());
+  const uint64_t events = *store_->MaxEventSeq();
+  for (absl::string_view state :
+       {kStateCancelled, kStateQueued, kStateSuspended, kStateInFlight,
+        absl::string_view("")}) {
+    const Settlement bad{"m1", "fi", state, "", "", 5, ""};
+    const Settlement good{"m1", "fi", kStateDelivered, "", "r", 5, ""};
+    EXPECT_EQ(store_->Settle({good, bad}).code(),
+              absl::StatusCode::kInvalidArgument)
+        << state;
+    EXPECT_EQ((*store_->Deliveries("m1"))[0].state, "queued") << state;
+  }
+  EXPECT_EQ(*store_->MaxEventSeq(), events);
+}
+
 TEST_P(SettlementConformanceTest, SettlingTwiceChangesNothing) {
   ASSERT_TRUE(
       store_->InsertOutgoing(Message("m1", 1, 1000, {"fi", "lv"})).ok());
