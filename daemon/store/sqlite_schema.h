@@ -1,0 +1,41 @@
+#ifndef KONTOR_DAEMON_STORE_SQLITE_SCHEMA_H_
+#define KONTOR_DAEMON_STORE_SQLITE_SCHEMA_H_
+
+// The SQLite backend's file, apart from its operations (store.cc): the
+// schema, migrations from older versions, sealing content stored before
+// content keys existed, and binding the file to its key file.
+
+#include <sqlite3.h>
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "daemon/store/content_keys.h"
+
+namespace kontor {
+namespace sqlite_store {
+
+// Creates every table and index in its newest form (idempotent).
+extern const char* const kSchema;
+// The schema version this code writes (PRAGMA user_version).
+extern const int kSchemaVersion;
+
+// Brings an older file up to kSchema's form.
+absl::Status Migrate(sqlite3* db);
+// PRAGMA user_version (0 for a new file).
+int SchemaVersion(sqlite3* db);
+// Content stored before schema 8 was plaintext: seals each value under a
+// key of its message (upload), in one transaction. Idempotent.
+absl::Status SealLegacyContent(sqlite3* db, ContentKeys* keys);
+// Records the key file's id at the first open and refuses another one.
+absl::Status BindKeyFile(sqlite3* db, ContentKeys* keys,
+                         const std::string& path);
+// Destroys the keys of content the store records as erased (a crash between
+// an erase's commit and its key destruction). kAborted: destroyed, the key
+// file's WAL not yet truncated.
+absl::Status DestroyErasedKeys(sqlite3* db, ContentKeys* keys);
+
+}  // namespace sqlite_store
+}  // namespace kontor
+
+#endif  // KONTOR_DAEMON_STORE_SQLITE_SCHEMA_H_
