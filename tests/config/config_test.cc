@@ -21,6 +21,15 @@ trusted_cas { cert: "ca.crt" crl: "ca.crl" allowed_node_ids: "ee" allowed_node_i
 peers { id: "fi" address: "127.0.0.1:7001" signing_certs: "fi-s.crt" encryption_cert: "/abs/fi-e.crt" }
 )";
 
+// `s` with the first `from` replaced by `to` (which must be there).
+std::string Replace(std::string s, const std::string& from,
+                    const std::string& to) {
+  const size_t at = s.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) s.replace(at, from.size(), to);
+  return s;
+}
+
 std::string Error(const std::string& text) {
   auto c = ParseConfig(text, "/etc/kontor");
   return c.ok() ? "" : std::string(c.status().message());
@@ -39,37 +48,32 @@ TEST(ConfigTest, GoodConfigGetsDefaultsAndAbsolutePaths) {
 }
 
 TEST(ConfigTest, ErrorsNameTheField) {
-  auto replace = [](std::string s, const std::string& from,
-                    const std::string& to) {
-    s.replace(s.find(from), from.size(), to);
-    return s;
-  };
   const std::string good = kGood;
-  EXPECT_EQ(Error(replace(good, "node_id: \"ee\"", "node_id: \"EE\""))
+  EXPECT_EQ(Error(Replace(good, "node_id: \"ee\"", "node_id: \"EE\""))
                 .rfind("node_id:", 0),
             0u);
-  EXPECT_NE(Error(replace(good, "id: \"fi\"", "id: \"f\"")).find("peers[0].id"),
+  EXPECT_NE(Error(Replace(good, "id: \"fi\"", "id: \"f\"")).find("peers[0].id"),
             std::string::npos);
-  EXPECT_NE(Error(replace(good, "address: \"127.0.0.1:7001\"",
+  EXPECT_NE(Error(Replace(good, "address: \"127.0.0.1:7001\"",
                           "address: \"nowhere\""))
                 .find("peers[0].address"),
             std::string::npos);
-  EXPECT_NE(Error(replace(good, "listen_address: \"127.0.0.1:7000\"", ""))
+  EXPECT_NE(Error(Replace(good, "listen_address: \"127.0.0.1:7000\"", ""))
                 .find("listen_address: required"),
             std::string::npos);
-  EXPECT_NE(Error(replace(good,
+  EXPECT_NE(Error(Replace(good,
                           "signing { cert: \"signing.crt\" key: "
                           "\"signing.key\" }",
                           "signing { cert: \"signing.crt\" }"))
                 .find("signing.key: required"),
             std::string::npos);
-  EXPECT_NE(Error(replace(good, "id: \"fi\"", "id: \"ee\"")).find("own peer"),
+  EXPECT_NE(Error(Replace(good, "id: \"fi\"", "id: \"ee\"")).find("own peer"),
             std::string::npos);
   EXPECT_NE(Error(good + "peers { id: \"fi\" address: \"a:1\" signing_certs: "
                          "\"x\" encryption_cert: \"y\" }")
                 .find("listed twice"),
             std::string::npos);
-  EXPECT_NE(Error(replace(good, "local_socket: \"/tmp/ee.sock\"",
+  EXPECT_NE(Error(Replace(good, "local_socket: \"/tmp/ee.sock\"",
                           "local_socket: \"/" + std::string(120, 'x') + "\""))
                 .find("local_socket"),
             std::string::npos);
@@ -216,11 +220,6 @@ TEST(ConfigTest, StoreBackendDefaultsToSqliteAndUnknownOnesAreRefused) {
 }
 
 TEST(ConfigTest, ValuesFromTheFileAreShownEscapedInErrors) {
-  auto replace = [](std::string s, const std::string& from,
-                    const std::string& to) {
-    s.replace(s.find(from), from.size(), to);
-    return s;
-  };
   const std::string good = kGood;
   for (const auto& [from, to] :
        std::vector<std::pair<std::string, std::string>>{
@@ -230,7 +229,7 @@ TEST(ConfigTest, ValuesFromTheFileAreShownEscapedInErrors) {
            {"address: \"127.0.0.1:7001\"", "address: \"\\x1b]52;c;AA\\x07\""},
            {"id: \"fi\"", "id: \"f\\ri\""},
        }) {
-    const std::string error = Error(replace(good, from, to));
+    const std::string error = Error(Replace(good, from, to));
     EXPECT_FALSE(error.empty()) << to;
     for (char c : error) {
       EXPECT_TRUE(c >= 0x20 && c != 0x7f) << to << ": " << error;
@@ -244,14 +243,6 @@ TEST(ConfigTest, MissingFileIsNotFound) {
 }
 
 // ------------------------------------------------ kinds per peer, operators
-
-std::string Replace(std::string s, const std::string& from,
-                    const std::string& to) {
-  const size_t at = s.find(from);
-  EXPECT_NE(at, std::string::npos) << from;
-  if (at != std::string::npos) s.replace(at, from.size(), to);
-  return s;
-}
 
 // kGood with `fields` added to its peer fi.
 std::string WithPeerFields(const std::string& fields) {
