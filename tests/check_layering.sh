@@ -59,6 +59,16 @@ for dir in "$root"/daemon/*/ "$root/client/"; do
     done < <(grep -E '^#include' "$file" || true)
   done < <(find "$dir" -maxdepth 1 -name '*.cc' -o -maxdepth 1 -name '*.h')
 done
+# Within the store: the operations and rules are written against the SQL
+# interface (store/sql.h); only a backend's own files (sqlite*) and the
+# SQLite file check and key file (check, content_keys) touch SQLite.
+for file in "$root"/daemon/store/*.cc "$root"/daemon/store/*.h; do
+  name=$(basename "$file")
+  case $name in sqlite* | check.* | content_keys.cc) continue ;; esac
+  while IFS= read -r line; do
+    report "daemon/store/$name includes SQLite ($line): only the backend's files (sqlite*) do"
+  done < <(grep -E '^#include [<"](sqlite3\.h|daemon/store/sqlite)' "$file" || true)
+done
 # The CLI's link line: protos, kinds and common only (no crypto, store,
 # attachment, outbox, inbox).
 if grep -Eq 'kontor_(crypto|store|attachment|outbox|inbox|envelope|transport|api|server|web|metrics)' \

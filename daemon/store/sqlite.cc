@@ -5,10 +5,14 @@
 namespace kontor {
 
 absl::Status SqlError(sqlite3* db, int rc, absl::string_view what) {
+  return SqlError(rc, db ? sqlite3_errmsg(db) : "", what);
+}
+
+absl::Status SqlError(int rc, absl::string_view detail,
+                      absl::string_view what) {
   // "what: database or disk is full", with SQLite's own detail only when it
   // says more than the code does.
   const std::string code = sqlite3_errstr(rc);
-  const std::string detail = db ? sqlite3_errmsg(db) : "";
   const std::string msg = absl::StrCat(
       what, ": ", code,
       detail.empty() || detail == code ? "" : absl::StrCat(" (", detail, ")"));

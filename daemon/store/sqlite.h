@@ -20,6 +20,8 @@ namespace kontor {
 // kResourceExhausted, busy/locked/I/O -> kUnavailable, constraint ->
 // kAlreadyExists).
 absl::Status SqlError(sqlite3* db, int rc, absl::string_view what);
+// The same for an error code and the connection's message saved with it.
+absl::Status SqlError(int rc, absl::string_view detail, absl::string_view what);
 
 // Runs SQL without results.
 absl::Status Exec(sqlite3* db, const char* sql);

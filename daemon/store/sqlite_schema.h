@@ -1,7 +1,7 @@
 #ifndef KONTOR_DAEMON_STORE_SQLITE_SCHEMA_H_
 #define KONTOR_DAEMON_STORE_SQLITE_SCHEMA_H_
 
-// The SQLite backend's file, apart from its operations (store.cc): the
+// The SQLite backend's file, apart from the operations (sql_store.cc): the
 // schema, migrations from older versions, sealing content stored before
 // content keys existed, and binding the file to its key file.
 

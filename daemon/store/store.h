@@ -610,15 +610,16 @@ class AuditStore {
   virtual absl::StatusOr<std::vector<EvidenceItem>> ListEvidence() = 0;
 };
 
-// The node's durable state: every interface above, which is all a backend
-// implements. Store::Open (and OpenStore, store/open.h, by configuration)
-// builds the SQLite backend (store.cc): one SQLite file (WAL,
-// synchronous=FULL), and message content keys in a second one beside it
-// (ContentKeysPath): all content is stored sealed, so erasing destroys a key
-// (DESIGN.md §7). Writes go through one writer thread that commits whatever
-// is pending in one transaction (group commit): a write returns only after
-// its transaction is fsync'd. Each write is its own savepoint, so one failing
-// write does not fail the others. Thread-safe.
+// The node's durable state: every interface above. The operations are
+// written once, over the small SQL interface of store/sql.h (sql_store.cc),
+// which is what a database backend implements. Store::Open (and OpenStore,
+// store/open.h, by configuration) builds it on SQLite (sqlite_store.cc): one
+// SQLite file (WAL, synchronous=FULL), and message content keys in a second
+// one beside it (ContentKeysPath): all content is stored sealed, so erasing
+// destroys a key (DESIGN.md §7). Writes go through one writer thread that
+// commits whatever is pending in one transaction (group commit): a write
+// returns only after its transaction is durable. Each write is its own
+// savepoint, so one failing write does not fail the others. Thread-safe.
 class Store : public SubmitStore,
               public DeliveryStore,
               public ReceiveStore,

@@ -1,8 +1,4 @@
-#include "daemon/store/store.h"
-
-#include <sqlite3.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "daemon/store/sql_store.h"
 
 #include <algorithm>
 #include <atomic>
@@ -29,8 +25,7 @@
 #include "daemon/store/check.h"
 #include "daemon/store/content_keys.h"
 #include "daemon/store/rules.h"
-#include "daemon/store/sqlite.h"
-#include "daemon/store/sqlite_schema.h"
+#include "daemon/store/sql.h"
 
 namespace kontor {
 
@@ -40,20 +35,20 @@ std::string RelayKey(absl::string_view origin, absl::string_view message_id) {
 
 namespace {
 
-using sqlite_store::BindKeyFile;
-using sqlite_store::DestroyErasedKeys;
-using sqlite_store::kSchema;
-using sqlite_store::kSchemaVersion;
-using sqlite_store::Migrate;
-using sqlite_store::SchemaVersion;
-using sqlite_store::SealLegacyContent;
+using sql::Stmt;
+
+// The failure of a query that always yields one row.
+absl::Status NoRow(const Stmt& s, absl::string_view what) {
+  absl::Status st = s.Done(what);
+  return st.ok() ? absl::InternalError(absl::StrCat(what, ": no row")) : st;
+}
 
 // "state IN ('a', 'b')" for the states the rules (rules.h) allow before a
-// move; "0" (false) if there are none. The states are the constants of
+// move; "FALSE" if there are none. The states are the constants of
 // store.h (lower-case words), never outside input.
 std::string StateIn(DeliveryMove move, absl::string_view to) {
   const std::vector<absl::string_view>& states = StatesBefore(move, to);
-  if (states.empty()) return "0";
+  if (states.empty()) return "FALSE";
   std::vector<std::string> quoted;
   for (absl::string_view state : states) {
     for (char c : state) {
@@ -148,24 +143,30 @@ constexpr const char* kInboxCols =
     "payload, kind, subject, case_ref, priority, created_ms, expires_ms, "
     "received_ms, acked, receipt, chunk_refs, in_reply_to, purged_ms, key_id";
 
-class SqliteStore : public Store {
+// The store's operations, over a SQL backend (sql.h). The rules they apply
+// are rules.h, audit.h and content_keys.h.
+class SqlStore : public Store {
  public:
-  SqliteStore(sqlite3* writer, sqlite3* reader,
-              std::unique_ptr<ContentKeys> keys)
-      : writer_(writer), keys_(std::move(keys)), reader_(reader) {
+  SqlStore(std::unique_ptr<sql::Connection> writer,
+           std::unique_ptr<sql::Connection> reader,
+           std::unique_ptr<ContentKeys> keys)
+      : writer_(std::move(writer)),
+        keys_(std::move(keys)),
+        reader_owner_(std::move(reader)),
+        reader_(reader_owner_.get()) {
     max_seq_ = QueryMaxSeq();
     thread_ = std::thread([this] { WriterLoop(); });
   }
 
-  ~SqliteStore() override {
+  ~SqlStore() override {
     {
       std::lock_guard<std::mutex> l(queue_mu_);
       stopping_ = true;
     }
     queue_cv_.notify_all();
     thread_.join();
-    sqlite3_close(writer_);
-    sqlite3_close(reader_);
+    writer_.reset();
+    reader_owner_.reset();
   }
 
   // ---------------------------------------------------------------- writes
@@ -176,7 +177,7 @@ class SqliteStore : public Store {
     const int priority = std::clamp(m.priority, 1, 3);
     SubmitOutcome outcome;
     absl::Status s = Write(
-        [&](sqlite3* db) -> absl::Status {
+        [&](sql::Tx* db) -> absl::Status {
           if (!m.client_key.empty()) {
             auto found =
                 FindClientKey(db, m.submitter, m.client_key, m.request_hash);
@@ -237,7 +238,7 @@ class SqliteStore : public Store {
                       "submitter = ? AND message_id = ''");
             take.Bind(1, m.id).Bind(2, u).Bind(3, m.submitter);
             if (auto st = take.Run("take upload"); !st.ok()) return st;
-            if (sqlite3_changes(db) != 1) {
+            if (db->Changes() != 1) {
               return absl::FailedPreconditionError(absl::StrCat(
                   "attachment ", u, " is unknown or already sent"));
             }
@@ -286,7 +287,7 @@ class SqliteStore : public Store {
                              const std::vector<std::string>& ids,
                              const std::string& error, int64_t now_ms,
                              int64_t not_before_ms) override {
-    return Write([&](sqlite3* db) -> absl::Status {
+    return Write([&](sql::Tx* db) -> absl::Status {
       for (const std::string& id : ids) {
         Stmt s(db,
                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, "
@@ -304,7 +305,7 @@ class SqliteStore : public Store {
   }
 
   absl::Status Settle(const std::vector<Settlement>& settlements) override {
-    return Write([&](sqlite3* db) -> absl::Status {
+    return Write([&](sql::Tx* db) -> absl::Status {
       for (const Settlement& x : settlements) {
         // Which state may become which: rules.h (StatesBefore). A settlement
         // into a state no settlement leads to is a caller's mistake.
@@ -325,7 +326,7 @@ class SqliteStore : public Store {
           f.BindBlob(1, x.receipt).Bind(2, x.reason).Bind(3, x.time_ms);
           f.Bind(4, x.message_id).Bind(5, x.peer);
           if (auto st = f.Run("forwarded"); !st.ok()) return st;
-          if (sqlite3_changes(db) > 0) {
+          if (db->Changes() > 0) {
             if (auto st = AddEvent(db, x.message_id, x.peer, x.state, x.reason,
                                    x.time_ms);
                 !st.ok()) {
@@ -348,7 +349,7 @@ class SqliteStore : public Store {
         }
         s.Bind(4, x.time_ms).Bind(5, x.message_id).Bind(6, x.peer);
         if (auto st = s.Run("settle"); !st.ok()) return st;
-        const int settled = sqlite3_changes(db);
+        const int settled = db->Changes();
         if (settled > 0) {
           if (auto st = AddEvent(db, x.message_id, x.peer, x.state, x.reason,
                                  x.time_ms);
@@ -378,14 +379,14 @@ class SqliteStore : public Store {
   absl::StatusOr<uint32_t> Cancel(const std::string& message_id, int64_t now_ms,
                                   const std::string& actor) override {
     uint32_t changed = 0;
-    absl::Status s = Write([&](sqlite3* db) -> absl::Status {
+    absl::Status s = Write([&](sql::Tx* db) -> absl::Status {
       const std::string cancellable =
           StateIn(DeliveryMove::kCancel, kStateCancelled);
       Stmt ev(db, absl::StrCat("INSERT INTO events(message_id, peer, state, "
                                "reason, time_ms) SELECT message_id, peer, "
                                "'cancelled', 'cancelled by an operator', ? "
                                "FROM deliveries WHERE message_id = ? AND ",
-                               cancellable, " AND instr(message_id, '/') = 0")
+                               cancellable, " AND message_id NOT LIKE '%/%'")
                       .c_str());
       ev.Bind(1, now_ms).Bind(2, message_id);
       if (auto st = ev.Run("cancel events"); !st.ok()) return st;
@@ -395,7 +396,7 @@ class SqliteStore : public Store {
                      .c_str());
       u.Bind(1, now_ms).Bind(2, message_id);
       if (auto st = u.Run("cancel"); !st.ok()) return st;
-      changed = static_cast<uint32_t>(sqlite3_changes(db));
+      changed = static_cast<uint32_t>(db->Changes());
       return AuditAlter(db, actor, message_id, "cancelled", changed, now_ms);
     });
     if (!s.ok()) return s;
@@ -411,7 +412,7 @@ class SqliteStore : public Store {
     s.Bind(1, static_cast<int64_t>(after_seq));
     s.Bind(2, static_cast<int64_t>(limit));
     std::vector<DeliveryEvent> out;
-    while (s.Step() == SQLITE_ROW) {
+    while (s.Next()) {
       out.push_back(DeliveryEvent{static_cast<uint64_t>(s.Int(0)), s.Text(1),
                                   s.Text(2), s.Text(3), s.Text(4), s.Int(5)});
     }
@@ -421,8 +422,7 @@ class SqliteStore : public Store {
   absl::StatusOr<uint64_t> MaxEventSeq() override {
     absl::MutexLock l(&read_mu_);
     Stmt s(reader_, "SELECT COALESCE(MAX(seq), 0) FROM events");
-    if (s.Step() != SQLITE_ROW)
-      return SqlError(reader_, SQLITE_ERROR, "events");
+    if (!s.Next()) return NoRow(s, "events");
     return static_cast<uint64_t>(s.Int(0));
   }
 
@@ -434,8 +434,7 @@ class SqliteStore : public Store {
            "expires_ms + ? END), 0) FROM deliveries WHERE peer = ? AND state "
            "IN ('queued', 'forwarded')");
     s.Bind(1, kForwardedExpiryGraceMs).Bind(2, peer);
-    if (s.Step() != SQLITE_ROW)
-      return SqlError(reader_, SQLITE_ERROR, "expiry");
+    if (!s.Next()) return NoRow(s, "expiry");
     return s.Int(0);
   }
 
@@ -444,7 +443,7 @@ class SqliteStore : public Store {
   absl::StatusOr<uint32_t> ExpireOverdue(const std::string& peer,
                                          int64_t now_ms) override {
     uint32_t changed = 0;
-    absl::Status s = Write([&](sqlite3* db) -> absl::Status {
+    absl::Status s = Write([&](sql::Tx* db) -> absl::Status {
       Stmt ev(db,
               "INSERT INTO events(message_id, peer, state, reason, time_ms) "
               "SELECT message_id, peer, 'expired', CASE state WHEN 'queued' "
@@ -452,7 +451,7 @@ class SqliteStore : public Store {
               "end-to-end receipt (forwarded by a relay)' END, ? FROM "
               "deliveries WHERE peer = ? AND ((state = 'queued' AND "
               "expires_ms < ?) OR (state = 'forwarded' AND expires_ms < ?)) "
-              "AND instr(message_id, '/') = 0");
+              "AND message_id NOT LIKE '%/%'");
       ev.Bind(1, now_ms).Bind(2, peer).Bind(3, now_ms);
       ev.Bind(4, now_ms - kForwardedExpiryGraceMs);
       if (auto st = ev.Run("expiry events"); !st.ok()) return st;
@@ -463,7 +462,7 @@ class SqliteStore : public Store {
              "'queued' AND expires_ms < ?");
       u.Bind(1, now_ms).Bind(2, peer).Bind(3, now_ms);
       if (auto st = u.Run("expire"); !st.ok()) return st;
-      changed = static_cast<uint32_t>(sqlite3_changes(db));
+      changed = static_cast<uint32_t>(db->Changes());
       // Forwarded ones whose end-to-end receipt never came back: a late
       // receipt still settles them as delivered.
       Stmt f(db,
@@ -473,7 +472,7 @@ class SqliteStore : public Store {
              "'forwarded' AND expires_ms < ?");
       f.Bind(1, now_ms).Bind(2, peer).Bind(3, now_ms - kForwardedExpiryGraceMs);
       if (auto st = f.Run("expire forwarded"); !st.ok()) return st;
-      changed += static_cast<uint32_t>(sqlite3_changes(db));
+      changed += static_cast<uint32_t>(db->Changes());
       return absl::OkStatus();
     });
     if (!s.ok()) return s;
@@ -494,7 +493,7 @@ class SqliteStore : public Store {
     s.Bind(1, peer).Bind(2, now_ms - window_ms);
     s.Bind(3, static_cast<int64_t>(limit));
     std::vector<PendingDelivery> out;
-    while (s.Step() == SQLITE_ROW) {
+    while (s.Next()) {
       out.push_back(ReadPending(s));
     }
     return out;
@@ -502,7 +501,7 @@ class SqliteStore : public Store {
 
   absl::Status FinalAttemptMade(const std::string& peer,
                                 const std::vector<std::string>& ids) override {
-    return Write([&](sqlite3* db) -> absl::Status {
+    return Write([&](sql::Tx* db) -> absl::Status {
       for (const std::string& id : ids) {
         Stmt u(db,
                "UPDATE deliveries SET not_before_ms = -1 WHERE message_id = ? "
@@ -516,7 +515,7 @@ class SqliteStore : public Store {
 
   absl::Status Suspend(const std::string& message_id, const std::string& peer,
                        const std::string& reason, int64_t now_ms) override {
-    return Write([&](sqlite3* db) -> absl::Status {
+    return Write([&](sql::Tx* db) -> absl::Status {
       Stmt u(db, absl::StrCat("UPDATE deliveries SET state = 'suspended', "
                               "reason = ?, updated_ms = ? WHERE message_id = "
                               "? AND peer = ? AND ",
@@ -524,7 +523,7 @@ class SqliteStore : public Store {
                      .c_str());
       u.Bind(1, reason).Bind(2, now_ms).Bind(3, message_id).Bind(4, peer);
       if (auto st = u.Run("suspend"); !st.ok()) return st;
-      if (sqlite3_changes(db) == 0) return absl::OkStatus();
+      if (db->Changes() == 0) return absl::OkStatus();
       return AddEvent(db, message_id, peer, kStateSuspended, reason, now_ms);
     });
   }
@@ -532,7 +531,7 @@ class SqliteStore : public Store {
   absl::StatusOr<uint32_t> Retry(const std::string& message_id, int64_t now_ms,
                                  const std::string& actor) override {
     uint32_t changed = 0;
-    absl::Status s = Write([&](sqlite3* db) -> absl::Status {
+    absl::Status s = Write([&](sql::Tx* db) -> absl::Status {
       Stmt u(db, absl::StrCat("UPDATE deliveries SET state = 'queued', "
                               "not_before_ms = 0, deferrals = 0, reason = '', "
                               "updated_ms = ? WHERE message_id = ? AND ",
@@ -540,7 +539,7 @@ class SqliteStore : public Store {
                      .c_str());
       u.Bind(1, now_ms).Bind(2, message_id);
       if (auto st = u.Run("retry"); !st.ok()) return st;
-      changed = static_cast<uint32_t>(sqlite3_changes(db));
+      changed = static_cast<uint32_t>(db->Changes());
       return AuditAlter(db, actor, message_id, "retried", changed, now_ms);
     });
     if (!s.ok()) return s;
@@ -548,7 +547,7 @@ class SqliteStore : public Store {
   }
 
   absl::Status PutPeerState(const PeerState& p) override {
-    return Write([&](sqlite3* db) -> absl::Status {
+    return Write([&](sql::Tx* db) -> absl::Status {
       Stmt s(db,
              "INSERT INTO peers(peer, failures, next_attempt_ms, last_error, "
              "last_success_ms) VALUES(?,?,?,?,?) ON CONFLICT(peer) DO UPDATE "
@@ -570,7 +569,7 @@ class SqliteStore : public Store {
     size_t keys = 0;
     for (const InboxRecord& r : records) keys += r.accepted ? 1 : 0;
     absl::Status s = Write(
-        [&](sqlite3* db) -> absl::Status {
+        [&](sql::Tx* db) -> absl::Status {
           std::vector<std::pair<AuditEntry, int64_t>> audited;
           for (size_t i = 0; i < records.size(); ++i) {
             const InboxRecord& r = records[i];
@@ -600,7 +599,8 @@ class SqliteStore : public Store {
                      "accepted, header, inner_signed, payload, kind, subject, "
                      "case_ref, priority, created_ms, expires_ms, received_ms, "
                      "receipt, chunk_refs, in_reply_to, key_id) "
-                     "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                     "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                     "RETURNING seq");
             ins.Bind(1, r.origin)
                 .Bind(2, r.message_id)
                 .BindBlob(3, r.outer_digest);
@@ -618,6 +618,8 @@ class SqliteStore : public Store {
             }
             ins.Bind(17, r.in_reply_to).Bind(18, key_id);
             if (auto st = ins.Run("insert inbox"); !st.ok()) return st;
+            const uint64_t seq = static_cast<uint64_t>(ins.Int(0));
+            ins.Reset();  // its row read: done with (sql.h)
             audited.emplace_back(
                 AuditEntry{
                     std::string(r.accepted ? kAuditCollect : kAuditRefuse),
@@ -626,7 +628,7 @@ class SqliteStore : public Store {
                     r.accepted ? "stored" : r.refusal},
                 r.received_ms);
             if (r.accepted) {
-              new_max = static_cast<uint64_t>(sqlite3_last_insert_rowid(db));
+              new_max = seq;
             }
             if (!r.accepted) continue;
             if (auto st = AppendAuditOn(db, audited); !st.ok()) return st;
@@ -649,12 +651,12 @@ class SqliteStore : public Store {
                            const std::string& message_id) override {
     bool already = false;
     bool found = false;
-    absl::Status s = Write([&](sqlite3* db) -> absl::Status {
+    absl::Status s = Write([&](sql::Tx* db) -> absl::Status {
       Stmt q(db,
              "SELECT acked FROM inbox WHERE origin = ? AND message_id = ? AND "
              "accepted = 1");
       q.Bind(1, origin).Bind(2, message_id);
-      if (q.Step() != SQLITE_ROW) return absl::OkStatus();
+      if (!q.Next()) return absl::OkStatus();
       found = true;
       already = q.Int(0) != 0;
       Stmt u(db,
@@ -706,7 +708,7 @@ class SqliteStore : public Store {
                         .c_str());
     s.Bind(1, message_id);
     std::vector<DeliveryRow> out;
-    while (s.Step() == SQLITE_ROW) out.push_back(ReadDelivery(s));
+    while (s.Next()) out.push_back(ReadDelivery(s));
     return out;
   }
 
@@ -725,7 +727,7 @@ class SqliteStore : public Store {
     s.Bind(1, state).Bind(2, state).Bind(3, submitter).Bind(4, submitter);
     s.Bind(5, static_cast<int64_t>(limit));
     std::vector<DeliveryRow> out;
-    while (s.Step() == SQLITE_ROW) out.push_back(ReadDelivery(s));
+    while (s.Next()) out.push_back(ReadDelivery(s));
     return out;
   }
 
@@ -736,7 +738,7 @@ class SqliteStore : public Store {
            "WHERE peer = ? AND state = 'queued'");
     s.Bind(1, peer);
     QueueStats q;
-    if (s.Step() == SQLITE_ROW) {
+    if (s.Next()) {
       q.depth = static_cast<uint64_t>(s.Int(0));
       q.oldest_created_ms = s.Int(1);
     }
@@ -750,13 +752,13 @@ class SqliteStore : public Store {
            "SELECT COALESCE(MIN(not_before_ms), 0) FROM deliveries WHERE "
            "peer = ? AND state = 'queued' AND not_before_ms > ?");
     s.Bind(1, peer).Bind(2, now_ms);
-    if (s.Step() != SQLITE_ROW) return SqlError(reader_, SQLITE_ERROR, "due");
+    if (!s.Next()) return NoRow(s, "due");
     return s.Int(0);
   }
 
   absl::Status InsertUpload(const UploadRecord& u) override {
     return Write(
-        [&](sqlite3* db) -> absl::Status {
+        [&](sql::Tx* db) -> absl::Status {
           auto content_key = TakeKey();
           if (!content_key.ok()) return content_key.status();
           auto key = Seal(*content_key, "key", u.key);
@@ -782,7 +784,7 @@ class SqliteStore : public Store {
            "chunk_refs, created_ms, message_id, key_id FROM uploads WHERE "
            "id = ?");
     q.Bind(1, id);
-    if (q.Step() != SQLITE_ROW) return std::optional<UploadRecord>();
+    if (!q.Next()) return std::optional<UploadRecord>();
     UploadRecord u;
     u.id = q.Text(0);
     u.submitter = q.Text(1);
@@ -802,13 +804,13 @@ class SqliteStore : public Store {
   absl::StatusOr<std::vector<std::string>> DropStaleUploads(
       int64_t before_ms) override {
     std::vector<std::string> ids;
-    absl::Status s = Write([&](sqlite3* db) -> absl::Status {
+    absl::Status s = Write([&](sql::Tx* db) -> absl::Status {
       ids.clear();
       Stmt q(db,
              "SELECT id, key_id FROM uploads WHERE message_id = '' AND "
              "created_ms < ?");
       q.Bind(1, before_ms);
-      while (q.Step() == SQLITE_ROW) {
+      while (q.Next()) {
         ids.push_back(q.Text(0));
         DestroyAfterCommit(KeyIdOr(q.Text(1), UploadKeyId(ids.back())));
       }
@@ -833,7 +835,7 @@ class SqliteStore : public Store {
     if (auto st = s.status(); !st.ok()) return st;
     s.Bind(1, expired_before_ms).Bind(2, static_cast<int64_t>(limit));
     std::vector<ChunkHolder> out;
-    while (s.Step() == SQLITE_ROW) {
+    while (s.Next()) {
       ChunkHolder h;
       h.key = s.Text(0);
       h.origin = s.Text(1);
@@ -846,7 +848,7 @@ class SqliteStore : public Store {
 
   absl::Status MarkChunksRemoved(const std::vector<std::string>& keys,
                                  int64_t now_ms) override {
-    return Write([&](sqlite3* db) -> absl::Status {
+    return Write([&](sql::Tx* db) -> absl::Status {
       for (const std::string& key : keys) {
         Stmt u(db,
                "UPDATE messages SET chunks_removed_ms = ? WHERE id = ? AND "
@@ -869,7 +871,7 @@ class SqliteStore : public Store {
       const std::vector<RelayedMessage>& messages,
       std::vector<std::optional<DedupEntry>>* existing) override {
     existing->assign(messages.size(), std::nullopt);
-    return Write([&](sqlite3* db) -> absl::Status {
+    return Write([&](sql::Tx* db) -> absl::Status {
       for (size_t i = 0; i < messages.size(); ++i) {
         const RelayedMessage& m = messages[i];
         const std::string key = RelayKey(m.origin, m.message_id);
@@ -878,7 +880,7 @@ class SqliteStore : public Store {
         {
           Stmt q(db, "SELECT outer_digest FROM messages WHERE id = ?");
           q.Bind(1, key);
-          if (q.Step() == SQLITE_ROW) digest = q.Text(0);
+          if (q.Next()) digest = q.Text(0);
         }
         if (!digest.empty() && digest != m.outer_digest) {
           (*existing)[i] = DedupEntry{digest, ""};
@@ -932,7 +934,7 @@ class SqliteStore : public Store {
            "SELECT origin, outer_digest, inner_digest FROM messages WHERE "
            "id = ?");
     q.Bind(1, key);
-    if (q.Step() != SQLITE_ROW) return std::optional<MessageFacts>();
+    if (!q.Next()) return std::optional<MessageFacts>();
     return std::optional<MessageFacts>(
         MessageFacts{q.Text(0), q.Text(1), q.Text(2)});
   }
@@ -945,7 +947,7 @@ class SqliteStore : public Store {
                                  "peer = ?")
                         .c_str());
     s.Bind(1, key).Bind(2, peer);
-    if (s.Step() != SQLITE_ROW) return std::optional<DeliveryRow>();
+    if (!s.Next()) return std::optional<DeliveryRow>();
     return std::optional<DeliveryRow>(ReadDelivery(s));
   }
 
@@ -957,14 +959,14 @@ class SqliteStore : public Store {
            "LIMIT ?");
     s.Bind(1, peer).Bind(2, static_cast<int64_t>(limit));
     std::vector<PendingReturn> out;
-    while (s.Step() == SQLITE_ROW) {
+    while (s.Next()) {
       out.push_back(PendingReturn{s.Int(0), s.Text(1)});
     }
     return out;
   }
 
   absl::Status ReturnsDone(const std::vector<int64_t>& ids) override {
-    return Write([&](sqlite3* db) -> absl::Status {
+    return Write([&](sql::Tx* db) -> absl::Status {
       for (int64_t id : ids) {
         Stmt d(db, "DELETE FROM returns WHERE id = ?");
         d.Bind(1, id);
@@ -982,7 +984,7 @@ class SqliteStore : public Store {
     s.Bind(1, peer);
     PeerState p;
     p.peer = peer;
-    if (s.Step() == SQLITE_ROW) {
+    if (s.Next()) {
       p.failures = static_cast<uint32_t>(s.Int(0));
       p.next_attempt_ms = s.Int(1);
       p.last_error = s.Text(2);
@@ -1018,7 +1020,7 @@ class SqliteStore : public Store {
     s.Bind(9, q.case_ref).Bind(10, q.case_ref);
     s.Bind(11, static_cast<int64_t>(q.limit));
     std::vector<InboxRecord> out;
-    while (s.Step() == SQLITE_ROW) {
+    while (s.Next()) {
       out.push_back(ReadInbox(s));
       if (auto st = UnsealInbox(&out.back()); !st.ok()) return st;
     }
@@ -1036,7 +1038,7 @@ class SqliteStore : public Store {
     if (auto st = s.status(); !st.ok()) return st;
     s.Bind(1, message_id).Bind(2, origin).Bind(3, origin);
     std::vector<InboxRecord> out;
-    while (s.Step() == SQLITE_ROW) {
+    while (s.Next()) {
       out.push_back(ReadInbox(s));
       if (auto st = UnsealInbox(&out.back()); !st.ok()) return st;
     }
@@ -1051,7 +1053,7 @@ class SqliteStore : public Store {
            "accepted = 1");
     if (auto st = s.status(); !st.ok()) return st;
     s.Bind(1, origin).Bind(2, message_id);
-    return s.Step() == SQLITE_ROW;
+    return s.Next();
   }
 
   uint64_t MaxInboxSeq() override {
@@ -1083,7 +1085,7 @@ class SqliteStore : public Store {
              "AND m.origin = ''");
       if (auto st = s.status(); !st.ok()) return st;
       s.Bind(1, case_ref);
-      while (s.Step() == SQLITE_ROW) {
+      while (s.Next()) {
         ThreadEntry t;
         t.message_id = s.Text(0);
         t.sent = true;
@@ -1109,7 +1111,7 @@ class SqliteStore : public Store {
              "COLLATE NOCASE AND accepted = 1");
       if (auto st = s.status(); !st.ok()) return st;
       s.Bind(1, case_ref);
-      while (s.Step() == SQLITE_ROW) {
+      while (s.Next()) {
         ThreadEntry t;
         t.message_id = s.Text(0);
         t.origin = s.Text(1);
@@ -1146,7 +1148,7 @@ class SqliteStore : public Store {
              "LIMIT ?");
       if (auto st = s.status(); !st.ok()) return st;
       s.Bind(1, prefix).Bind(2, hi).Bind(3, static_cast<int64_t>(limit));
-      while (s.Step() == SQLITE_ROW) {
+      while (s.Next()) {
         KnownMessage k;
         k.message_id = s.Text(0);
         k.sent = true;
@@ -1167,7 +1169,7 @@ class SqliteStore : public Store {
       // At most `limit` in all, sent and received together.
       s.Bind(1, prefix).Bind(2, hi).Bind(
           3, static_cast<int64_t>(limit - out.size()));
-      while (s.Step() == SQLITE_ROW) {
+      while (s.Next()) {
         KnownMessage k;
         k.message_id = s.Text(0);
         k.origin = s.Text(1);
@@ -1192,7 +1194,7 @@ class SqliteStore : public Store {
              "purged_ms, inner_signed, key_id, inner_digest FROM messages "
              "WHERE id = ? AND origin = ''");
       s.Bind(1, message_id);
-      if (s.Step() == SQLITE_ROW) {
+      if (s.Next()) {
         k = KnownMessage{message_id, "",       true,      s.Text(0), s.Text(1),
                          s.Text(2),  s.Int(3), s.Text(4), s.Int(5)};
         k.inner_signed = s.Text(6);
@@ -1206,7 +1208,7 @@ class SqliteStore : public Store {
              "inner_signed, key_id FROM inbox WHERE message_id = ? AND "
              "accepted = 1 ORDER BY seq LIMIT 1");
       s.Bind(1, message_id);
-      if (s.Step() != SQLITE_ROW) return std::optional<KnownMessage>();
+      if (!s.Next()) return std::optional<KnownMessage>();
       k = KnownMessage{message_id, s.Text(0), false, s.Text(1), s.Text(2),
                        s.Text(3),  s.Int(4),  "",    s.Int(5)};
       k.inner_signed = s.Text(6);
@@ -1238,7 +1240,7 @@ class SqliteStore : public Store {
              "accepted = 1 AND purged_ms = 0 AND kind = ? AND received_ms < ? "
              "ORDER BY received_ms LIMIT ?");
       r.Bind(1, kind).Bind(2, cutoff).Bind(3, static_cast<int64_t>(limit));
-      while (r.Step() == SQLITE_ROW && out.size() < limit) {
+      while (r.Next() && out.size() < limit) {
         out.push_back(
             PurgeCandidate{r.Text(0), r.Text(1), false, kind, r.Int(2), days});
       }
@@ -1247,7 +1249,7 @@ class SqliteStore : public Store {
              "purged_ms = 0 AND payload IS NOT NULL AND kind = ? AND "
              "created_ms < ? ORDER BY created_ms LIMIT ?");
       m.Bind(1, kind).Bind(2, cutoff).Bind(3, static_cast<int64_t>(limit));
-      while (m.Step() == SQLITE_ROW && out.size() < limit) {
+      while (m.Next() && out.size() < limit) {
         out.push_back(
             PurgeCandidate{m.Text(0), "", true, kind, m.Int(1), days});
       }
@@ -1257,7 +1259,7 @@ class SqliteStore : public Store {
 
   absl::Status Purge(const std::vector<PurgeCandidate>& messages,
                      const std::string& actor, int64_t now_ms) override {
-    return Write([&](sqlite3* db) -> absl::Status {
+    return Write([&](sql::Tx* db) -> absl::Status {
       for (const PurgeCandidate& c : messages) {
         if (auto st = EraseOn(db, c, actor, now_ms, nullptr); !st.ok()) {
           return st;
@@ -1277,7 +1279,7 @@ class SqliteStore : public Store {
     if (auto st = s.status(); !st.ok()) return st;
     s.Bind(1, order_id).Bind(2, order_id);
     std::vector<EraseOrder> out;
-    while (s.Step() == SQLITE_ROW) {
+    while (s.Next()) {
       out.push_back(EraseOrder{s.Text(0), s.Text(1), s.Text(2), s.Text(3),
                                s.Text(4), s.Int(5), s.Int(6)});
     }
@@ -1288,7 +1290,7 @@ class SqliteStore : public Store {
 
   absl::Status AppendAudit(const std::vector<AuditEntry>& entries,
                            int64_t now_ms) override {
-    return Write([&](sqlite3* db) -> absl::Status {
+    return Write([&](sql::Tx* db) -> absl::Status {
       return AppendAuditOn(db, entries, now_ms);
     });
   }
@@ -1303,7 +1305,7 @@ class SqliteStore : public Store {
     s.Bind(1, static_cast<int64_t>(after_seq));
     s.Bind(2, static_cast<int64_t>(limit));
     std::vector<AuditRecord> out;
-    while (s.Step() == SQLITE_ROW) out.push_back(ReadAudit(s));
+    while (s.Next()) out.push_back(ReadAudit(s));
     return out;
   }
 
@@ -1318,7 +1320,7 @@ class SqliteStore : public Store {
     s.Bind(1, message_id);
     s.Bind(2, static_cast<int64_t>(limit));
     std::vector<AuditRecord> out;
-    while (s.Step() == SQLITE_ROW) out.push_back(ReadAudit(s));
+    while (s.Next()) out.push_back(ReadAudit(s));
     return out;
   }
 
@@ -1329,7 +1331,7 @@ class SqliteStore : public Store {
                         .c_str());
     s.Bind(1, static_cast<int64_t>(limit));
     std::vector<AuditRecord> out;
-    while (s.Step() == SQLITE_ROW) out.push_back(ReadAudit(s));
+    while (s.Next()) out.push_back(ReadAudit(s));
     std::reverse(out.begin(), out.end());
     return out;
   }
@@ -1337,7 +1339,7 @@ class SqliteStore : public Store {
   absl::StatusOr<AuditHead> GetAuditHead() override {
     absl::MutexLock l(&read_mu_);
     Stmt s(reader_, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
-    if (s.Step() != SQLITE_ROW) return AuditHead{0, GenesisHash()};
+    if (!s.Next()) return AuditHead{0, GenesisHash()};
     return AuditHead{static_cast<uint64_t>(s.Int(0)), s.Text(1)};
   }
 
@@ -1348,37 +1350,38 @@ class SqliteStore : public Store {
            absl::StrCat("SELECT ", kAuditCols, " FROM audit WHERE seq = ?")
                .c_str());
     s.Bind(1, static_cast<int64_t>(seq));
-    if (s.Step() != SQLITE_ROW) return std::optional<AuditRecord>();
+    if (!s.Next()) return std::optional<AuditRecord>();
     return std::optional<AuditRecord>(ReadAudit(s));
   }
 
   absl::StatusOr<AuditCheck> VerifyAuditChain() override {
     absl::MutexLock l(&read_mu_);
     // One read transaction, so the chain is seen at one point in time.
-    if (auto st = Exec(reader_, "BEGIN"); !st.ok()) return st;
+    if (auto st = reader_->BeginRead(); !st.ok()) return st;
     AuditChainCheck chain;  // the rule: audit.h
-    int rc;
+    absl::Status read;
     {
       Stmt s(reader_,
              absl::StrCat("SELECT ", kAuditCols, " FROM audit ORDER BY seq")
                  .c_str());
-      while ((rc = s.Step()) == SQLITE_ROW) {
+      while (s.Next()) {
         if (!chain.Add(ReadAudit(s))) break;
       }
+      read = s.Done("audit");
     }
-    Exec(reader_, "COMMIT").IgnoreError();
+    reader_->Commit().IgnoreError();
     const AuditCheck& check = chain.check();
-    if (check.first_bad_seq == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) {
-      return SqlError(reader_, rc, "audit");
-    }
+    if (check.first_bad_seq == 0 && !read.ok()) return read;
     return check;
   }
 
   absl::Status PutSignedHead(const SignedAuditHead& h) override {
-    return Write([&](sqlite3* db) -> absl::Status {
+    return Write([&](sql::Tx* db) -> absl::Status {
       Stmt s(db,
-             "INSERT OR REPLACE INTO audit_heads(seq, hash, time_ms, "
-             "signature) VALUES(?,?,?,?)");
+             "INSERT INTO audit_heads(seq, hash, time_ms, signature) "
+             "VALUES(?,?,?,?) ON CONFLICT(seq) DO UPDATE SET hash = "
+             "excluded.hash, time_ms = excluded.time_ms, signature = "
+             "excluded.signature");
       s.Bind(1, static_cast<int64_t>(h.head.seq)).BindBlob(2, h.head.hash);
       s.Bind(3, h.time_ms).BindBlob(4, h.signature);
       return s.Run("signed head");
@@ -1391,7 +1394,7 @@ class SqliteStore : public Store {
            "SELECT seq, hash, time_ms, signature FROM audit_heads ORDER BY "
            "seq");
     std::vector<SignedAuditHead> out;
-    while (s.Step() == SQLITE_ROW) {
+    while (s.Next()) {
       out.push_back(
           SignedAuditHead{AuditHead{static_cast<uint64_t>(s.Int(0)), s.Text(1)},
                           s.Int(2), s.Text(3)});
@@ -1407,14 +1410,14 @@ class SqliteStore : public Store {
            "NULL ORDER BY updated_ms DESC LIMIT ?");
     s.Bind(1, peer).Bind(2, static_cast<int64_t>(limit));
     std::vector<std::string> out;
-    while (s.Step() == SQLITE_ROW) out.push_back(s.Text(0));
+    while (s.Next()) out.push_back(s.Text(0));
     return out;
   }
 
   absl::Status PutEvidence(const std::vector<EvidenceItem>& items,
                            int64_t now_ms) override {
     if (items.empty()) return absl::OkStatus();
-    return Write([&](sqlite3* db) -> absl::Status {
+    return Write([&](sql::Tx* db) -> absl::Status {
       for (const EvidenceItem& e : items) {
         Stmt ins(db,
                  "INSERT INTO evidence(sha256, type, der, added_ms) "
@@ -1433,7 +1436,7 @@ class SqliteStore : public Store {
            "SELECT type, der, added_ms FROM evidence ORDER BY added_ms");
     if (auto st = s.status(); !st.ok()) return st;
     std::vector<EvidenceItem> out;
-    while (s.Step() == SQLITE_ROW) {
+    while (s.Next()) {
       out.push_back(EvidenceItem{s.Text(0), s.Text(1), s.Int(2)});
     }
     return out;
@@ -1443,7 +1446,7 @@ class SqliteStore : public Store {
   uint64_t writes() const override { return writes_.load(); }
 
  private:
-  using Job = std::function<absl::Status(sqlite3*)>;
+  using Job = std::function<absl::Status(sql::Tx*)>;
   struct Pending {
     Job job;
     std::promise<absl::Status> done;
@@ -1505,7 +1508,7 @@ class SqliteStore : public Store {
         key_pool_.push_back(ContentKey{std::move(id), std::move(key)});
       }
     }
-    absl::Status begin = Exec(writer_, "BEGIN IMMEDIATE");
+    absl::Status begin = writer_->BeginWrite();
     if (!begin.ok()) {
       for (auto& p : batch) p->done.set_value(begin);
       return;
@@ -1513,20 +1516,19 @@ class SqliteStore : public Store {
     std::vector<absl::Status> results;
     results.reserve(batch.size());
     for (auto& p : batch) {
-      absl::Status s = Exec(writer_, "SAVEPOINT job");
+      absl::Status s = writer_->Savepoint();
       job_destroys_ = &p->destroys;
-      if (s.ok()) s = p->job(writer_);
+      if (s.ok()) s = p->job(writer_.get());
       job_destroys_ = nullptr;
       if (s.ok()) {
-        s = Exec(writer_, "RELEASE job");
+        s = writer_->ReleaseSavepoint();
       } else {
-        Exec(writer_, "ROLLBACK TO job").IgnoreError();
-        Exec(writer_, "RELEASE job").IgnoreError();
+        writer_->RollbackSavepoint();
       }
       if (!s.ok()) p->destroys.clear();
       results.push_back(s);
-      if (sqlite3_get_autocommit(writer_)) {
-        // SQLite rolled the whole transaction back (disk full, I/O error,
+      if (!writer_->InTransaction()) {
+        // The database rolled the whole transaction back (disk full, I/O error,
         // out of memory): nothing of this batch is committed, so every job
         // fails, and none may run outside the transaction.
         absl::Status lost =
@@ -1537,10 +1539,10 @@ class SqliteStore : public Store {
         return;
       }
     }
-    absl::Status commit = Exec(writer_, "COMMIT");
+    absl::Status commit = writer_->Commit();
     if (!commit.ok()) {
       KLOG(Error, "store") << "commit failed: " << commit.message();
-      Exec(writer_, "ROLLBACK").IgnoreError();
+      writer_->Rollback();
       for (auto& p : batch) p->done.set_value(commit);
       return;
     }
@@ -1582,18 +1584,15 @@ class SqliteStore : public Store {
     for (const std::string& p : peers) s.Bind(i++, p);
     s.Bind(i, priority).Bind(i + 1, now_ms).Bind(i + 2, now_ms);
     s.Bind(i + 3, static_cast<int64_t>(limit));
-    int rc;
-    while ((rc = s.Step()) == SQLITE_ROW) {
-      out->push_back(ReadPending(s));
-    }
-    if (rc != SQLITE_DONE) return SqlError(reader_, rc, "due deliveries");
+    while (s.Next()) out->push_back(ReadPending(s));
+    if (auto st = s.Done("due deliveries"); !st.ok()) return st;
     return absl::OkStatus();
   }
 
   // The receipt that answers a relayed duplicate: the end-to-end one once
   // it came back, else the custody receipt this node signed.
   static absl::StatusOr<std::optional<DedupEntry>> FindRelayedOn(
-      sqlite3* db, const std::string& key, const std::string& deliver_to) {
+      sql::Tx* db, const std::string& key, const std::string& deliver_to) {
     Stmt s(db,
            "SELECT m.outer_digest, COALESCE(CASE WHEN d.state IN "
            "('delivered', 'rejected') THEN d.receipt END, d.custody_out) FROM "
@@ -1601,13 +1600,13 @@ class SqliteStore : public Store {
            "d.message_id = ? AND d.peer = ?");
     if (auto st = s.status(); !st.ok()) return st;
     s.Bind(1, key).Bind(2, deliver_to);
-    if (s.Step() != SQLITE_ROW) return std::optional<DedupEntry>();
+    if (!s.Next()) return std::optional<DedupEntry>();
     return std::optional<DedupEntry>(DedupEntry{s.Text(0), s.Text(1)});
   }
 
   // Records a state change of a delivery of this node's own message (relayed
   // copies, keyed origin/id, are not this node's news).
-  static absl::Status AddEvent(sqlite3* db, const std::string& key,
+  static absl::Status AddEvent(sql::Tx* db, const std::string& key,
                                const std::string& peer, absl::string_view state,
                                const std::string& reason, int64_t time_ms) {
     if (key.find('/') != std::string::npos) return absl::OkStatus();
@@ -1620,7 +1619,7 @@ class SqliteStore : public Store {
   }
 
   // An operator's cancel or retry of `n` deliveries, audited.
-  static absl::Status AuditAlter(sqlite3* db, const std::string& actor,
+  static absl::Status AuditAlter(sql::Tx* db, const std::string& actor,
                                  const std::string& message_id,
                                  absl::string_view what, uint32_t n,
                                  int64_t now_ms) {
@@ -1635,7 +1634,7 @@ class SqliteStore : public Store {
 
   // Appends audit records inside the caller's transaction, chained to the
   // current head (read here, so a rolled-back savepoint leaves no gap).
-  static absl::Status AppendAuditOn(sqlite3* db,
+  static absl::Status AppendAuditOn(sql::Tx* db,
                                     const std::vector<AuditEntry>& entries,
                                     int64_t time_ms) {
     std::vector<std::pair<AuditEntry, int64_t>> timed;
@@ -1645,13 +1644,13 @@ class SqliteStore : public Store {
   }
   // The same with a time per record; the head is read once.
   static absl::Status AppendAuditOn(
-      sqlite3* db, const std::vector<std::pair<AuditEntry, int64_t>>& entries) {
+      sql::Tx* db, const std::vector<std::pair<AuditEntry, int64_t>>& entries) {
     if (entries.empty()) return absl::OkStatus();
     AuditHead head{0, GenesisHash()};
     {
       Stmt h(db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
       if (auto st = h.status(); !st.ok()) return st;
-      if (h.Step() == SQLITE_ROW) {
+      if (h.Next()) {
         head = AuditHead{static_cast<uint64_t>(h.Int(0)), h.Text(1)};
       }
     }
@@ -1686,14 +1685,14 @@ class SqliteStore : public Store {
       "detail, prev, hash";
 
   static absl::StatusOr<std::optional<SubmitOutcome>> FindClientKey(
-      sqlite3* db, const std::string& submitter, const std::string& client_key,
+      sql::Tx* db, const std::string& submitter, const std::string& client_key,
       const std::string& request_hash) {
     Stmt s(db,
            "SELECT id, request_hash FROM messages WHERE submitter = ? AND "
            "client_key = ?");
     if (auto st = s.status(); !st.ok()) return st;
     s.Bind(1, submitter).Bind(2, client_key);
-    if (s.Step() != SQLITE_ROW) return std::optional<SubmitOutcome>();
+    if (!s.Next()) return std::optional<SubmitOutcome>();
     if (s.Text(1) != request_hash) {
       return absl::AlreadyExistsError(
           absl::StrCat("client key '", client_key,
@@ -1704,20 +1703,20 @@ class SqliteStore : public Store {
   }
 
   static absl::StatusOr<std::optional<DedupEntry>> FindInboxOn(
-      sqlite3* db, const std::string& origin, const std::string& id) {
+      sql::Tx* db, const std::string& origin, const std::string& id) {
     Stmt s(db,
            "SELECT outer_digest, receipt FROM inbox WHERE origin = ? AND "
            "message_id = ?");
     if (auto st = s.status(); !st.ok()) return st;
     s.Bind(1, origin).Bind(2, id);
-    if (s.Step() != SQLITE_ROW) return std::optional<DedupEntry>();
+    if (!s.Next()) return std::optional<DedupEntry>();
     return std::optional<DedupEntry>(DedupEntry{s.Text(0), s.Text(1)});
   }
 
   uint64_t QueryMaxSeq() {
     Stmt s(reader_,
            "SELECT COALESCE(MAX(seq), 0) FROM inbox WHERE accepted = 1");
-    return s.Step() == SQLITE_ROW ? static_cast<uint64_t>(s.Int(0)) : 0;
+    return s.Next() ? static_cast<uint64_t>(s.Int(0)) : 0;
   }
 
   // Erases one message's content: the sealed columns go, and its key (with
@@ -1725,7 +1724,7 @@ class SqliteStore : public Store {
   // ciphertext (WAL frames, backups) opens again. Metadata, digests,
   // receipts and dedup records stay. One "erase" audit record, in the same
   // transaction. `erased` (optional): whether there was content to erase.
-  absl::Status EraseOn(sqlite3* db, const PurgeCandidate& c,
+  absl::Status EraseOn(sql::Tx* db, const PurgeCandidate& c,
                        const std::string& actor, int64_t now_ms, bool* erased) {
     if (erased != nullptr) *erased = false;
     std::string kind = c.kind;
@@ -1738,7 +1737,7 @@ class SqliteStore : public Store {
                        "? AND origin = ? AND accepted = 1 AND purged_ms = 0");
       q.Bind(1, c.message_id);
       if (!c.sent) q.Bind(2, c.origin);
-      if (q.Step() != SQLITE_ROW) return absl::OkStatus();  // none, or gone
+      if (!q.Next()) return absl::OkStatus();  // none, or gone
       if (kind.empty()) kind = q.Text(0);
       key_id = q.Text(1);
     }
@@ -1751,13 +1750,13 @@ class SqliteStore : public Store {
     u.Bind(1, now_ms).Bind(2, c.message_id);
     if (!c.sent) u.Bind(3, c.origin);
     if (auto st = u.Run("erase"); !st.ok()) return st;
-    if (sqlite3_changes(db) == 0) return absl::OkStatus();
+    if (db->Changes() == 0) return absl::OkStatus();
     if (c.sent) {
       DestroyAfterCommit(KeyIdOr(key_id, MessageKeyId(c.message_id)));
       {
         Stmt up(db, "SELECT id, key_id FROM uploads WHERE message_id = ?");
         up.Bind(1, c.message_id);
-        while (up.Step() == SQLITE_ROW) {
+        while (up.Next()) {
           DestroyAfterCommit(KeyIdOr(up.Text(1), UploadKeyId(up.Text(0))));
         }
       }
@@ -1787,14 +1786,14 @@ class SqliteStore : public Store {
   // for it (it came before the message) is applied now; and if the record
   // is itself an erase order, the messages of the same origin it names are
   // erased, or the order is kept for the ones not here yet.
-  absl::Status ApplyEraseOrders(sqlite3* db, const InboxRecord& r) {
+  absl::Status ApplyEraseOrders(sql::Tx* db, const InboxRecord& r) {
     const std::string actor = absl::StrCat("node:", r.origin);
     {
       Stmt q(db,
              "SELECT order_id, order_kind, reason FROM erase_orders WHERE "
              "origin = ? AND message_id = ? AND applied_ms = 0 LIMIT 1");
       q.Bind(1, r.origin).Bind(2, r.message_id);
-      if (q.Step() == SQLITE_ROW) {
+      if (q.Next()) {
         const std::string detail =
             absl::StrCat("erased on arrival by ", q.Text(1), " ", q.Text(0),
                          " (received before it)");
@@ -1828,7 +1827,7 @@ class SqliteStore : public Store {
                "SELECT 1 FROM inbox WHERE origin = ? AND message_id = ? AND "
                "accepted = 1");
         q.Bind(1, r.origin).Bind(2, target);
-        present = q.Step() == SQLITE_ROW;
+        present = q.Next();
       }
       Stmt k(db,
              "INSERT INTO erase_orders(origin, message_id, order_id, "
@@ -1946,7 +1945,7 @@ class SqliteStore : public Store {
     return absl::OkStatus();
   }
 
-  sqlite3* writer_;
+  std::unique_ptr<sql::Connection> writer_;
   std::unique_ptr<ContentKeys> keys_;
   // Writer thread only: content keys made, durable, not used yet; and
   // where the running job lists keys to destroy after its commit.
@@ -1959,7 +1958,8 @@ class SqliteStore : public Store {
   bool wal_pending_ = true;
   std::chrono::steady_clock::time_point wal_tried_{};
   absl::Mutex read_mu_;
-  sqlite3* reader_ ABSL_GUARDED_BY(read_mu_);
+  std::unique_ptr<sql::Connection> reader_owner_;
+  sql::Connection* reader_ ABSL_GUARDED_BY(read_mu_);
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
@@ -1979,104 +1979,12 @@ class SqliteStore : public Store {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path,
-                                                   Metrics* metrics) {
-  // Never start on damaged files (nor "repair" them by starting afresh).
-  const StoreFilesCheck check =
-      CheckStoreFiles(path, /*full=*/false, /*require_pair=*/false);
-  for (const std::string& note : check.notes) {
-    KLOG(Warning, "store") << note;
-  }
-  if (auto s = DamageStatus(path, check); !s.ok()) {
-    KLOG(Error, "store") << s.message();
-    return s;
-  }
-  // A store file gone while its key file is there would start empty: a
-  // silent reset. A key file gone is told by the binding (below), and the
-  // one made for it then is removed again.
-  struct stat st;
-  const bool db_there = stat(path.c_str(), &st) == 0 && st.st_size > 0;
-  const std::string keys_path = ContentKeysPath(path);
-  const bool keys_there = stat(keys_path.c_str(), &st) == 0 && st.st_size > 0;
-  if (!db_there && keys_there) {
-    return absl::DataLossError(absl::StrCat(
-        path, " is missing but its key file ", keys_path,
-        " is there: restore the store from a backup (see OPERATIONS.md, "
-        "Store and backups), or move the key file away to start a new, "
-        "empty store on purpose"));
-  }
-  std::vector<std::string> made;  // key files this open may make
-  for (const char* suffix : {"", "-wal", "-shm"}) {
-    if (stat((keys_path + suffix).c_str(), &st) != 0) {
-      made.push_back(keys_path + suffix);
-    }
-  }
-  auto drop_made_keys = [&] {
-    if (keys_there) return;
-    for (const std::string& f : made) unlink(f.c_str());
-  };
-  auto writer = OpenDb(path);
-  if (!writer.ok()) return writer.status();
-  // Until the store is ready, closing leaves its log as it was.
-  sqlite3_db_config(*writer, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-  for (const char* pragma :
-       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-        "PRAGMA foreign_keys=ON", "PRAGMA secure_delete=ON"}) {
-    if (auto s = Exec(*writer, pragma); !s.ok()) {
-      sqlite3_close(*writer);
-      return s;
-    }
-  }
-  if (auto s = Exec(*writer, kSchema); !s.ok()) {
-    sqlite3_close(*writer);
-    return s;
-  }
-  const int version = SchemaVersion(*writer);
-  if (auto s = Migrate(*writer); !s.ok()) {
-    sqlite3_close(*writer);
-    return s;
-  }
-  auto keys = ContentKeys::Open(ContentKeysPath(path));
-  if (!keys.ok()) {
-    sqlite3_close(*writer);
-    return keys.status();
-  }
-  absl::Status ready = BindKeyFile(*writer, keys->get(), path);
-  if (!ready.ok()) {
-    keys->reset();
-    sqlite3_close(*writer);
-    drop_made_keys();
-    return ready;
-  }
-  if (ready.ok() && version < 8) {
-    ready = SealLegacyContent(*writer, keys->get());
-  }
-  if (ready.ok()) {
-    ready = DestroyErasedKeys(*writer, keys->get());
-    if (ready.code() == absl::StatusCode::kAborted) ready = absl::OkStatus();
-  }
-  if (ready.ok() && version < 9) {
-    // Erase orders kept their reason text before schema 9: it is content.
-    ready = Exec(*writer, "UPDATE erase_orders SET reason = ''");
-  }
-  if (ready.ok() && version < kSchemaVersion) {
-    ready =
-        Exec(*writer,
-             absl::StrCat("PRAGMA user_version = ", kSchemaVersion).c_str());
-  }
-  if (!ready.ok()) {
-    sqlite3_close(*writer);
-    return ready;
-  }
-  auto reader = OpenDb(path);
-  if (!reader.ok()) {
-    sqlite3_close(*writer);
-    return reader.status();
-  }
-  // Ready: a clean close checkpoints and empties the log again.
-  sqlite3_db_config(*writer, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
-  auto store =
-      std::make_unique<SqliteStore>(*writer, *reader, std::move(*keys));
+std::unique_ptr<Store> NewSqlStore(std::unique_ptr<sql::Connection> writer,
+                                   std::unique_ptr<sql::Connection> reader,
+                                   std::unique_ptr<ContentKeys> keys,
+                                   Metrics* metrics) {
+  auto store = std::make_unique<SqlStore>(std::move(writer), std::move(reader),
+                                          std::move(keys));
   if (metrics != nullptr) {
     store->commit_writes_ = metrics->GetHistogram(
         "kontor_store_commit_writes",
@@ -2084,7 +1992,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path,
         "transaction: group commit at work",
         {1, 2, 4, 8, 16, 32, 64, 128, 256, 512});
   }
-  return std::unique_ptr<Store>(std::move(store));
+  return store;
 }
 
 }  // namespace kontor
