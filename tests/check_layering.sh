@@ -60,14 +60,21 @@ for dir in "$root"/daemon/*/ "$root/client/"; do
   done < <(find "$dir" -maxdepth 1 -name '*.cc' -o -maxdepth 1 -name '*.h')
 done
 # Within the store: the operations and rules are written against the SQL
-# interface (store/sql.h); only a backend's own files (sqlite*) and the
-# SQLite file check and key file (check, content_keys) touch SQLite.
+# interface (store/sql.h); only a backend's own files (sqlite*, postgres*)
+# and the SQLite file check and key file (check, content_keys) touch their
+# database.
 for file in "$root"/daemon/store/*.cc "$root"/daemon/store/*.h; do
   name=$(basename "$file")
-  case $name in sqlite* | check.* | content_keys.cc) continue ;; esac
-  while IFS= read -r line; do
-    report "daemon/store/$name includes SQLite ($line): only the backend's files (sqlite*) do"
-  done < <(grep -E '^#include [<"](sqlite3\.h|daemon/store/sqlite)' "$file" || true)
+  case $name in sqlite* | check.* | content_keys.cc) ;; *)
+    while IFS= read -r line; do
+      report "daemon/store/$name includes SQLite ($line): only the backend's files (sqlite*) do"
+    done < <(grep -E '^#include [<"](sqlite3\.h|daemon/store/sqlite)' "$file" || true) ;;
+  esac
+  case $name in postgres*) ;; *)
+    while IFS= read -r line; do
+      report "daemon/store/$name includes libpq ($line): only the backend's files (postgres*) do"
+    done < <(grep -E '^#include [<"]libpq' "$file" || true) ;;
+  esac
 done
 # The CLI's link line: protos, kinds and common only (no crypto, store,
 # attachment, outbox, inbox).

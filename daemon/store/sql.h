@@ -2,7 +2,8 @@
 #define KONTOR_DAEMON_STORE_SQL_H_
 
 // The small SQL interface the store's operations (sql_store.cc) are written
-// against, and all a store backend implements (SQLite: sqlite_backend.cc).
+// against, and all a store backend implements (SQLite: sqlite_backend.cc;
+// PostgreSQL: postgres_backend.cc).
 // The operations, the rules (rules.h), the audit chain (audit.h) and the
 // sealing (content_keys.h) know nothing of the database behind it.
 //
@@ -10,8 +11,13 @@
 // parameters are written `?` and numbered from 1 in order (a backend that
 // numbers them otherwise, as PostgreSQL's `$1`, rewrites them), integers are
 // 64-bit, text and blobs are bound as what they are, conflicts are handled
-// with `ON CONFLICT`, new keys come back with `RETURNING`, and truth is
-// written `TRUE`/`FALSE` or as a comparison, never as a bare integer.
+// with `ON CONFLICT`, new keys come back with `RETURNING`, truth is written
+// `TRUE`/`FALSE` or as a comparison (never as a bare integer, nor counted:
+// `CASE WHEN ... THEN 1 ELSE 0 END`), and bytes (sealed content, digests,
+// signatures) are bound as blobs into columns of a bytes type. Two things
+// beyond that a backend provides in its schema: `x = ? COLLATE NOCASE`
+// (case-insensitive equality) and SQLite's `group_concat(x)` aggregate
+// (PostgreSQL: postgres_backend.cc).
 //
 // The write contract (what Connection offers the store's one writer): one
 // transaction commits a batch of writes (group commit); each write runs in
@@ -100,7 +106,8 @@ class Stmt {
  public:
   Stmt(Tx* tx, absl::string_view sql) : s_(tx->Prepare(sql)) {}
 
-  // OK, or why preparing failed.
+  // OK, or why preparing failed. A backend that prepares with the first run
+  // (PostgreSQL) says so only then: Run and Done always tell.
   absl::Status status() const { return s_->Error("prepare"); }
   Stmt& Bind(int i, absl::string_view text) {
     s_->BindText(i, text);

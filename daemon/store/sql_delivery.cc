@@ -15,7 +15,8 @@ absl::Status SqlStore::MarkAttempted(const std::string& peer,
       Stmt s(db,
              "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, "
              "updated_ms = ?, not_before_ms = ?, deferrals = deferrals + "
-             "(? > 0) WHERE message_id = ? AND peer = ? AND state = ?");
+             "CASE WHEN ? > 0 THEN 1 ELSE 0 END WHERE message_id = ? AND peer "
+             "= ? AND state = ?");
       s.Bind(1, error).Bind(2, now_ms).Bind(3, not_before_ms);
       s.Bind(4, not_before_ms).Bind(5, id).Bind(6, peer).Bind(7, kStateQueued);
       if (auto st = s.Run("mark attempted"); !st.ok()) return st;
@@ -55,11 +56,13 @@ absl::Status SqlStore::Settle(const std::vector<Settlement>& settlements) {
         }
         continue;
       }
-      Stmt s(db, absl::StrCat("UPDATE deliveries SET state = ?, reason = ?, "
-                              "receipt = ?, updated_ms = ?, last_error = '', "
-                              "attempts = attempts + (state = 'queued') "
-                              "WHERE message_id = ? AND peer = ? AND ",
-                              StateIn(DeliveryMove::kSettle, x.state))
+      Stmt s(db, absl::StrCat(
+                     "UPDATE deliveries SET state = ?, reason = ?, "
+                     "receipt = ?, updated_ms = ?, last_error = '', "
+                     "attempts = attempts + CASE state WHEN 'queued' THEN 1 "
+                     "ELSE 0 END "
+                     "WHERE message_id = ? AND peer = ? AND ",
+                     StateIn(DeliveryMove::kSettle, x.state))
                      .c_str());
       s.Bind(1, x.state).Bind(2, x.reason);
       if (x.receipt.empty()) {

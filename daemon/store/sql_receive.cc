@@ -51,7 +51,7 @@ absl::Status SqlStore::InsertInbox(
               .BindBlob(3, r.outer_digest);
           ins.Bind(4, r.accepted ? 1 : 0).BindBlob(5, r.header);
           ins.BindBlob(6, inner).BindBlob(7, payload);
-          ins.Bind(8, r.kind).Bind(9, subject).Bind(10, r.case_ref);
+          ins.Bind(8, r.kind).BindBlob(9, subject).Bind(10, r.case_ref);
           ins.Bind(11, r.priority)
               .Bind(12, r.created_ms)
               .Bind(13, r.expires_ms);

@@ -2,10 +2,15 @@
 
 #include <sqlite3.h>
 
+#include <cstdlib>
+#include <functional>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "daemon/store/content_keys.h"
 #include "daemon/store/open.h"
+#include "daemon/store/postgres_backend.h"
+#include "daemon/store/sql.h"
 
 namespace kontor {
 namespace {
@@ -80,15 +85,72 @@ BackendUnderTest SqliteBackend() {
   return b;
 }
 
+// ------------------------------------------------------------- PostgreSQL
+
+// The server the tests use: KONTOR_TEST_POSTGRES, a libpq connection string
+// without dbname (tests/postgres.sh starts one and sets it); unset, no
+// PostgreSQL backend is tested.
+const char* PostgresServer() { return std::getenv("KONTOR_TEST_POSTGRES"); }
+
+// One database per test directory: "kt_" and a hash of `dir`.
+std::string PostgresConninfo(const std::string& dir) {
+  return absl::StrCat(PostgresServer(), " dbname=kt_",
+                      absl::Hex(std::hash<std::string>()(dir)));
+}
+
+absl::Status MakePostgresDatabase(const std::string& dir) {
+  auto admin =
+      PostgresConnection(absl::StrCat(PostgresServer(), " dbname=postgres"));
+  if (!admin.ok()) return admin.status();
+  const std::string name =
+      absl::StrCat("kt_", absl::Hex(std::hash<std::string>()(dir)));
+  sql::Stmt q(admin->get(), "SELECT 1 FROM pg_database WHERE datname = ?");
+  q.Bind(1, name);
+  if (q.Next()) return absl::OkStatus();
+  return (*admin)->Exec(absl::StrCat("CREATE DATABASE ", name));
+}
+
+BackendUnderTest PostgresBackend() {
+  BackendUnderTest b;
+  b.name = "postgres";
+  b.open =
+      [](const std::string& dir) -> absl::StatusOr<std::unique_ptr<Store>> {
+    if (auto s = MakePostgresDatabase(dir); !s.ok()) return s;
+    return OpenPostgresStore(PostgresConninfo(dir), dir + "/keys.db", nullptr);
+  };
+  b.content_key_exists =
+      [](const std::string& dir, const std::string& origin,
+         const std::string& message_id) -> absl::StatusOr<bool> {
+    auto db = PostgresConnection(PostgresConninfo(dir));
+    if (!db.ok()) return db.status();
+    const bool sent = origin.empty();
+    sql::Stmt q(db->get(),
+                sent ? "SELECT key_id FROM messages WHERE id = ? AND origin = "
+                       "'' AND ? = ''"
+                     : "SELECT key_id FROM inbox WHERE message_id = ? AND "
+                       "origin = ? AND accepted = 1");
+    q.Bind(1, message_id).Bind(2, origin);
+    if (!q.Next()) {
+      return absl::NotFoundError(
+          absl::StrCat("no message ", origin, "/", message_id));
+    }
+    auto keys = ContentKeys::Open(dir + "/keys.db");
+    if (!keys.ok()) return keys.status();
+    auto key = (*keys)->Get(q.Text(0));
+    if (!key.ok()) return key.status();
+    return key->has_value();
+  };
+  return b;
+}
+
 }  // namespace
 
 const std::vector<BackendUnderTest>& StoreBackends() {
-  static const auto* backends = new std::vector<BackendUnderTest>{
-      SqliteBackend(),
-      // PostgreSQL: add PostgresBackend() here, written like SqliteBackend()
-      // above (`open` making one database or schema per `dir`, so tests stay
-      // independent and a reopen of the same `dir` finds its data).
-  };
+  static const auto* backends = [] {
+    auto* all = new std::vector<BackendUnderTest>{SqliteBackend()};
+    if (PostgresServer() != nullptr) all->push_back(PostgresBackend());
+    return all;
+  }();
   return *backends;
 }
 
