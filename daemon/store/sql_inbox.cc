@@ -38,7 +38,7 @@ absl::StatusOr<bool> SqlStore::Ack(const std::string& origin,
            "SELECT acked FROM inbox WHERE origin = ? AND message_id = ? AND "
            "accepted = 1");
     q.Bind(1, origin).Bind(2, message_id);
-    if (!q.Next()) return absl::OkStatus();
+    if (!q.Next()) return q.Done("ack");  // not here, or failed
     found = true;
     already = q.Int(0) != 0;
     Stmt u(db,

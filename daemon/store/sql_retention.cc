@@ -79,7 +79,7 @@ absl::Status SqlStore::EraseOn(sql::Tx* db, const PurgeCandidate& c,
                         "? AND origin = ? AND accepted = 1 AND purged_ms = 0");
     q.Bind(1, c.message_id);
     if (!c.sent) q.Bind(2, c.origin);
-    if (!q.Next()) return absl::OkStatus();  // none, or gone
+    if (!q.Next()) return q.Done("erase");  // none, or gone (or failed)
     if (kind.empty()) kind = q.Text(0);
     key_id = q.Text(1);
   }

@@ -91,14 +91,14 @@ void SqlStore::RunBatch(std::deque<std::shared_ptr<Pending>>& batch) {
   results.reserve(batch.size());
   for (auto& p : batch) {
     absl::Status s = writer_->Savepoint();
+    const bool saved = s.ok();
     job_destroys_ = &p->destroys;
     if (s.ok()) s = p->job(writer_.get());
     job_destroys_ = nullptr;
-    if (s.ok()) {
-      s = writer_->ReleaseSavepoint();
-    } else {
-      writer_->RollbackSavepoint();
-    }
+    if (s.ok()) s = writer_->ReleaseSavepoint();
+    // A job that failed, or whose savepoint could not be released, leaves
+    // nothing behind.
+    if (!s.ok() && saved) writer_->RollbackSavepoint();
     if (!s.ok()) p->destroys.clear();
     results.push_back(s);
     if (!writer_->InTransaction()) {
@@ -108,6 +108,7 @@ void SqlStore::RunBatch(std::deque<std::shared_ptr<Pending>>& batch) {
       absl::Status lost =
           s.ok() ? absl::UnavailableError("store transaction rolled back") : s;
       KLOG(Error, "store") << "transaction lost: " << lost.message();
+      writer_->Rollback();  // whatever is left of it (PostgreSQL: aborted)
       for (auto& q : batch) q->done.set_value(lost);
       return;
     }

@@ -78,7 +78,10 @@ class SqliteConn : public sql::Connection {
   }
   int64_t Changes() override { return sqlite3_changes(db_); }
 
-  absl::Status BeginWrite() override { return Exec("BEGIN IMMEDIATE"); }
+  absl::Status BeginWrite() override {
+    Rollback();  // whatever a failure left open
+    return Exec("BEGIN IMMEDIATE");
+  }
   absl::Status BeginRead() override { return Exec("BEGIN"); }
   absl::Status Commit() override { return Exec("COMMIT"); }
   void Rollback() override {

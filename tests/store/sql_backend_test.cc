@@ -20,6 +20,7 @@
 #include "daemon/store/sql.h"
 #include "daemon/store/sqlite.h"
 #include "daemon/store/sqlite_backend.h"
+#include "tests/store/backends.h"
 #include "tests/testing/test_pki.h"
 
 namespace kontor {
@@ -155,6 +156,28 @@ TEST_P(SqlBackendTest, ParametersAreNumberedInOrderAndReusable) {
   EXPECT_FALSE(s.Next());
 }
 
+TEST_P(SqlBackendTest, AQuestionMarkInQuotesIsNoParameter) {
+  Stmt s(reader_.get(), "SELECT '?', ?, 'it''s ?'");
+  s.Bind(1, 7);
+  ASSERT_TRUE(s.Next()) << s.Done("select");
+  EXPECT_EQ(s.Text(0), "?");
+  EXPECT_EQ(s.Int(1), 7);
+  EXPECT_EQ(s.Text(2), "it's ?");
+}
+
+// Text the database cannot hold whole is refused, never stored cut.
+TEST_P(SqlBackendTest, TextIsStoredWholeOrRefused) {
+  const std::string nul("a\0b", 3);
+  Stmt ins(writer_.get(), "INSERT INTO t(k, n) VALUES(?, 1)");
+  ins.Bind(1, nul);
+  absl::Status s = ins.Run("insert");
+  if (!s.ok()) {
+    EXPECT_EQ(Keys(reader_.get()), std::vector<std::string>{});
+    return;
+  }
+  EXPECT_EQ(Keys(reader_.get()), std::vector<std::string>{nul});
+}
+
 TEST_P(SqlBackendTest, ChangesCountsTheLastStatementsRows) {
   for (const char* k : {"a", "b", "c"}) {
     ASSERT_TRUE(Insert(writer_.get(), k, 1).ok());
@@ -239,6 +262,22 @@ TEST_P(SqlBackendTest, AFailedWriteIsUndoneAloneInItsSavepoint) {
   EXPECT_EQ(Keys(reader_.get()), (std::vector<std::string>{"a", "c"}));
 }
 
+// After a failure nobody cleaned up (PostgreSQL: a transaction aborted by a
+// failed statement, outside any savepoint), the next write transaction
+// starts anyway, without what the abandoned one did.
+TEST_P(SqlBackendTest, AnAbandonedTransactionDoesNotBlockTheNext) {
+  ASSERT_TRUE(Insert(writer_.get(), "a", 1).ok());
+  ASSERT_TRUE(writer_->BeginWrite().ok());
+  ASSERT_TRUE(Insert(writer_.get(), "b", 1).ok());
+  EXPECT_EQ(Insert(writer_.get(), "a", 2).code(),
+            absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(writer_->BeginWrite().ok());
+  EXPECT_TRUE(writer_->InTransaction());
+  ASSERT_TRUE(Insert(writer_.get(), "c", 1).ok());
+  ASSERT_TRUE(writer_->Commit().ok());
+  EXPECT_EQ(Keys(reader_.get()), (std::vector<std::string>{"a", "c"}));
+}
+
 TEST_P(SqlBackendTest, RollbackUndoesTheWholeTransaction) {
   ASSERT_TRUE(writer_->BeginWrite().ok());
   ASSERT_TRUE(Insert(writer_.get(), "a", 1).ok());
@@ -269,6 +308,24 @@ TEST_P(SqlBackendTest, CommittedWritesOutliveTheConnection) {
   std::unique_ptr<Connection> again = Connect();
   ASSERT_NE(again, nullptr);
   EXPECT_EQ(Keys(again.get()), std::vector<std::string>{"kept"});
+}
+
+// Given a server (tests/postgres.sh), PostgreSQL is among the backends both
+// suites run: a run filtered to PostgreSQL never passes with no test.
+TEST(PostgresBackendTest, IsTestedWhenAServerIsGiven) {
+  if (std::getenv("KONTOR_TEST_POSTGRES") == nullptr) {
+    GTEST_SKIP() << "KONTOR_TEST_POSTGRES is not set (tests/postgres.sh)";
+  }
+  bool store = false;
+  for (const BackendUnderTest& b : StoreBackends()) {
+    store = store || b.name == "postgres";
+  }
+  bool sql = false;
+  for (const SqlBackendUnderTest& b : Backends()) {
+    sql = sql || b.name == "postgres";
+  }
+  EXPECT_TRUE(store);
+  EXPECT_TRUE(sql);
 }
 
 INSTANTIATE_TEST_SUITE_P(
