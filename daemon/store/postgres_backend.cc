@@ -1,6 +1,8 @@
 #include "daemon/store/postgres_backend.h"
 
 #include <libpq-fe.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <optional>
@@ -11,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "daemon/store/content_keys.h"
+#include "daemon/store/key_binding.h"
 #include "daemon/store/sql_store.h"
 
 namespace kontor {
@@ -421,8 +424,32 @@ absl::StatusOr<std::unique_ptr<Store>> OpenPostgresStore(
   if (auto s = (*writer)->Exec(kPostgresSchema); !s.ok()) return s;
   auto reader = PostgresConnection(conninfo);
   if (!reader.ok()) return reader.status();
+  // The key file belongs to this database (a key file made anew by this open
+  // is removed again when refused, so that a retry refuses it too).
+  struct stat st;
+  const bool keys_there = stat(keys_path.c_str(), &st) == 0 && st.st_size > 0;
+  std::vector<std::string> made;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    if (stat((keys_path + suffix).c_str(), &st) != 0) {
+      made.push_back(keys_path + suffix);
+    }
+  }
   auto keys = ContentKeys::Open(keys_path);
   if (!keys.ok()) return keys.status();
+  if (auto s = BindKeyFile(
+          writer->get(), keys->get(),
+          absl::StrCat("the PostgreSQL database of ", keys_path), keys_path);
+      !s.ok()) {
+    keys->reset();
+    if (!keys_there) {
+      for (const std::string& f : made) unlink(f.c_str());
+    }
+    return s;
+  }
+  if (auto s = DestroyErasedKeys(writer->get(), keys->get());
+      !s.ok() && s.code() != absl::StatusCode::kAborted) {
+    return s;
+  }
   return NewSqlStore(std::move(*writer), std::move(*reader), std::move(*keys),
                      metrics);
 }

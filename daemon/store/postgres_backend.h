@@ -24,11 +24,10 @@ extern const char* const kPostgresSchema;
 
 // The store in the PostgreSQL database `conninfo` names (its schema made if
 // missing), with content keys in the key file `keys_path` (kept apart from
-// the database, so erasure reaches its backups too). `metrics` may be null.
-// Not selectable in node.textproto yet: before it is, the database must be
-// bound to its key file and erased keys swept at open, as SQLite's Open does
-// (sqlite_schema.h, BindKeyFile and DestroyErasedKeys), so that a wrong or
-// missing key file is refused rather than reading all content as erased.
+// the database, so erasure reaches its backups too), bound to each other at
+// the first open (key_binding.h: another key file is refused) and erased
+// keys swept, as SQLite's Open does. `metrics` may be null. Not selectable
+// in node.textproto yet (no reconnect, no replicas: issue 14).
 absl::StatusOr<std::unique_ptr<Store>> OpenPostgresStore(
     const std::string& conninfo, const std::string& keys_path,
     Metrics* metrics);

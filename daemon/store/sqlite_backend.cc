@@ -67,8 +67,10 @@ class SqliteStatement : public sql::Statement {
 
 class SqliteConn : public sql::Connection {
  public:
-  explicit SqliteConn(sqlite3* db) : db_(db) {}
-  ~SqliteConn() override { sqlite3_close(db_); }
+  SqliteConn(sqlite3* db, bool owned) : db_(db), owned_(owned) {}
+  ~SqliteConn() override {
+    if (owned_) sqlite3_close(db_);
+  }
 
   std::unique_ptr<sql::Statement> Prepare(absl::string_view sql) override {
     return std::make_unique<SqliteStatement>(db_, sql);
@@ -97,12 +99,17 @@ class SqliteConn : public sql::Connection {
 
  private:
   sqlite3* db_;
+  const bool owned_;
 };
 
 }  // namespace
 
 std::unique_ptr<sql::Connection> SqliteConnection(sqlite3* db) {
-  return std::make_unique<SqliteConn>(db);
+  return std::make_unique<SqliteConn>(db, /*owned=*/true);
+}
+
+std::unique_ptr<sql::Connection> SqliteConnectionView(sqlite3* db) {
+  return std::make_unique<SqliteConn>(db, /*owned=*/false);
 }
 
 }  // namespace kontor

@@ -13,6 +13,8 @@ namespace kontor {
 
 // Takes an open connection (OpenDb in sqlite.h); closes it when destroyed.
 std::unique_ptr<sql::Connection> SqliteConnection(sqlite3* db);
+// The same over a connection its caller keeps (and closes).
+std::unique_ptr<sql::Connection> SqliteConnectionView(sqlite3* db);
 
 }  // namespace kontor
 

@@ -2,8 +2,8 @@
 #define KONTOR_DAEMON_STORE_SQLITE_SCHEMA_H_
 
 // The SQLite backend's file, apart from the operations (sql_store.cc): the
-// schema, migrations from older versions, sealing content stored before
-// content keys existed, and binding the file to its key file.
+// schema, migrations from older versions, and sealing content stored before
+// content keys existed. (Binding it to its key file: key_binding.h.)
 
 #include <sqlite3.h>
 
@@ -27,13 +27,6 @@ int SchemaVersion(sqlite3* db);
 // Content stored before schema 8 was plaintext: seals each value under a
 // key of its message (upload), in one transaction. Idempotent.
 absl::Status SealLegacyContent(sqlite3* db, ContentKeys* keys);
-// Records the key file's id at the first open and refuses another one.
-absl::Status BindKeyFile(sqlite3* db, ContentKeys* keys,
-                         const std::string& path);
-// Destroys the keys of content the store records as erased (a crash between
-// an erase's commit and its key destruction). kAborted: destroyed, the key
-// file's WAL not yet truncated.
-absl::Status DestroyErasedKeys(sqlite3* db, ContentKeys* keys);
 
 }  // namespace sqlite_store
 }  // namespace kontor

@@ -13,6 +13,7 @@
 #include "daemon/common/log.h"
 #include "daemon/store/check.h"
 #include "daemon/store/content_keys.h"
+#include "daemon/store/key_binding.h"
 #include "daemon/store/sql_store.h"
 #include "daemon/store/sqlite.h"
 #include "daemon/store/sqlite_backend.h"
@@ -21,8 +22,6 @@
 
 namespace kontor {
 
-using sqlite_store::BindKeyFile;
-using sqlite_store::DestroyErasedKeys;
 using sqlite_store::kSchema;
 using sqlite_store::kSchemaVersion;
 using sqlite_store::Migrate;
@@ -91,7 +90,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path,
     sqlite3_close(*writer);
     return keys.status();
   }
-  absl::Status ready = BindKeyFile(*writer, keys->get(), path);
+  // The checks every backend makes, over the SQL interface.
+  const std::unique_ptr<sql::Connection> view = SqliteConnectionView(*writer);
+  absl::Status ready =
+      BindKeyFile(view.get(), keys->get(), path, ContentKeysPath(path));
   if (!ready.ok()) {
     keys->reset();
     sqlite3_close(*writer);
@@ -102,7 +104,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path,
     ready = SealLegacyContent(*writer, keys->get());
   }
   if (ready.ok()) {
-    ready = DestroyErasedKeys(*writer, keys->get());
+    ready = DestroyErasedKeys(view.get(), keys->get());
     if (ready.code() == absl::StatusCode::kAborted) ready = absl::OkStatus();
   }
   if (ready.ok() && version < 9) {

@@ -82,6 +82,9 @@ BackendUnderTest SqliteBackend() {
     if (!key.ok()) return key.status();
     return key->has_value();
   };
+  b.key_file = [](const std::string& dir) {
+    return ContentKeysPath(SqlitePath(dir));
+  };
   return b;
 }
 
@@ -140,6 +143,7 @@ BackendUnderTest PostgresBackend() {
     if (!key.ok()) return key.status();
     return key->has_value();
   };
+  b.key_file = [](const std::string& dir) { return dir + "/keys.db"; };
   return b;
 }
 

@@ -35,6 +35,10 @@ struct BackendUnderTest {
                                      const std::string& origin,
                                      const std::string& message_id)>
       content_key_exists;
+  // Optional; null: the tests that need it are skipped. The content key
+  // file of the store kept in `dir` (its SQLite WAL and shm files are
+  // beside it, with "-wal" and "-shm" added).
+  std::function<std::string(const std::string& dir)> key_file;
 };
 
 // The backends the suite runs against. To add one (PostgreSQL), write its

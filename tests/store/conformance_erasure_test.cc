@@ -7,6 +7,9 @@
 // is one "erase" audit record, in the same transaction. (Where the bytes
 // land on disk: sqlite_erasure_test.cc.)
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <map>
 #include <optional>
 #include <string>
@@ -34,6 +37,39 @@ class ErasureConformanceTest : public ErasureFixture {
     return held.ok() && *held;
   }
 };
+
+// ------------------------------------------------------------- key file
+
+// The key file belongs to its store: opened without it (a new one would be
+// made, empty), the store is refused, says why, and leaves no new key file
+// behind; with its own key file back, it opens with its content.
+TEST_P(ErasureConformanceTest, AStoreRefusesAKeyFileNotItsOwn) {
+  if (!GetParam().key_file) GTEST_SKIP() << "no key_file for this backend";
+  ASSERT_TRUE(store_->InsertOutgoing(Message("m1")).ok());
+  Close();
+  const std::string keys = GetParam().key_file(dir_);
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::rename((keys + suffix).c_str(), (keys + suffix + ".saved").c_str());
+  }
+
+  auto refused = GetParam().open(dir_);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition)
+      << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), keys))
+      << refused.status();
+  EXPECT_NE(access(keys.c_str(), F_OK), 0) << "a new key file was left";
+  auto again = GetParam().open(dir_);  // refused again, not bound anew
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition)
+      << again.status();
+  again = absl::InternalError("closed");
+
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::rename((keys + suffix + ".saved").c_str(), (keys + suffix).c_str());
+  }
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(Subject("CASE-m1"), "subject-m1");
+}
 
 // ----------------------------------------------------------------- purge
 
