@@ -514,8 +514,14 @@ def run_chunk_cleanup(res, fed, tmp):
               delivered(fed, "ee", mid))
     out_dir = fed.path("ee", "data", "attachments", "out")
     before = os.listdir(out_dir) if os.path.isdir(out_dir) else []
-    fed.fed("restart", fed.root, "ee")  # housekeeping runs at start
-    after = os.listdir(out_dir) if os.path.isdir(out_dir) else []
+    # Housekeeping runs right after start, on its own thread (off the
+    # start's path): wait for it rather than race it.
+    fed.fed("restart", fed.root, "ee")
+
+    def left():
+        return os.listdir(out_dir) if os.path.isdir(out_dir) else []
+    harness.poll(lambda: not left(), 60)
+    after = left()
     res.check("ee removes the sent chunks once every delivery settled",
               before and not after, f"{before} -> {after}")
     save = os.path.join(tmp, "saved")
