@@ -101,25 +101,14 @@ std::string PostgresConninfo(const std::string& dir) {
                       absl::Hex(std::hash<std::string>()(dir)));
 }
 
-absl::Status MakePostgresDatabase(const std::string& dir) {
-  auto admin =
-      PostgresConnection(absl::StrCat(PostgresServer(), " dbname=postgres"));
-  if (!admin.ok()) return admin.status();
-  const std::string name =
-      absl::StrCat("kt_", absl::Hex(std::hash<std::string>()(dir)));
-  sql::Stmt q(admin->get(), "SELECT 1 FROM pg_database WHERE datname = ?");
-  q.Bind(1, name);
-  if (q.Next()) return absl::OkStatus();
-  return (*admin)->Exec(absl::StrCat("CREATE DATABASE ", name));
-}
-
 BackendUnderTest PostgresBackend() {
   BackendUnderTest b;
   b.name = "postgres";
   b.open =
       [](const std::string& dir) -> absl::StatusOr<std::unique_ptr<Store>> {
-    if (auto s = MakePostgresDatabase(dir); !s.ok()) return s;
-    return OpenPostgresStore(PostgresConninfo(dir), dir + "/keys.db", nullptr);
+    auto conninfo = PostgresTestDatabase(dir);
+    if (!conninfo.ok()) return conninfo.status();
+    return OpenPostgresStore(*conninfo, dir + "/keys.db", nullptr);
   };
   b.content_key_exists =
       [](const std::string& dir, const std::string& origin,
@@ -148,6 +137,23 @@ BackendUnderTest PostgresBackend() {
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> PostgresTestDatabase(const std::string& dir) {
+  auto admin =
+      PostgresConnection(absl::StrCat(PostgresServer(), " dbname=postgres"));
+  if (!admin.ok()) return admin.status();
+  const std::string name =
+      absl::StrCat("kt_", absl::Hex(std::hash<std::string>()(dir)));
+  sql::Stmt q(admin->get(), "SELECT 1 FROM pg_database WHERE datname = ?");
+  q.Bind(1, name);
+  if (!q.Next()) {
+    if (auto s = (*admin)->Exec(absl::StrCat("CREATE DATABASE ", name));
+        !s.ok()) {
+      return s;
+    }
+  }
+  return PostgresConninfo(dir);
+}
 
 const std::vector<BackendUnderTest>& StoreBackends() {
   static const auto* backends = [] {

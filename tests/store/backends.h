@@ -45,6 +45,10 @@ struct BackendUnderTest {
 // BackendUnderTest in backends.cc and list it there.
 const std::vector<BackendUnderTest>& StoreBackends();
 
+// The database of `dir` on the test server (KONTOR_TEST_POSTGRES, set by
+// tests/postgres.sh), made if missing: its libpq connection string.
+absl::StatusOr<std::string> PostgresTestDatabase(const std::string& dir);
+
 // For gtest's messages: the backend's name, not its bytes.
 inline void PrintTo(const BackendUnderTest& backend, std::ostream* os) {
   *os << backend.name;

@@ -45,21 +45,12 @@ void PrintTo(const SqlBackendUnderTest& backend, std::ostream* os) {
   *os << backend.name;
 }
 
-// A fresh database on the test server (KONTOR_TEST_POSTGRES, see
-// backends.cc) for `dir`, named after it.
+// The database of `dir` on the test server (backends.h).
 absl::StatusOr<std::unique_ptr<Connection>> PostgresFor(
     const std::string& dir) {
-  const std::string server = std::getenv("KONTOR_TEST_POSTGRES");
-  const std::string name =
-      absl::StrCat("ks_", absl::Hex(std::hash<std::string>()(dir)));
-  auto admin = PostgresConnection(server + " dbname=postgres");
-  if (!admin.ok()) return admin.status();
-  Stmt q(admin->get(), "SELECT 1 FROM pg_database WHERE datname = ?");
-  q.Bind(1, name);
-  if (!q.Next()) {
-    if (auto s = (*admin)->Exec("CREATE DATABASE " + name); !s.ok()) return s;
-  }
-  return PostgresConnection(server + " dbname=" + name);
+  auto conninfo = PostgresTestDatabase(dir);
+  if (!conninfo.ok()) return conninfo.status();
+  return PostgresConnection(*conninfo);
 }
 
 std::vector<SqlBackendUnderTest> Backends() {
